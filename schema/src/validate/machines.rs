@@ -1,0 +1,207 @@
+//! State machines: states, transitions, and the messages each state admits.
+
+use std::collections::{HashMap, HashSet};
+
+use super::Checker;
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::model::{Src, StateMachine, Trigger};
+
+pub(crate) fn check(c: &mut Checker) {
+    let cat = c.cat;
+    c.unique(
+        "state machine",
+        cat.state_machines
+            .iter()
+            .map(|m| (m.name.as_str(), m.src.at("name"))),
+    );
+    for machine in &cat.state_machines {
+        c.identifier("state machine", &machine.name, &machine.src.at("name"));
+        if let Some(t) = cat.types.iter().find(|t| t.name() == machine.name) {
+            c.push(
+                Diagnostic::error("ipcspec::duplicate-name", format!("state machine `{}` has the name of a type", machine.name))
+                    .at(&machine.src.at("name"), "")
+                    .at(&t.src().at("name"), "the type")
+                    .help("a state machine is generated as an enum of its states, so its name must differ from every type"),
+            );
+        }
+        c.role(&machine.role, &machine.src.at("role"));
+        check_machine(c, machine);
+    }
+}
+
+fn check_machine(c: &mut Checker, machine: &StateMachine) {
+    let src = &machine.src;
+    if machine.states.is_empty() {
+        c.push(
+            Diagnostic::error(
+                "ipcspec::invalid-value",
+                format!("state machine `{}` has no states", machine.name),
+            )
+            .at(&src.at("states"), "")
+            .help("declare at least the initial state"),
+        );
+        return;
+    }
+    c.unique(
+        "state",
+        machine
+            .states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), src.at("states").at(i).at("name"))),
+    );
+    let mut values: HashMap<&str, usize> = HashMap::new();
+    let index: HashMap<&str, usize> = machine
+        .states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    for (i, state) in machine.states.iter().enumerate() {
+        let at = src.at("states").at(i);
+        c.identifier("state", &state.name, &at.at("name"));
+        let value = state.value.as_deref().unwrap_or(&state.name);
+        if let Some(first) = values.insert(value, i) {
+            c.push(
+                Diagnostic::error(
+                    "ipcspec::duplicate-code",
+                    format!(
+                        "states `{}` and `{}` share the value `{value}`",
+                        machine.states[first].name, state.name
+                    ),
+                )
+                .at(&at, "")
+                .help("each state needs its own value"),
+            );
+        }
+        for (key, names, sends) in [
+            ("sends", &state.sends, true),
+            ("receives", &state.receives, false),
+        ] {
+            for (j, name) in names.iter().enumerate() {
+                message_for_role(c, machine, name, sends, &at.at(key).at(j));
+            }
+        }
+    }
+    let state_ref = |c: &mut Checker, name: &str, at: &Src| {
+        if !index.contains_key(name) {
+            let hint = did_you_mean(name, machine.states.iter().map(|s| s.name.as_str()));
+            c.push(
+                Diagnostic::error(
+                    "ipcspec::unknown-state",
+                    format!("`{}` has no state `{name}`{hint}", machine.name),
+                )
+                .at(at, "")
+                .help(format!(
+                    "the states are: {}",
+                    machine
+                        .states
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
+            false
+        } else {
+            true
+        }
+    };
+    state_ref(c, &machine.initial, &src.at("initial"));
+    let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (i, transition) in machine.transitions.iter().enumerate() {
+        let at = src.at("transitions").at(i);
+        let from_ok = state_ref(c, &transition.from, &at.at("from"));
+        state_ref(c, &transition.to, &at.at("to"));
+        if from_ok {
+            if let Some(state) = machine.states.iter().find(|s| s.name == transition.from) {
+                if state.terminal {
+                    c.push(
+                        Diagnostic::error(
+                            "ipcspec::terminal-state",
+                            format!("terminal state `{}` has an outgoing transition", state.name),
+                        )
+                        .at(&at.at("from"), "")
+                        .help("remove the transition, or drop `terminal` from the state"),
+                    );
+                }
+            }
+        }
+        edges
+            .entry(transition.from.as_str())
+            .or_default()
+            .push(transition.to.as_str());
+        match &transition.on {
+            Trigger::Send(name) => {
+                message_for_role(c, machine, name, true, &at.at("on").at("send"))
+            }
+            Trigger::Receive(name) => {
+                message_for_role(c, machine, name, false, &at.at("on").at("receive"))
+            }
+            Trigger::Event(name) => {
+                if !super::is_identifier(name) {
+                    c.push(
+                        Diagnostic::error(
+                            "ipcspec::invalid-name",
+                            format!("event name `{name}` is not an identifier"),
+                        )
+                        .at(&at.at("on").at("event"), "")
+                        .help("name local events like `timeout`, `closed`, `exit`"),
+                    );
+                }
+            }
+        }
+    }
+    // Reachability from the initial state: an unreachable state is dead documentation.
+    let mut reached: HashSet<&str> = HashSet::from([machine.initial.as_str()]);
+    let mut frontier = vec![machine.initial.as_str()];
+    while let Some(state) = frontier.pop() {
+        for next in edges.get(state).into_iter().flatten() {
+            if reached.insert(next) {
+                frontier.push(next);
+            }
+        }
+    }
+    for (i, state) in machine.states.iter().enumerate() {
+        if !reached.contains(state.name.as_str()) && index.contains_key(machine.initial.as_str()) {
+            c.push(
+                Diagnostic::warning(
+                    "ipcspec::unreachable-state",
+                    format!(
+                        "state `{}` cannot be reached from `{}`",
+                        state.name, machine.initial
+                    ),
+                )
+                .at(&src.at("states").at(i).at("name"), "")
+                .help("add a transition into it, or remove it"),
+            );
+        }
+    }
+}
+
+/// Checks that `name` is a message that the machine's role sends (or receives).
+fn message_for_role(c: &mut Checker, machine: &StateMachine, name: &str, sends: bool, at: &Src) {
+    let Some(message) = c.message(name, at) else {
+        return;
+    };
+    let roles = if sends { &message.from } else { &message.to };
+    if !roles.contains(&machine.role) {
+        let verb = if sends { "send" } else { "receive" };
+        let key = if sends { "from" } else { "to" };
+        c.push(
+            Diagnostic::error(
+                "ipcspec::message-role",
+                format!("role `{}` does not {verb} `{name}`", machine.role),
+            )
+            .at(at, format!("in state machine `{}`", machine.name))
+            .at(
+                &message.src.at(key),
+                format!("`{name}` lists these roles in `{key}`"),
+            )
+            .help(format!(
+                "add `{}` to the message's `{key}`, or name another message",
+                machine.role
+            )),
+        );
+    }
+}
