@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn rejects_non_integers() {
-        for text in ["", "0x", "1.5", "0xZZ", "VV", "-"] {
+        for text in ["", "0x", "1.5", "0xZZ", "VV", "--"] {
             assert!(IntLit::parse(text).is_err(), "{text} should be rejected");
         }
     }

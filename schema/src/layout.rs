@@ -98,6 +98,16 @@ impl<'a> LayoutCalculator<'a> {
         Some(result)
     }
 
+    /// Size of `ty` as a fixed-size C element (for tail list elements), or why it has none.
+    pub fn element_size(&mut self, ty: &TypeRef) -> Result<u64, String> {
+        self.size_align(ty)
+            .map(|sa| sa.size)
+            .map_err(|problem| match problem {
+                Problem::Recursive => "the type contains itself".to_owned(),
+                Problem::Reason(reason) => reason,
+            })
+    }
+
     fn compute(&mut self, def: &StructDef) -> Result<CLayout, LayoutError> {
         let mut offset = 0u64;
         let mut align = 1u64;

@@ -79,6 +79,9 @@ pub fn load_file(path: &Path) -> Loaded {
 pub fn load_str(path: &Path, text: String) -> Loaded {
     let parsed = source::parse(&text);
     let mut diagnostics = parsed.diagnostics;
+    if let Some(value) = &parsed.value {
+        blank_docs(value, &Src::default(), &mut diagnostics);
+    }
     let catalogue = parsed
         .value
         .and_then(|value| deserialize(value, &mut diagnostics));
@@ -243,7 +246,36 @@ fn shape_diagnostic(message: String, src: &Src) -> Diagnostic {
     } else {
         "see specs/README.md for the expected form; editors that read `$schema` complete it"
     };
-    Diagnostic::error("ipcspec::shape", message)
-        .at(src, "")
-        .help(help)
+    let diagnostic = Diagnostic::error("ipcspec::shape", message);
+    let diagnostic = if help.starts_with("remove the key") {
+        diagnostic.at_key(src, "not a key of this object")
+    } else {
+        diagnostic.at(src, "")
+    };
+    diagnostic.help(help)
+}
+
+/// Every `doc` in the language is prose a reader relies on: a blank one is an error.
+fn blank_docs(value: &serde_json::Value, at: &Src, diagnostics: &mut Vec<Diagnostic>) {
+    match value {
+        serde_json::Value::Object(members) => {
+            for (key, member) in members {
+                let src = at.at(key);
+                if key == "doc" && member.as_str().is_some_and(|d| d.trim().is_empty()) {
+                    diagnostics.push(
+                        Diagnostic::error("ipcspec::empty-doc", "documentation is empty")
+                            .at(&src, "")
+                            .help("say what the item means, with its unit; where a seed is silent, start with \"Catalogue decision:\" and say why"),
+                    );
+                }
+                blank_docs(member, &src, diagnostics);
+            }
+        }
+        serde_json::Value::Array(elements) => {
+            for (i, element) in elements.iter().enumerate() {
+                blank_docs(element, &at.at(i), diagnostics);
+            }
+        }
+        _ => {}
+    }
 }

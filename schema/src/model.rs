@@ -90,18 +90,71 @@ pub struct Role {
     pub src: Src,
 }
 
-/// A logical channel: one kind of connection between two roles.
+/// A logical channel: one kind of connection between two ends.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Channel {
     /// Identifier referenced by transports and messages.
     pub name: String,
-    /// The two roles at the ends of a connection of this channel.
-    pub between: Vec<String>,
+    /// The two ends of a connection of this channel; each end is a role or a list of roles
+    /// that may stand there (`["main", ["renderer", "utility"]]`).
+    pub between: Vec<Names>,
     /// What the channel carries.
     pub doc: String,
     #[serde(skip)]
     pub src: Src,
+}
+
+/// One name, or a list of them (roles of a channel end or state machine, channels of a
+/// message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Names {
+    /// A single name.
+    One(String),
+    /// Several names.
+    Many(Vec<String>),
+}
+
+impl Names {
+    /// The names, in order.
+    pub fn names(&self) -> &[String] {
+        match self {
+            Names::One(one) => std::slice::from_ref(one),
+            Names::Many(many) => many,
+        }
+    }
+
+    /// True if `role` is among them.
+    pub fn contains(&self, role: &str) -> bool {
+        self.names().iter().any(|r| r == role)
+    }
+}
+
+// By hand for the same reason as `TypeRef`: untagged's only error is "did not match".
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NamesVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for NamesVisitor {
+            type Value = Names;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a name or a list of names")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Names, E> {
+                Ok(Names::One(v.to_owned()))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Names, A::Error> {
+                Vec::<String>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Names::Many)
+            }
+        }
+
+        deserializer.deserialize_any(NamesVisitor)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -139,12 +192,19 @@ pub struct WireProfile {
     /// The message that acknowledges messages declared `acknowledged`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_message: Option<String>,
+    /// The message that may answer any request in place of its declared reply (an error
+    /// response); it must be a reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
     /// The keep-alive message sent every `timing.heartbeatIntervalMs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_message: Option<String>,
     /// Message priorities, when the protocol has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<PriorityProfile>,
+    /// Why the profile is what it is: decisions a seed leaves open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
 }
 
 /// A transport and its default address on one platform.
@@ -333,9 +393,26 @@ pub struct Envelope {
     /// Binary header only: the integrity checksum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Checksum>,
+    /// Envelope members a sender may leave out: `id` and `timestamp` on any message,
+    /// `correlationId` on a reply to a message that had no id. Every other member named
+    /// above is required on every message (the correlation id on every reply).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub optional: Vec<EnvelopeMember>,
     /// Why the envelope looks the way it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
+}
+
+/// An envelope member that may be optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum EnvelopeMember {
+    /// The message id.
+    Id,
+    /// The send time.
+    Timestamp,
+    /// The correlation id of replies.
+    CorrelationId,
 }
 
 /// A header field whose value is fixed by the protocol.
@@ -433,6 +510,9 @@ pub struct Limits {
     /// Most connections a server accepts at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<IntLit>,
+    /// Why these limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
 }
 
 /// Timing of the wire profile. All durations are in milliseconds.
@@ -457,6 +537,9 @@ pub struct Timing {
     /// How a client reconnects after losing the connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconnect: Option<Reconnect>,
+    /// Why these timings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
 }
 
 /// Reconnection policy: exponential backoff with jitter.
@@ -716,6 +799,8 @@ impl Constraints {
 }
 
 /// A named type, selected by `kind`.
+// Catalogues hold dozens of types, loaded once: boxing variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum TypeDef {
@@ -1009,13 +1094,13 @@ pub struct Message {
     /// Numeric type code; required by binary-header framing, unique per catalogue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<IntLit>,
-    /// Roles that send it.
+    /// Names that send it.
     pub from: Vec<String>,
-    /// Roles that receive it.
+    /// Names that receive it.
     pub to: Vec<String>,
-    /// The channel it travels on, when the catalogue declares channels.
+    /// The channel (or channels) it travels on, when the catalogue declares channels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
+    pub channel: Option<Names>,
     /// Payload type; absent for a message without payload (`{}` in JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<TypeRef>,
@@ -1114,8 +1199,8 @@ pub struct ErrorCode {
 pub struct StateMachine {
     /// Name (e.g. `RegistrationState`); generated as an enum of the states.
     pub name: String,
-    /// The role that holds this state.
-    pub role: String,
+    /// The role (or roles) that hold this state.
+    pub role: Names,
     /// What the machine tracks.
     pub doc: String,
     /// The state a new instance starts in.

@@ -22,7 +22,7 @@ pub fn spec_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension().is_some_and(|e| e == "json")
-                && !p.file_name().is_some_and(|n| n == "catalogue.schema.json")
+                && p.file_name().is_none_or(|n| n != "catalogue.schema.json")
         })
         .collect();
     files.sort();

@@ -24,7 +24,7 @@ pub(crate) fn check(c: &mut Checker) {
                     .help("a state machine is generated as an enum of its states, so its name must differ from every type"),
             );
         }
-        c.role(&machine.role, &machine.src.at("role"));
+        c.roles(&machine.role, &machine.src.at("role"));
         check_machine(c, machine);
     }
 }
@@ -185,13 +185,21 @@ fn message_for_role(c: &mut Checker, machine: &StateMachine, name: &str, sends: 
         return;
     };
     let roles = if sends { &message.from } else { &message.to };
-    if !roles.contains(&machine.role) {
+    let known = |role: &&String| c.cat.roles.iter().any(|r| &r.name == *role);
+    let missing: Vec<&String> = machine
+        .role
+        .names()
+        .iter()
+        .filter(known)
+        .filter(|role| !roles.contains(role))
+        .collect();
+    for role in missing {
         let verb = if sends { "send" } else { "receive" };
         let key = if sends { "from" } else { "to" };
         c.push(
             Diagnostic::error(
                 "ipcspec::message-role",
-                format!("role `{}` does not {verb} `{name}`", machine.role),
+                format!("role `{role}` does not {verb} `{name}`"),
             )
             .at(at, format!("in state machine `{}`", machine.name))
             .at(
@@ -199,8 +207,7 @@ fn message_for_role(c: &mut Checker, machine: &StateMachine, name: &str, sends: 
                 format!("`{name}` lists these roles in `{key}`"),
             )
             .help(format!(
-                "add `{}` to the message's `{key}`, or name another message",
-                machine.role
+                "add `{role}` to the message's `{key}`, or name another message"
             )),
         );
     }

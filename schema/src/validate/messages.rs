@@ -91,22 +91,19 @@ pub(crate) fn check_messages(c: &mut Checker) {
             }
         }
         match (&m.channel, cat.channels.is_empty()) {
-            (Some(channel), _) => {
-                if c.channel(channel, &src.at("channel")) {
-                    if let Some(ch) = cat.channels.iter().find(|ch| &ch.name == channel) {
-                        for (key, roles) in [("from", &m.from), ("to", &m.to)] {
-                            for (i, role) in roles.iter().enumerate() {
-                                if !ch.between.contains(role) {
-                                    c.push(
-                                        Diagnostic::error("ipcspec::unknown-role", format!("role `{role}` is not an end of channel `{channel}`"))
-                                            .at(&src.at(key).at(i), "")
-                                            .at(&ch.src.at("between"), "the channel's ends")
-                                            .help("send the message on a channel this role is connected to"),
-                                    );
-                                }
-                            }
-                        }
+            (Some(names), _) => {
+                let mut declared = Vec::new();
+                for (i, name) in names.names().iter().enumerate() {
+                    let at = match names {
+                        crate::model::Names::One(_) => src.at("channel"),
+                        crate::model::Names::Many(_) => src.at("channel").at(i),
+                    };
+                    if c.channel(name, &at) {
+                        declared.extend(cat.channels.iter().filter(|ch| &ch.name == name));
                     }
+                }
+                if declared.len() == names.names().len() {
+                    channel_pairs(c, m, &declared);
                 }
             }
             (None, false) => c.push(
@@ -129,7 +126,15 @@ pub(crate) fn check_messages(c: &mut Checker) {
                     },
                     TypeRef::Composite(_) => false,
                 };
-                if !c_struct && c.types.contains_key(type_name(payload)) {
+                let known = match payload {
+                    TypeRef::Named(name) => {
+                        c.types.contains_key(name.as_str())
+                            || PrimitiveType::from_name(name).is_some()
+                    }
+                    TypeRef::Composite(_) => true,
+                };
+                // An unknown name was reported by `type_ref`.
+                if !c_struct && known {
                     c.push(
                         Diagnostic::error("ipcspec::c-layout", format!("binary payload of `{}` is not a C-layout struct", m.name))
                             .at(&src.at("payload"), "")
@@ -140,7 +145,9 @@ pub(crate) fn check_messages(c: &mut Checker) {
         }
         if let Some(reply) = &m.reply {
             if let Some(r) = c.message(reply, &src.at("reply")) {
-                for role in &m.to {
+                // Unknown roles were reported above; do not cascade.
+                let known = |role: &&String| cat.roles.iter().any(|x| &x.name == *role);
+                for role in m.to.iter().filter(known) {
                     if !r.from.contains(role) {
                         c.push(
                             Diagnostic::error("ipcspec::reply-role", format!("`{}` is answered by `{reply}`, which role `{role}` cannot send", m.name))
@@ -150,7 +157,7 @@ pub(crate) fn check_messages(c: &mut Checker) {
                         );
                     }
                 }
-                for role in &m.from {
+                for role in m.from.iter().filter(known) {
                     if !r.to.contains(role) {
                         c.push(
                             Diagnostic::error("ipcspec::reply-role", format!("the reply `{reply}` does not go back to `{role}`, which sends `{}`", m.name))
@@ -250,13 +257,6 @@ pub(crate) fn check_messages(c: &mut Checker) {
                 }
             }
         }
-    }
-}
-
-fn type_name(ty: &TypeRef) -> &str {
-    match ty {
-        TypeRef::Named(n) => n,
-        TypeRef::Composite(_) => "",
     }
 }
 
@@ -436,6 +436,39 @@ pub(crate) fn check_errors(c: &mut Checker) {
                     .at(&cat.errors[first].src.at("code"), "first used here")
                     .help("every error needs its own code"),
                 );
+            }
+        }
+    }
+}
+
+/// Every (sender, receiver) pair of `m` must be connected by one of its channels, in
+/// either orientation; unknown roles were reported already.
+fn channel_pairs(c: &mut Checker, m: &crate::model::Message, channels: &[&crate::model::Channel]) {
+    let known = |role: &String| c.cat.roles.iter().any(|r| &r.name == role);
+    let connects = |ch: &crate::model::Channel, from: &str, to: &str| match ch.between.as_slice() {
+        [a, b] => a.contains(from) && b.contains(to) || b.contains(from) && a.contains(to),
+        _ => true, // Reported with the channel.
+    };
+    let names: Vec<&str> = channels.iter().map(|ch| ch.name.as_str()).collect();
+    for (i, from) in m.from.iter().enumerate().filter(|(_, r)| known(r)) {
+        for to in m.to.iter().filter(|r| known(r)) {
+            if !channels.iter().any(|ch| connects(ch, from, to)) {
+                let mut diagnostic = Diagnostic::error(
+                    "ipcspec::channel-role",
+                    format!("no channel of `{}` connects `{from}` to `{to}`", m.name),
+                )
+                .at(
+                    &m.src.at("from").at(i),
+                    format!("`{}` is sent from here to `{to}`", m.name),
+                );
+                for ch in channels {
+                    diagnostic =
+                        diagnostic.at(&ch.src.at("between"), format!("the ends of `{}`", ch.name));
+                }
+                c.push(diagnostic.help(format!(
+                    "add a channel connecting both roles to the message's `channel` ({}), or narrow `from`/`to`",
+                    names.join(", ")
+                )));
             }
         }
     }

@@ -186,6 +186,17 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The integer type carrying values of `ty`: an integer primitive, or an `intEnum`'s repr.
+    pub fn int_repr(&self, ty: &TypeRef) -> Option<PrimitiveType> {
+        match self.resolve(ty) {
+            TypeRef::Named(name) => match self.types.get(name.as_str()) {
+                Some(TypeDef::IntEnum(e)) => Some(e.repr),
+                _ => PrimitiveType::from_name(name).filter(|p| p.int_range().is_some()),
+            },
+            TypeRef::Composite(_) => None,
+        }
+    }
+
     /// The role names.
     pub fn role_names(&self) -> impl Iterator<Item = &'a str> {
         self.cat.roles.iter().map(|r| r.name.as_str())
@@ -207,6 +218,25 @@ impl<'a> Checker<'a> {
                     roles.join(", ")
                 )),
             );
+        }
+    }
+
+    /// Reports every role of `roles` (at `src`) that is not declared.
+    pub fn roles(&mut self, roles: &crate::model::Names, src: &Src) {
+        match roles {
+            crate::model::Names::One(role) => self.role(role, src),
+            crate::model::Names::Many(many) => {
+                if many.is_empty() {
+                    self.push(
+                        Diagnostic::error("ipcspec::invalid-value", "an empty list of roles")
+                            .at(src, "")
+                            .help("name at least one role"),
+                    );
+                }
+                for (i, role) in many.iter().enumerate() {
+                    self.role(role, &src.at(i));
+                }
+            }
         }
     }
 
@@ -304,13 +334,13 @@ impl<'a> Checker<'a> {
         for channel in &cat.channels {
             if channel.between.len() != 2 {
                 self.push(
-                    Diagnostic::error("ipcspec::invalid-value", format!("channel `{}` must name exactly two roles", channel.name))
+                    Diagnostic::error("ipcspec::invalid-value", format!("channel `{}` must have exactly two ends", channel.name))
                         .at(&channel.src.at("between"), "")
-                        .help("a channel connects two roles, e.g. [\"main\", \"renderer\"]; use the same role twice for peer-to-peer channels"),
+                        .help("a channel connects two ends, each a role or a list of roles, e.g. [\"main\", [\"renderer\", \"utility\"]]; repeat an end for peer-to-peer channels"),
                 );
             }
-            for (i, role) in channel.between.iter().enumerate() {
-                self.role(role, &channel.src.at("between").at(i));
+            for (i, end) in channel.between.iter().enumerate() {
+                self.roles(end, &channel.src.at("between").at(i));
             }
         }
     }

@@ -179,8 +179,8 @@ fn check_struct(c: &mut Checker, s: &StructDef) {
                     .help("set `\"fdPassing\": true` on the Unix or socketpair transport that carries this message"),
             );
         }
-        if field.padding || field.pointee.is_some() {
-            if s.layout != Layout::C {
+        if (field.padding || field.pointee.is_some()) && s.layout != Layout::C {
+            {
                 c.push(
                     Diagnostic::error(
                         "ipcspec::c-layout",
@@ -242,7 +242,22 @@ fn check_struct(c: &mut Checker, s: &StructDef) {
                 );
             }
             let tail_ok = match c.resolve(&field.ty) {
-                TypeRef::Composite(Composite::List(_)) => true,
+                TypeRef::Composite(Composite::List(element)) => {
+                    if let Err(reason) = LayoutCalculator::new(c.cat).element_size(element) {
+                        c.push(
+                            Diagnostic::error(
+                                "ipcspec::c-layout",
+                                format!(
+                                    "the elements of tail field `{}` have no binary layout",
+                                    field.name
+                                ),
+                            )
+                            .at(&at.at("type"), "")
+                            .help(format!("tail lists hold fixed-size C elements: {reason}")),
+                        );
+                    }
+                    true
+                }
                 other => matches!(
                     c.primitive(other),
                     Some(PrimitiveType::Bytes | PrimitiveType::String)
@@ -329,6 +344,11 @@ fn check_constraints(c: &mut Checker, ty: &TypeRef, k: &Constraints, src: &Src) 
         return;
     }
     let resolved = c.resolve(ty).clone();
+    if let TypeRef::Named(name) = &resolved {
+        if PrimitiveType::from_name(name).is_none() && !c.types.contains_key(name.as_str()) {
+            return; // Unknown type: already reported, nothing to check against.
+        }
+    }
     let primitive = c.primitive(&resolved);
     let numeric = primitive
         .is_some_and(|p| p.int_range().is_some() || p.is_float() || p == PrimitiveType::Duration);

@@ -58,30 +58,27 @@ pub(crate) fn check(c: &mut Checker) {
             }
             None
         }
-        Framing::BinaryHeader { header, .. } => {
-            let found = match c.types.get(header.as_str()) {
-                Some(TypeDef::Struct(s)) if s.layout == Layout::C => Some(s),
-                Some(_) => {
-                    c.push(
-                        Diagnostic::error(
-                            "ipcspec::framing",
-                            format!("header `{header}` is not a C-layout struct"),
-                        )
-                        .at(&at.at("framing").at("header"), "")
-                        .help("declare the header as a `struct` with `\"layout\": \"c\"`"),
-                    );
-                    None
-                }
-                None => {
-                    c.type_ref(
-                        &crate::model::TypeRef::Named(header.clone()),
-                        &at.at("framing").at("header"),
-                    );
-                    None
-                }
-            };
-            found
-        }
+        Framing::BinaryHeader { header, .. } => match c.types.get(header.as_str()) {
+            Some(TypeDef::Struct(s)) if s.layout == Layout::C => Some(s),
+            Some(_) => {
+                c.push(
+                    Diagnostic::error(
+                        "ipcspec::framing",
+                        format!("header `{header}` is not a C-layout struct"),
+                    )
+                    .at(&at.at("framing").at("header"), "")
+                    .help("declare the header as a `struct` with `\"layout\": \"c\"`"),
+                );
+                None
+            }
+            None => {
+                c.type_ref(
+                    &crate::model::TypeRef::Named(header.clone()),
+                    &at.at("framing").at("header"),
+                );
+                None
+            }
+        },
     };
     let json = wire.encoding == Encoding::Json;
     match (&wire.framing, json) {
@@ -207,6 +204,37 @@ fn envelope(c: &mut Checker, header: Option<&StructDef>, at: &Src) {
         ("flags", env.flags.is_some()),
         ("checksum", env.checksum.is_some()),
     ];
+    for (i, member) in env.optional.iter().enumerate() {
+        let (key, present) = match member {
+            crate::model::EnvelopeMember::Id => ("id", env.id.is_some()),
+            crate::model::EnvelopeMember::Timestamp => ("timestamp", env.timestamp.is_some()),
+            crate::model::EnvelopeMember::CorrelationId => {
+                ("correlationId", env.correlation_id.is_some())
+            }
+        };
+        if !present {
+            c.push(
+                Diagnostic::error(
+                    "ipcspec::envelope",
+                    format!("`{key}` is listed as optional but the envelope has no `{key}`"),
+                )
+                .at(&at.at("optional").at(i), "")
+                .help(format!(
+                    "name the key in `{key}`, or remove it from `optional`"
+                )),
+            );
+        }
+        if header.is_some() {
+            c.push(
+                Diagnostic::error(
+                    "ipcspec::envelope",
+                    "a binary header has no optional fields",
+                )
+                .at(&at.at("optional").at(i), "")
+                .help("every header field is always present; remove `optional`"),
+            );
+        }
+    }
     let Some(header) = header else {
         // JSON envelope: keys of the message object.
         if env.payload.is_none() {
@@ -267,7 +295,7 @@ fn envelope(c: &mut Checker, header: Option<&StructDef>, at: &Src) {
                     );
                 }
                 Some(field) => {
-                    let primitive = c.primitive(&field.ty);
+                    let primitive = c.int_repr(&field.ty).or_else(|| c.primitive(&field.ty));
                     if !primitive.is_some_and(|p| allowed.contains(&p)) {
                         let names: Vec<&str> = allowed.iter().map(|p| p.name()).collect();
                         c.push(
@@ -452,6 +480,18 @@ fn special_messages(c: &mut Checker, at: &Src) {
     let wire = &c.cat.wire;
     if let Some(name) = &wire.ack_message {
         c.message(name, &at.at("ackMessage"));
+    }
+    if let Some(name) = &wire.error_message {
+        if let Some(m) = c.message(name, &at.at("errorMessage")) {
+            if !m.is_reply {
+                c.push(
+                    Diagnostic::error("ipcspec::reply-role", format!("error message `{name}` is not a reply"))
+                        .at(&at.at("errorMessage"), "")
+                        .at_key(&m.src.at("name"), "")
+                        .help(format!("add `\"isReply\": true` to `{name}`: it answers requests in place of their reply")),
+                );
+            }
+        }
     }
     match (&wire.heartbeat_message, &wire.timing.heartbeat_interval_ms) {
         (Some(name), Some(_)) => {

@@ -1,0 +1,70 @@
+//! `ipcspec check` as a user runs it: a real process, real files, exit codes.
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn ipcspec(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ipcspec"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("ipcspec runs")
+}
+
+#[test]
+fn check_accepts_the_four_catalogues() {
+    let out = ipcspec(&[
+        "check",
+        "specs/migration.json",
+        "specs/vexfs.json",
+        "specs/direct-ipc.json",
+        "specs/xstatenet.json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("4 catalogue(s) OK"), "{stderr}");
+}
+
+#[test]
+fn check_fails_with_located_diagnostics() {
+    let out = ipcspec(&[
+        "check",
+        "--format",
+        "short",
+        "specs/migration.json",
+        "schema/tests/broken/unknown-type__payload.json",
+        "schema/tests/broken/syntax__comment.json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("schema/tests/broken/unknown-type__payload.json:")
+            && stderr.contains(
+                "error[ipcspec::unknown-type]: unknown type `Txt` (did you mean `Text`?)"
+            ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("schema/tests/broken/syntax__comment.json:2:3: error[ipcspec::syntax]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 error(s) in 2 file(s)"), "{stderr}");
+}
+
+#[test]
+fn check_reports_a_missing_file() {
+    let out = ipcspec(&["check", "specs/no-such-catalogue.json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot read specs/no-such-catalogue.json"),
+        "{stderr}"
+    );
+}
