@@ -1,7 +1,12 @@
 //! ipcspec code generation: catalogue model -> IR -> emitters.
 //!
-//! This crate also hosts the `ipcspec` command. Its first job is [`check`]: load
-//! catalogues and report every diagnostic.
+//! [`check`] loads catalogues and reports every diagnostic; [`generate`] lowers valid
+//! catalogues to the [`ir`] and runs the [`emit`]ters, returning files for
+//! [`output::write_all`]. This crate also hosts the `ipcspec` command.
+
+pub mod emit;
+pub mod ir;
+pub mod output;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -64,3 +69,62 @@ pub fn check<P: AsRef<Path>>(files: &[P]) -> CheckReport {
 pub fn stderr_wants_color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
+
+/// Lowers every loaded catalogue and emits `targets`. Catalogues must have loaded without
+/// errors; name collisions found while lowering are returned with their file.
+pub fn generate(
+    loaded: &[Loaded],
+    targets: &[output::Target],
+) -> Result<Vec<output::OutputFile>, GenerateError> {
+    let mut modules = Vec::new();
+    let mut failed = Vec::new();
+    for l in loaded {
+        let Some(catalogue) = l.valid() else {
+            failed.push(l.source.path.display().to_string());
+            continue;
+        };
+        match ir::lower(catalogue) {
+            Ok(mut module) => {
+                if let Some(name) = l.source.path.file_name() {
+                    module.source = name.to_string_lossy().into_owned();
+                }
+                modules.push(module);
+            }
+            Err(diagnostics) => {
+                return Err(GenerateError::Collisions(render::render(
+                    &l.source,
+                    &diagnostics,
+                    if stderr_wants_color() { Style::Color } else { Style::Plain },
+                )));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(GenerateError::Invalid(failed));
+    }
+    modules.sort_by(|a, b| a.name.cmp(&b.name));
+    emit::emit(&modules, targets).map_err(GenerateError::Emit)
+}
+
+/// Why generation failed.
+#[derive(Debug)]
+pub enum GenerateError {
+    /// These catalogues have errors (report them with [`check`]).
+    Invalid(Vec<String>),
+    /// Names collide in a target language; the rendered diagnostics.
+    Collisions(String),
+    /// An emitter failed.
+    Emit(anyhow::Error),
+}
+
+impl std::fmt::Display for GenerateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GenerateError::Invalid(files) => write!(f, "invalid catalogue(s): {}", files.join(", ")),
+            GenerateError::Collisions(rendered) => write!(f, "name collisions:\n{rendered}"),
+            GenerateError::Emit(error) => write!(f, "emitter failed: {error:#}"),
+        }
+    }
+}
+
+impl std::error::Error for GenerateError {}

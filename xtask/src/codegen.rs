@@ -4,15 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use ipcspec_codegen::output::{OutputFile, Target, write_all};
 use ipcspec_codegen::{Format, check};
 
 use crate::project_root;
-
-/// A file the generator produces, with its full intended contents.
-struct Output {
-    path: PathBuf,
-    contents: String,
-}
 
 /// The catalogues in `specs/`, sorted.
 pub fn spec_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -60,45 +55,46 @@ pub fn run(check_only: bool) -> anyhow::Result<()> {
         );
     }
 
-    let outputs = vec![Output {
-        path: root.join("specs/catalogue.schema.json"),
+    let mut files = match ipcspec_codegen::generate(&report.loaded, &Target::ALL) {
+        Ok(files) => files,
+        Err(error) => bail!("{error}"),
+    };
+    // The meta-schema lives beside the catalogues, outside generated/.
+    let meta = OutputFile {
+        target: Target::Docs,
+        path: String::new(),
         contents: ipcspec_schema::meta::meta_schema_json(),
-    }];
-
-    let mut stale = Vec::new();
-    for output in &outputs {
-        let current = std::fs::read_to_string(&output.path).ok();
-        if current.as_deref() == Some(output.contents.as_str()) {
-            continue;
-        }
-        let shown = output
-            .path
-            .strip_prefix(&root)
-            .unwrap_or(&output.path)
-            .display()
-            .to_string();
-        if check_only {
-            stale.push(shown);
-        } else {
-            if let Some(parent) = output.path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&output.path, &output.contents)
-                .with_context(|| format!("writing {shown}"))?;
-            eprintln!("updated {shown}");
-        }
+    };
+    let generated = root.join("generated");
+    let dirs = |target: Target| generated.join(target.dir());
+    let written = write_all(&root, &dirs, &files, check_only, &[])
+        .context("writing generated/")?;
+    let meta_path = root.join("specs/catalogue.schema.json");
+    let meta_stale = std::fs::read_to_string(&meta_path).ok().as_deref() != Some(meta.contents.as_str());
+    if meta_stale && !check_only {
+        std::fs::write(&meta_path, &meta.contents).context("writing specs/catalogue.schema.json")?;
     }
-    if !stale.is_empty() {
+    files.push(meta);
+    let mut stale: Vec<String> = written.changed.iter().map(|p| p.display().to_string()).collect();
+    if meta_stale {
+        stale.push("specs/catalogue.schema.json".into());
+    }
+    stale.extend(written.removed.iter().map(|p| format!("{} (no longer generated)", p.display())));
+    if check_only && !stale.is_empty() {
         bail!(
             "generated files are stale:\n  {}\nrun `cargo xtask codegen` and commit the result",
             stale.join("\n  ")
         );
     }
+    for path in &stale {
+        eprintln!("updated {path}");
+    }
     eprintln!(
-        "codegen: {} catalogue(s) valid, {} file(s) {} in {:.1} ms",
+        "codegen: {} catalogue(s) valid, {} file(s) {}, {} changed, in {:.1} ms",
         specs.len(),
-        outputs.len(),
-        if check_only { "up to date" } else { "written" },
+        files.len(),
+        if check_only { "checked" } else { "generated" },
+        stale.len(),
         started.elapsed().as_secs_f64() * 1000.0
     );
     Ok(())

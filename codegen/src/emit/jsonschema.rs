@@ -1,0 +1,10 @@
+//! jsonschema emitter (being written).
+
+use crate::ir::Module;
+use crate::output::OutputFile;
+
+/// Emits the jsonschema files for every module.
+pub fn emit(modules: &[Module]) -> anyhow::Result<Vec<OutputFile>> {
+    let _ = modules;
+    Ok(Vec::new())
+}
