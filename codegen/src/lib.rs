@@ -94,7 +94,11 @@ pub fn generate(
                 return Err(GenerateError::Collisions(render::render(
                     &l.source,
                     &diagnostics,
-                    if stderr_wants_color() { Style::Color } else { Style::Plain },
+                    if stderr_wants_color() {
+                        Style::Color
+                    } else {
+                        Style::Plain
+                    },
                 )));
             }
         }
@@ -120,7 +124,9 @@ pub enum GenerateError {
 impl std::fmt::Display for GenerateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GenerateError::Invalid(files) => write!(f, "invalid catalogue(s): {}", files.join(", ")),
+            GenerateError::Invalid(files) => {
+                write!(f, "invalid catalogue(s): {}", files.join(", "))
+            }
             GenerateError::Collisions(rendered) => write!(f, "name collisions:\n{rendered}"),
             GenerateError::Emit(error) => write!(f, "emitter failed: {error:#}"),
         }

@@ -23,7 +23,13 @@ pub enum Target {
 
 impl Target {
     /// Every target, in output order.
-    pub const ALL: [Target; 5] = [Target::Rust, Target::C, Target::Ts, Target::JsonSchema, Target::Docs];
+    pub const ALL: [Target; 5] = [
+        Target::Rust,
+        Target::C,
+        Target::Ts,
+        Target::JsonSchema,
+        Target::Docs,
+    ];
 
     /// The directory name under `generated/`.
     pub fn dir(self) -> &'static str {
@@ -86,23 +92,27 @@ pub fn write_all(
             }
             std::fs::write(&path, &file.contents)?;
         }
-        report.changed.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf());
+        report
+            .changed
+            .push(path.strip_prefix(root).unwrap_or(&path).to_path_buf());
     }
     let targets: std::collections::BTreeSet<Target> = files.iter().map(|f| f.target).collect();
     for target in targets {
         let dir = dirs(target);
         for path in walk(&dir)? {
             let relative = path.strip_prefix(&dir).unwrap_or(&path);
-            let kept = keep.iter().any(|k| {
-                Path::new(target.dir()).join(relative).starts_with(k)
-            });
+            let kept = keep
+                .iter()
+                .any(|k| Path::new(target.dir()).join(relative).starts_with(k));
             if produced.contains(&path) || kept {
                 continue;
             }
             if !check {
                 std::fs::remove_file(&path)?;
             }
-            report.removed.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf());
+            report
+                .removed
+                .push(path.strip_prefix(root).unwrap_or(&path).to_path_buf());
         }
     }
     Ok(report)

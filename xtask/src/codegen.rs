@@ -67,19 +67,29 @@ pub fn run(check_only: bool) -> anyhow::Result<()> {
     };
     let generated = root.join("generated");
     let dirs = |target: Target| generated.join(target.dir());
-    let written = write_all(&root, &dirs, &files, check_only, &[])
-        .context("writing generated/")?;
+    let written = write_all(&root, &dirs, &files, check_only, &[]).context("writing generated/")?;
     let meta_path = root.join("specs/catalogue.schema.json");
-    let meta_stale = std::fs::read_to_string(&meta_path).ok().as_deref() != Some(meta.contents.as_str());
+    let meta_stale =
+        std::fs::read_to_string(&meta_path).ok().as_deref() != Some(meta.contents.as_str());
     if meta_stale && !check_only {
-        std::fs::write(&meta_path, &meta.contents).context("writing specs/catalogue.schema.json")?;
+        std::fs::write(&meta_path, &meta.contents)
+            .context("writing specs/catalogue.schema.json")?;
     }
     files.push(meta);
-    let mut stale: Vec<String> = written.changed.iter().map(|p| p.display().to_string()).collect();
+    let mut stale: Vec<String> = written
+        .changed
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     if meta_stale {
         stale.push("specs/catalogue.schema.json".into());
     }
-    stale.extend(written.removed.iter().map(|p| format!("{} (no longer generated)", p.display())));
+    stale.extend(
+        written
+            .removed
+            .iter()
+            .map(|p| format!("{} (no longer generated)", p.display())),
+    );
     if check_only && !stale.is_empty() {
         bail!(
             "generated files are stale:\n  {}\nrun `cargo xtask codegen` and commit the result",

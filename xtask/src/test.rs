@@ -33,11 +33,38 @@ pub fn run() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ])?;
+    node_tools()?;
     let (passed, failed) = cargo_test(&["test", "--workspace", "--locked"])?;
     // The closing line CI reads: the total over every test binary of the workspace.
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
         bail!("{failed} test(s) failed");
+    }
+    Ok(())
+}
+
+/// Installs the project's Node tools (`tools/node`: the TypeScript compiler the codegen
+/// tests run) with `npm ci` from the committed lockfile, unless they are already there.
+fn node_tools() -> anyhow::Result<()> {
+    let dir = project_root().join("tools/node");
+    if dir.join("node_modules/.bin/tsc").exists() {
+        return Ok(());
+    }
+    let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
+    eprintln!("xtask: npm ci (in tools/node)");
+    let status = Command::new(npm)
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "running `{npm} ci` in tools/node: {e}. The tests need Node.js and npm to \
+                 install the TypeScript compiler: install them (Debian/Ubuntu: \
+                 `apt-get install nodejs npm`) and run `cargo xtask test` again"
+            )
+        })?;
+    if !status.success() {
+        bail!("`{npm} ci` in tools/node failed ({status})");
     }
     Ok(())
 }

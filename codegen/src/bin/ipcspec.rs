@@ -77,13 +77,18 @@ fn generate(args: GenerateArgs) -> ExitCode {
         }
     }
     if dirs.is_empty() {
-        eprintln!("ipcspec: name at least one output: --rust, --c, --ts, --jsonschema or --docs DIR");
+        eprintln!(
+            "ipcspec: name at least one output: --rust, --c, --ts, --jsonschema or --docs DIR"
+        );
         return ExitCode::from(2);
     }
     let report = check(&args.files);
     eprint!("{}", report.render(Format::Human, stderr_wants_color()));
     if !report.ok() {
-        eprintln!("ipcspec: {} error(s); nothing generated", report.error_count());
+        eprintln!(
+            "ipcspec: {} error(s); nothing generated",
+            report.error_count()
+        );
         return ExitCode::FAILURE;
     }
     let targets: Vec<Target> = dirs.iter().map(|(t, _)| *t).collect();

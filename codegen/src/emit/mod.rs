@@ -2,6 +2,7 @@
 
 pub mod c;
 pub mod docs;
+pub mod examples;
 pub mod jsonschema;
 pub mod rust;
 pub mod ts;

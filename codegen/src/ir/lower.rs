@@ -7,7 +7,10 @@ use ipcspec_schema::Diagnostic;
 use ipcspec_schema::layout::LayoutCalculator;
 use ipcspec_schema::model::{self as m, Catalogue, Composite, Src, TypeRef};
 
-use super::names::{self, anchor, c_ident, c_macro, rust_member, rust_type, rust_variant, ts_key, ts_member, ts_type};
+use super::names::{
+    self, anchor, c_ident, c_macro, rust_member, rust_type, rust_variant, ts_key, ts_member,
+    ts_type,
+};
 use super::*;
 
 /// Lowers a catalogue that loaded without errors. Name collisions that only appear once
@@ -34,7 +37,11 @@ struct Lowerer<'a> {
 impl<'a> Lowerer<'a> {
     fn new(cat: &'a Catalogue) -> Self {
         let order = declaration_order(cat);
-        let ids = order.iter().enumerate().map(|(i, t)| (t.name(), TypeId(i))).collect();
+        let ids = order
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name(), TypeId(i)))
+            .collect();
         Lowerer {
             cat,
             ids,
@@ -47,7 +54,12 @@ impl<'a> Lowerer<'a> {
         let cat = self.cat;
         let rust = rust_member(&cat.name);
         let c_prefix = c_macro(&[&cat.name]);
-        let types: Vec<TypeDef> = self.order.clone().into_iter().map(|t| self.type_def(t)).collect();
+        let types: Vec<TypeDef> = self
+            .order
+            .clone()
+            .into_iter()
+            .map(|t| self.type_def(t))
+            .collect();
         self.check_type_collisions(&types);
         let messages = self.messages();
         let errors = self.errors(&types);
@@ -80,8 +92,14 @@ impl<'a> Lowerer<'a> {
                 .map(|c| Channel {
                     name: c.name.clone(),
                     ends: [
-                        c.between.first().map(|e| e.names().to_vec()).unwrap_or_default(),
-                        c.between.get(1).map(|e| e.names().to_vec()).unwrap_or_default(),
+                        c.between
+                            .first()
+                            .map(|e| e.names().to_vec())
+                            .unwrap_or_default(),
+                        c.between
+                            .get(1)
+                            .map(|e| e.names().to_vec())
+                            .unwrap_or_default(),
                     ],
                     doc: c.doc.clone(),
                 })
@@ -106,9 +124,10 @@ impl<'a> Lowerer<'a> {
             },
             TypeRef::Composite(Composite::List(inner)) => Ty::List(Box::new(self.ty(inner))),
             TypeRef::Composite(Composite::Map(inner)) => Ty::Map(Box::new(self.ty(inner))),
-            TypeRef::Composite(Composite::Array(a)) => {
-                Ty::Array(Box::new(self.ty(&a.of)), u64::try_from(a.len.value).unwrap_or(0))
-            }
+            TypeRef::Composite(Composite::Array(a)) => Ty::Array(
+                Box::new(self.ty(&a.of)),
+                u64::try_from(a.len.value).unwrap_or(0),
+            ),
         }
     }
 
@@ -133,7 +152,13 @@ impl<'a> Lowerer<'a> {
                     .collect();
                 self.unique_idents(
                     "enum value",
-                    values.iter().enumerate().map(|(i, v)| (v.name.as_str(), &v.idents, e.src.at("values").at(i).at("name"))),
+                    values.iter().enumerate().map(|(i, v)| {
+                        (
+                            v.name.as_str(),
+                            &v.idents,
+                            e.src.at("values").at(i).at("name"),
+                        )
+                    }),
                 );
                 TypeKind::Enum(Enum { values })
             }
@@ -154,9 +179,18 @@ impl<'a> Lowerer<'a> {
                     .collect();
                 self.unique_idents(
                     "enum value",
-                    values.iter().enumerate().map(|(i, v)| (v.name.as_str(), &v.idents, e.src.at("values").at(i).at("name"))),
+                    values.iter().enumerate().map(|(i, v)| {
+                        (
+                            v.name.as_str(),
+                            &v.idents,
+                            e.src.at("values").at(i).at("name"),
+                        )
+                    }),
                 );
-                TypeKind::IntEnum(IntEnum { repr: e.repr, values })
+                TypeKind::IntEnum(IntEnum {
+                    repr: e.repr,
+                    values,
+                })
             }
             m::TypeDef::Union(u) => {
                 let variants: Vec<Variant> = u
@@ -176,7 +210,13 @@ impl<'a> Lowerer<'a> {
                     .collect();
                 self.unique_idents(
                     "variant",
-                    variants.iter().enumerate().map(|(i, v)| (v.name.as_str(), &v.idents, u.src.at("variants").at(i).at("name"))),
+                    variants.iter().enumerate().map(|(i, v)| {
+                        (
+                            v.name.as_str(),
+                            &v.idents,
+                            u.src.at("variants").at(i).at("name"),
+                        )
+                    }),
                 );
                 TypeKind::Union(Union {
                     repr: u.repr,
@@ -205,7 +245,9 @@ impl<'a> Lowerer<'a> {
 
     fn strukt(&mut self, s: &m::StructDef) -> Struct {
         let c_layout = if s.layout == m::Layout::C {
-            LayoutCalculator::new(self.cat).layout(&s.name).and_then(Result::ok)
+            LayoutCalculator::new(self.cat)
+                .layout(&s.name)
+                .and_then(Result::ok)
         } else {
             None
         };
@@ -229,29 +271,45 @@ impl<'a> Lowerer<'a> {
                 nullable: f.nullable,
                 constraints: constraints(&f.constraints),
                 padding: f.padding,
-                pointee: f.pointee.as_ref().map(|p| (self.ty(&p.of), p.count_field.clone())),
+                pointee: f
+                    .pointee
+                    .as_ref()
+                    .map(|p| (self.ty(&p.of), p.count_field.clone())),
                 length_field: f.length_field.clone(),
                 c_offset: offsets.get(f.name.as_str()).copied(),
             })
             .collect();
         self.unique_idents(
             "field",
-            fields.iter().enumerate().map(|(i, f)| (f.wire.as_str(), &f.idents, s.src.at("fields").at(i).at("name"))),
+            fields.iter().enumerate().map(|(i, f)| {
+                (
+                    f.wire.as_str(),
+                    &f.idents,
+                    s.src.at("fields").at(i).at("name"),
+                )
+            }),
         );
         Struct { c_layout, fields }
     }
 
     /// Reports two items whose names differ in the catalogue but not in some language.
-    fn unique_idents<'i>(&mut self, what: &str, items: impl Iterator<Item = (&'i str, &'i Idents, Src)>) {
+    fn unique_idents<'i>(
+        &mut self,
+        what: &str,
+        items: impl Iterator<Item = (&'i str, &'i Idents, Src)>,
+    ) {
         let mut seen: [HashMap<String, (&str, Src)>; 3] = Default::default();
         let mut found = Vec::new();
         for (name, idents, src) in items {
-            for (lang, (ident, table)) in ["Rust", "C", "TypeScript"]
-                .iter()
-                .zip([&idents.rust, &idents.c, &idents.ts].into_iter().zip(seen.iter_mut()))
-            {
+            for (lang, (ident, table)) in ["Rust", "C", "TypeScript"].iter().zip(
+                [&idents.rust, &idents.c, &idents.ts]
+                    .into_iter()
+                    .zip(seen.iter_mut()),
+            ) {
                 match table.get(ident.as_str()) {
-                    Some((first, first_src)) if *first != name => found.push(collision(what, lang, ident, first, first_src, name, &src)),
+                    Some((first, first_src)) if *first != name => {
+                        found.push(collision(what, lang, ident, first, first_src, name, &src))
+                    }
                     Some(_) => {}
                     None => {
                         table.insert(ident.clone(), (name, src.clone()));
@@ -279,7 +337,10 @@ impl<'a> Lowerer<'a> {
                 )
             }))
             .collect();
-        self.unique_idents("type", items.iter().map(|(n, i, s)| (n.as_str(), i, s.clone())));
+        self.unique_idents(
+            "type",
+            items.iter().map(|(n, i, s)| (n.as_str(), i, s.clone())),
+        );
     }
 
     fn messages(&mut self) -> Vec<Message> {
@@ -295,7 +356,11 @@ impl<'a> Lowerer<'a> {
                 code: msg.code.as_ref().map(|c| c.value),
                 from: msg.from.clone(),
                 to: msg.to.clone(),
-                channels: msg.channel.as_ref().map(|c| c.names().to_vec()).unwrap_or_default(),
+                channels: msg
+                    .channel
+                    .as_ref()
+                    .map(|c| c.names().to_vec())
+                    .unwrap_or_default(),
                 payload: msg.payload.as_ref().map(|p| self.ty(p)),
                 reply: msg.reply.clone(),
                 is_reply: msg.is_reply,
@@ -315,7 +380,11 @@ impl<'a> Lowerer<'a> {
             .collect();
         self.unique_idents(
             "message",
-            messages.iter().zip(&idents).zip(&cat.messages).map(|((msg, i), src)| (msg.name.as_str(), i, src.src.at("name"))),
+            messages
+                .iter()
+                .zip(&idents)
+                .zip(&cat.messages)
+                .map(|((msg, i), src)| (msg.name.as_str(), i, src.src.at("name"))),
         );
         messages
     }
@@ -341,7 +410,10 @@ impl<'a> Lowerer<'a> {
                     IoctlDirection::ReadWrite => 3,
                 };
                 // Linux's generic _IOC layout (x86, arm, riscv): dir:2 size:14 type:8 nr:8.
-                let request = (dir << 30) | ((size as u32 & 0x3fff) << 16) | (u32::from(magic) << 8) | u32::from(number);
+                let request = (dir << 30)
+                    | ((size as u32 & 0x3fff) << 16)
+                    | (u32::from(magic) << 8)
+                    | u32::from(number);
                 let magic_char = io
                     .magic
                     .text
@@ -370,18 +442,28 @@ impl<'a> Lowerer<'a> {
                 let (value, text) = if k.ty.int_range().is_some() {
                     match &k.value {
                         serde_json::Value::String(s) => (
-                            ConstValue::Int(ipcspec_schema::intlit::IntLit::parse(s).map_or(0, |l| l.value)),
+                            ConstValue::Int(
+                                ipcspec_schema::intlit::IntLit::parse(s).map_or(0, |l| l.value),
+                            ),
                             Some(s.clone()),
                         ),
                         other => (
-                            ConstValue::Int(other.as_i64().map(i128::from).or(other.as_u64().map(i128::from)).unwrap_or(0)),
+                            ConstValue::Int(
+                                other
+                                    .as_i64()
+                                    .map(i128::from)
+                                    .or(other.as_u64().map(i128::from))
+                                    .unwrap_or(0),
+                            ),
                             None,
                         ),
                     }
                 } else {
                     let value = match &k.value {
                         serde_json::Value::Bool(b) => ConstValue::Bool(*b),
-                        serde_json::Value::Number(n) => ConstValue::Float(n.as_f64().unwrap_or(0.0)),
+                        serde_json::Value::Number(n) => {
+                            ConstValue::Float(n.as_f64().unwrap_or(0.0))
+                        }
                         serde_json::Value::String(s) => ConstValue::Str(s.clone()),
                         _ => ConstValue::Str(String::new()),
                     };
@@ -400,10 +482,13 @@ impl<'a> Lowerer<'a> {
 
     fn errors(&mut self, types: &[TypeDef]) -> ErrorCodes {
         let taken: HashSet<&str> = types.iter().map(|t| t.idents.rust.as_str()).collect();
-        let enum_name = ["ErrorCode".to_owned(), format!("{}ErrorCode", rust_type(&self.cat.name))]
-            .into_iter()
-            .find(|n| !taken.contains(n.as_str()))
-            .unwrap_or_else(|| "CatalogueErrorCode".into());
+        let enum_name = [
+            "ErrorCode".to_owned(),
+            format!("{}ErrorCode", rust_type(&self.cat.name)),
+        ]
+        .into_iter()
+        .find(|n| !taken.contains(n.as_str()))
+        .unwrap_or_else(|| "CatalogueErrorCode".into());
         let codes: Vec<ErrorCode> = self
             .cat
             .errors
@@ -426,7 +511,11 @@ impl<'a> Lowerer<'a> {
             .collect();
         self.unique_idents(
             "error code",
-            codes.iter().zip(&idents).zip(&self.cat.errors).map(|((e, i), src)| (e.name.as_str(), i, src.src.at("name"))),
+            codes
+                .iter()
+                .zip(&idents)
+                .zip(&self.cat.errors)
+                .map(|((e, i), src)| (e.name.as_str(), i, src.src.at("name"))),
         );
         ErrorCodes { enum_name, codes }
     }
@@ -453,7 +542,13 @@ impl<'a> Lowerer<'a> {
                 .collect();
             self.unique_idents(
                 "state",
-                states.iter().enumerate().map(|(i, s)| (s.name.as_str(), &s.idents, sm.src.at("states").at(i).at("name"))),
+                states.iter().enumerate().map(|(i, s)| {
+                    (
+                        s.name.as_str(),
+                        &s.idents,
+                        sm.src.at("states").at(i).at("name"),
+                    )
+                }),
             );
             out.push(Machine {
                 name: sm.name.clone(),
@@ -487,7 +582,12 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Derived names (message enums, handler traits) give way to declared ones.
-    fn role_items(&mut self, types: &[TypeDef], machines: &[Machine], errors: &ErrorCodes) -> Vec<RoleItems> {
+    fn role_items(
+        &mut self,
+        types: &[TypeDef],
+        machines: &[Machine],
+        errors: &ErrorCodes,
+    ) -> Vec<RoleItems> {
         let mut taken: HashSet<String> = types
             .iter()
             .map(|t| t.idents.rust.clone())
@@ -509,17 +609,34 @@ impl<'a> Lowerer<'a> {
             .iter()
             .map(|r| {
                 let role = rust_type(&r.name);
-                let sends = self.cat.messages.iter().any(|msg| msg.from.contains(&r.name));
+                let sends = self
+                    .cat
+                    .messages
+                    .iter()
+                    .any(|msg| msg.from.contains(&r.name));
                 let receives = self.cat.messages.iter().any(|msg| msg.to.contains(&r.name));
                 RoleItems {
                     role: r.name.clone(),
                     message_enum: sends.then(|| {
-                        pick([format!("{role}Message"), format!("{role}Messages"), format!("{cat_prefix}{role}Message")])
+                        pick([
+                            format!("{role}Message"),
+                            format!("{role}Messages"),
+                            format!("{cat_prefix}{role}Message"),
+                        ])
                     }),
                     handler_trait: receives.then(|| {
-                        pick([format!("{role}Handler"), format!("{role}MessageHandler"), format!("{cat_prefix}{role}Handler")])
+                        pick([
+                            format!("{role}Handler"),
+                            format!("{role}MessageHandler"),
+                            format!("{cat_prefix}{role}Handler"),
+                        ])
                     }),
-                    dispatch_fn: receives.then(|| format!("dispatch_to_{}", names::rust_member(&r.name).trim_start_matches("r#"))),
+                    dispatch_fn: receives.then(|| {
+                        format!(
+                            "dispatch_to_{}",
+                            names::rust_member(&r.name).trim_start_matches("r#")
+                        )
+                    }),
                 }
             })
             .collect()
@@ -535,7 +652,11 @@ impl<'a> Lowerer<'a> {
                 byte_order: *byte_order,
             },
             m::Framing::NewlineDelimited => Framing::NewlineDelimited,
-            m::Framing::BinaryHeader { header, byte_order, length_counts } => Framing::BinaryHeader {
+            m::Framing::BinaryHeader {
+                header,
+                byte_order,
+                length_counts,
+            } => Framing::BinaryHeader {
                 header: self.ids.get(header.as_str()).copied().unwrap_or(TypeId(0)),
                 byte_order: *byte_order,
                 length_counts: *length_counts,
@@ -547,8 +668,13 @@ impl<'a> Lowerer<'a> {
                 .iter()
                 .find(|k| k.name == name)
                 .and_then(|k| match &k.value {
-                    serde_json::Value::String(s) => ipcspec_schema::intlit::IntLit::parse(s).ok().map(|l| l.value),
-                    other => other.as_i64().map(i128::from).or(other.as_u64().map(i128::from)),
+                    serde_json::Value::String(s) => ipcspec_schema::intlit::IntLit::parse(s)
+                        .ok()
+                        .map(|l| l.value),
+                    other => other
+                        .as_i64()
+                        .map(i128::from)
+                        .or(other.as_u64().map(i128::from)),
                 })
                 .unwrap_or(0)
         };
@@ -558,7 +684,13 @@ impl<'a> Lowerer<'a> {
                 .transports
                 .iter()
                 .map(|t| match t {
-                    m::Transport::Unix { path, platform, fd_passing, channel, doc } => Transport {
+                    m::Transport::Unix {
+                        path,
+                        platform,
+                        fd_passing,
+                        channel,
+                        doc,
+                    } => Transport {
                         kind: "unix",
                         address: Some(path.clone()),
                         platform: *platform,
@@ -566,7 +698,12 @@ impl<'a> Lowerer<'a> {
                         channel: channel.clone(),
                         doc: doc.clone(),
                     },
-                    m::Transport::Socketpair { platform, fd_passing, channel, doc } => Transport {
+                    m::Transport::Socketpair {
+                        platform,
+                        fd_passing,
+                        channel,
+                        doc,
+                    } => Transport {
                         kind: "socketpair",
                         address: None,
                         platform: *platform,
@@ -574,7 +711,12 @@ impl<'a> Lowerer<'a> {
                         channel: channel.clone(),
                         doc: doc.clone(),
                     },
-                    m::Transport::NamedPipe { name, platform, channel, doc } => Transport {
+                    m::Transport::NamedPipe {
+                        name,
+                        platform,
+                        channel,
+                        doc,
+                    } => Transport {
                         kind: "namedPipe",
                         address: Some(name.clone()),
                         platform: *platform,
@@ -582,10 +724,18 @@ impl<'a> Lowerer<'a> {
                         channel: channel.clone(),
                         doc: doc.clone(),
                     },
-                    m::Transport::Netlink { protocol, multicast_group, platform, channel, doc } => Transport {
+                    m::Transport::Netlink {
+                        protocol,
+                        multicast_group,
+                        platform,
+                        channel,
+                        doc,
+                    } => Transport {
                         kind: "netlink",
                         address: Some(match multicast_group {
-                            Some(g) => format!("protocol {}, multicast group {}", protocol.value, g.value),
+                            Some(g) => {
+                                format!("protocol {}, multicast group {}", protocol.value, g.value)
+                            }
                             None => format!("protocol {}", protocol.value),
                         }),
                         platform: *platform,
@@ -601,16 +751,28 @@ impl<'a> Lowerer<'a> {
                 type_key: env.type_key.clone(),
                 payload: env.payload.clone(),
                 id: env.id.clone().map(|k| {
-                    let ty = env.id_type.as_ref().map_or(Ty::Prim(PrimitiveType::String), |t| self.ty(t));
+                    let ty = env
+                        .id_type
+                        .as_ref()
+                        .map_or(Ty::Prim(PrimitiveType::String), |t| self.ty(t));
                     (k, ty)
                 }),
                 timestamp: env.timestamp.clone(),
                 correlation_id: env.correlation_id.clone(),
                 length: env.length.clone(),
-                magic: env.magic.as_ref().map(|f| (f.field.clone(), constant(&f.constant))),
-                version: env.version.as_ref().map(|f| (f.field.clone(), constant(&f.constant))),
+                magic: env
+                    .magic
+                    .as_ref()
+                    .map(|f| (f.field.clone(), constant(&f.constant))),
+                version: env
+                    .version
+                    .as_ref()
+                    .map(|f| (f.field.clone(), constant(&f.constant))),
                 flags: env.flags.clone(),
-                checksum: env.checksum.as_ref().map(|c| (c.field.clone(), c.algorithm)),
+                checksum: env
+                    .checksum
+                    .as_ref()
+                    .map(|c| (c.field.clone(), c.algorithm)),
                 id_optional: optional(m::EnvelopeMember::Id),
                 timestamp_optional: optional(m::EnvelopeMember::Timestamp),
                 correlation_optional: optional(m::EnvelopeMember::CorrelationId),
@@ -642,15 +804,22 @@ impl<'a> Lowerer<'a> {
             error_message: w.error_message.clone(),
             heartbeat_message: w.heartbeat_message.clone(),
             priority: w.priority.as_ref().and_then(|p| {
-                self.ids.get(p.enum_type.as_str()).map(|id| (*id, p.default.clone()))
+                self.ids
+                    .get(p.enum_type.as_str())
+                    .map(|id| (*id, p.default.clone()))
             }),
-            docs: [w.doc.clone(), w.limits.doc.clone(), w.timing.doc.clone()].into_iter().flatten().collect(),
+            docs: [w.doc.clone(), w.limits.doc.clone(), w.timing.doc.clone()]
+                .into_iter()
+                .flatten()
+                .collect(),
         }
     }
 }
 
 fn constraints(k: &m::Constraints) -> Constraints {
-    let num = |l: &Option<ipcspec_schema::intlit::IntLit>| l.as_ref().and_then(|l| u64::try_from(l.value).ok());
+    let num = |l: &Option<ipcspec_schema::intlit::IntLit>| {
+        l.as_ref().and_then(|l| u64::try_from(l.value).ok())
+    };
     Constraints {
         minimum: k.minimum,
         maximum: k.maximum,
@@ -662,7 +831,15 @@ fn constraints(k: &m::Constraints) -> Constraints {
     }
 }
 
-fn collision(what: &str, lang: &str, ident: &str, first: &str, first_src: &Src, second: &str, src: &Src) -> Diagnostic {
+fn collision(
+    what: &str,
+    lang: &str,
+    ident: &str,
+    first: &str,
+    first_src: &Src,
+    second: &str,
+    src: &Src,
+) -> Diagnostic {
     Diagnostic::error(
         "ipcspec::name-collision",
         format!("{what}s `{first}` and `{second}` are both `{ident}` in {lang}"),

@@ -14,8 +14,8 @@ pub use lower::lower;
 
 use ipcspec_schema::layout::CLayout;
 pub use ipcspec_schema::model::{
-    ByteOrder, Casing, ChecksumAlgorithm, Encoding, Int64Encoding, IoctlDirection,
-    LengthCounts, Platform, PrimitiveType, UnionRepr, UnknownKeys,
+    ByteOrder, Casing, ChecksumAlgorithm, Encoding, Int64Encoding, IoctlDirection, LengthCounts,
+    Platform, PrimitiveType, UnionRepr, UnknownKeys,
 };
 
 /// One catalogue, ready to emit.
@@ -69,12 +69,16 @@ impl Module {
 
     /// Messages a role sends.
     pub fn sent_by<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a Message> + 'a {
-        self.messages.iter().filter(move |m| m.from.iter().any(|r| r == role))
+        self.messages
+            .iter()
+            .filter(move |m| m.from.iter().any(|r| r == role))
     }
 
     /// Messages a role receives.
     pub fn received_by<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a Message> + 'a {
-        self.messages.iter().filter(move |m| m.to.iter().any(|r| r == role))
+        self.messages
+            .iter()
+            .filter(move |m| m.to.iter().any(|r| r == role))
     }
 }
 
@@ -195,11 +199,18 @@ pub struct Transport {
 #[derive(Debug, Clone)]
 pub enum Framing {
     /// Length prefix of `width` bytes.
-    LengthPrefixed { width_bytes: u8, byte_order: ByteOrder },
+    LengthPrefixed {
+        width_bytes: u8,
+        byte_order: ByteOrder,
+    },
     /// One message per line.
     NewlineDelimited,
     /// A fixed binary header.
-    BinaryHeader { header: TypeId, byte_order: ByteOrder, length_counts: LengthCounts },
+    BinaryHeader {
+        header: TypeId,
+        byte_order: ByteOrder,
+        length_counts: LengthCounts,
+    },
 }
 
 /// Envelope members: JSON keys, or header field names.

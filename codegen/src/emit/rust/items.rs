@@ -1,0 +1,372 @@
+//! Constants, ioctl request codes, the error-code enum and state machines.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+use crate::ir::names::rust_const;
+use crate::ir::{ConstValue, Constant, IoctlDirection, Machine, Module, PrimitiveType, Trigger};
+
+use super::types::int_literal;
+use super::tys::prim;
+use super::{docs, ident};
+
+/// `pub const` per catalogue constant, integers written as the catalogue wrote them
+/// (hex stays hex).
+pub(super) fn constants(module: &Module) -> TokenStream {
+    module.constants.iter().map(constant).collect()
+}
+
+fn constant(k: &Constant) -> TokenStream {
+    let name = ident(&rust_const(&k.name));
+    let doc = docs::outer(&[k.doc.as_str()]);
+    let (ty, value) = match &k.value {
+        ConstValue::Int(value) => (prim(k.ty), integer(*value, k.text.as_deref())),
+        ConstValue::Float(value) => {
+            let lit = if k.ty == PrimitiveType::F32 {
+                Literal::f32_unsuffixed(*value as f32)
+            } else {
+                Literal::f64_unsuffixed(*value)
+            };
+            (prim(k.ty), quote!(#lit))
+        }
+        ConstValue::Bool(value) => (quote!(bool), quote!(#value)),
+        ConstValue::Str(value) => (quote!(&str), quote!(#value)),
+    };
+    quote! {
+        #doc
+        pub const #name: #ty = #value;
+    }
+}
+
+/// An integer literal: hex (`0xCAFE_F00D`, digits grouped by four, the catalogue's digit
+/// count kept) when the catalogue wrote hex, decimal otherwise.
+fn integer(value: i128, text: Option<&str>) -> TokenStream {
+    let hex_digits = text
+        .map(|t| t.trim().trim_start_matches('-'))
+        .and_then(|t| t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")))
+        .map(|digits| digits.chars().filter(char::is_ascii_hexdigit).count());
+    match hex_digits {
+        Some(width) if value >= 0 => {
+            let digits = format!("{:0width$X}", value, width = width);
+            let grouped = group_by_four(&digits);
+            let lit: Literal = format!("0x{grouped}")
+                .parse()
+                .unwrap_or_else(|_| Literal::i128_unsuffixed(value));
+            quote!(#lit)
+        }
+        _ => int_literal(value),
+    }
+}
+
+/// `CAFEF00D` -> `CAFE_F00D`, grouping from the right.
+fn group_by_four(digits: &str) -> String {
+    let chars: Vec<char> = digits.chars().collect();
+    let mut out = String::new();
+    for (i, c) in chars.iter().enumerate() {
+        if i > 0 && (chars.len() - i) % 4 == 0 {
+            out.push('_');
+        }
+        out.push(*c);
+    }
+    out
+}
+
+/// `pub const NAME: u32` per ioctl, with its `_IOx` spelling and argument in the docs.
+pub(super) fn ioctls(module: &Module) -> TokenStream {
+    module
+        .ioctls
+        .iter()
+        .map(|ioctl| {
+            let name = ident(&rust_const(&ioctl.name));
+            let macro_name = match ioctl.direction {
+                IoctlDirection::None => "_IO",
+                IoctlDirection::Read => "_IOR",
+                IoctlDirection::Write => "_IOW",
+                IoctlDirection::ReadWrite => "_IOWR",
+            };
+            let magic = match ioctl.magic_char {
+                Some(c) => format!("'{c}'"),
+                None => format!("{:#04x}", ioctl.magic),
+            };
+            let spelled = match ioctl.arg {
+                Some(arg) => {
+                    let arg_def = module.ty(arg);
+                    let size = match &arg_def.kind {
+                        crate::ir::TypeKind::Struct(s) => s.c_layout.as_ref().map(|l| l.size),
+                        _ => None,
+                    };
+                    let size = size.map(|s| format!(" ({s} bytes)")).unwrap_or_default();
+                    format!(
+                        "`{macro_name}({magic}, {:#04x}, {})`: argument [`{}`]{size}.",
+                        ioctl.number, arg_def.name, arg_def.idents.rust
+                    )
+                }
+                None => format!(
+                    "`{macro_name}({magic}, {:#04x})`: no argument.",
+                    ioctl.number
+                ),
+            };
+            let doc = docs::outer(&[ioctl.doc.clone(), spelled]);
+            let value = integer(i128::from(ioctl.request), Some("0x00000000"));
+            quote! {
+                #doc
+                pub const #name: u32 = #value;
+            }
+        })
+        .collect()
+}
+
+/// The error-code enum with its wire names and numeric codes.
+pub(super) fn error_codes(module: &Module) -> TokenStream {
+    let errors = &module.errors;
+    if errors.codes.is_empty() {
+        return TokenStream::new();
+    }
+    let name = ident(&errors.enum_name);
+    let variants = errors.codes.iter().map(|e| {
+        let variant = ident(&e.rust_variant);
+        let wire = &e.name;
+        let code = e.code.map(|c| format!("Code {c}.")).unwrap_or_default();
+        let doc = docs::outer(&[e.doc.clone(), code]);
+        quote! { #doc #[serde(rename = #wire)] #variant, }
+    });
+    let all = errors.codes.iter().map(|e| ident(&e.rust_variant));
+    let names = errors.codes.iter().map(|e| {
+        let variant = ident(&e.rust_variant);
+        let wire = &e.name;
+        quote!(Self::#variant => #wire,)
+    });
+    let from_names = errors.codes.iter().map(|e| {
+        let variant = ident(&e.rust_variant);
+        let wire = &e.name;
+        quote!(#wire => Some(Self::#variant),)
+    });
+    let code_fn = code_fn(module);
+    quote! {
+        /// The catalogue's error codes; a handler refuses a message with one of them
+        /// (`ErrorCode::NotFound.error("no such user")`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum #name {
+            #(#variants)*
+        }
+
+        impl #name {
+            /// Every code, in catalogue order.
+            pub const ALL: &[Self] = &[#(Self::#all),*];
+
+            /// The code's symbolic name, as on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    #(#names)*
+                }
+            }
+
+            /// The code named `name`.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    #(#from_names)*
+                    _ => None,
+                }
+            }
+
+            #code_fn
+
+            /// A handler error with this code and `message`.
+            pub fn error(self, message: impl Into<String>) -> ipcspec_runtime::HandlerError {
+                ipcspec_runtime::HandlerError::new(self.as_str(), message)
+            }
+        }
+    }
+}
+
+/// `code()`: plain `i64` when every error has a code, `Option<i64>` otherwise.
+fn code_fn(module: &Module) -> TokenStream {
+    let codes = &module.errors.codes;
+    let all_coded = codes.iter().all(|e| e.code.is_some());
+    let arms = codes.iter().map(|e| {
+        let variant = ident(&e.rust_variant);
+        match (e.code, all_coded) {
+            (Some(code), true) => {
+                let code = int_literal(code);
+                quote!(Self::#variant => #code,)
+            }
+            (Some(code), false) => {
+                let code = int_literal(code);
+                quote!(Self::#variant => Some(#code),)
+            }
+            (None, _) => quote!(Self::#variant => None,),
+        }
+    });
+    let ret = if all_coded {
+        quote!(i64)
+    } else {
+        quote!(Option<i64>)
+    };
+    quote! {
+        /// The numeric code.
+        pub fn code(self) -> #ret {
+            match self {
+                #(#arms)*
+            }
+        }
+    }
+}
+
+/// A state machine: its states as an enum, the transition table as `targets`/`next`.
+pub(super) fn machine(machine: &Machine) -> TokenStream {
+    let name = ident(&machine.idents.rust);
+    let state_ident = |state: &str| {
+        machine
+            .states
+            .iter()
+            .find(|s| s.name == state)
+            .map(|s| ident(&s.idents.rust))
+            .unwrap_or_else(|| ident(&crate::ir::names::rust_variant(state)))
+    };
+    let roles = machine
+        .roles
+        .iter()
+        .map(|r| format!("`{r}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let doc = docs::outer(&[
+        machine.doc.clone(),
+        format!("Held by {roles}; starts in `{}`.", machine.initial),
+    ]);
+    let variants = machine.states.iter().map(|s| {
+        let variant = ident(&s.idents.rust);
+        let terminal = if s.terminal { "Terminal." } else { "" };
+        let doc = docs::outer(&[s.doc.as_str(), terminal]);
+        quote! { #doc #variant, }
+    });
+    let all = machine.states.iter().map(|s| ident(&s.idents.rust));
+    let initial = state_ident(&machine.initial);
+    let values = machine.states.iter().map(|s| {
+        let variant = ident(&s.idents.rust);
+        let value = &s.value;
+        quote!(Self::#variant => #value,)
+    });
+    let terminal: Vec<_> = machine
+        .states
+        .iter()
+        .filter(|s| s.terminal)
+        .map(|s| ident(&s.idents.rust))
+        .collect();
+    let is_terminal = if terminal.is_empty() {
+        quote!(false)
+    } else {
+        quote!(matches!(self, #(Self::#terminal)|*))
+    };
+    let message_lists = |pick: fn(&crate::ir::State) -> &Vec<String>| {
+        let arms = machine.states.iter().map(move |s| {
+            let variant = ident(&s.idents.rust);
+            let messages = pick(s);
+            quote!(Self::#variant => &[#(#messages),*],)
+        });
+        quote!(match self { #(#arms)* })
+    };
+    let sends = message_lists(|s| &s.sends);
+    let receives = message_lists(|s| &s.receives);
+    let targets = transition_arms(machine, &state_ident);
+    quote! {
+        #doc
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum #name {
+            #(#variants)*
+        }
+
+        impl #name {
+            /// The state a new machine is in.
+            pub const INITIAL: Self = Self::#initial;
+
+            /// Every state, in catalogue order.
+            pub const ALL: &[Self] = &[#(Self::#all),*];
+
+            /// The state's value string.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    #(#values)*
+                }
+            }
+
+            /// True for a state no transition leaves.
+            pub fn is_terminal(self) -> bool {
+                #is_terminal
+            }
+
+            /// Wire names of the messages the holder may send in this state.
+            pub fn sends(self) -> &'static [&'static str] {
+                #sends
+            }
+
+            /// Wire names of the messages the holder accepts in this state.
+            pub fn receives(self) -> &'static [&'static str] {
+                #receives
+            }
+
+            /// Every state `trigger` may lead to from this one, in catalogue order. More
+            /// than one means the catalogue's prose decides (a payload field, a count).
+            pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+                #targets
+            }
+
+            /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
+            /// when the trigger is not allowed in this state.
+            pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+                self.targets(trigger).first().copied()
+            }
+        }
+    }
+}
+
+/// The `targets` match: one arm per (state, trigger), targets in catalogue order.
+fn transition_arms(
+    machine: &Machine,
+    state_ident: &dyn Fn(&str) -> proc_macro2::Ident,
+) -> TokenStream {
+    // Group transitions by source and trigger, keeping first-seen order of the groups.
+    let mut order: Vec<(String, Trigger)> = Vec::new();
+    let mut groups: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for t in &machine.transitions {
+        let key = (t.from.clone(), t.on.clone());
+        let index = match order.iter().position(|k| *k == key) {
+            Some(index) => index,
+            None => {
+                order.push(key);
+                order.len() - 1
+            }
+        };
+        let targets = groups.entry(index).or_default();
+        if !targets.contains(&t.to) {
+            targets.push(t.to.clone());
+        }
+    }
+    if order.is_empty() {
+        return quote! {
+            let _ = (self, trigger);
+            &[]
+        };
+    }
+    let arms = order.iter().enumerate().map(|(index, (from, on))| {
+        let from = state_ident(from);
+        let trigger = match on {
+            Trigger::Send(m) => quote!(ipcspec_runtime::Trigger::Send(#m)),
+            Trigger::Receive(m) => quote!(ipcspec_runtime::Trigger::Receive(#m)),
+            Trigger::Event(e) => quote!(ipcspec_runtime::Trigger::Event(#e)),
+        };
+        let targets = groups
+            .get(&index)
+            .into_iter()
+            .flatten()
+            .map(|t| state_ident(t));
+        quote!((Self::#from, #trigger) => &[#(Self::#targets),*],)
+    });
+    quote! {
+        match (self, trigger) {
+            #(#arms)*
+            _ => &[],
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! What generated handler traits and dispatchers take and return.
+//!
+//! A generated `dispatch_to_<role>` function decodes a payload for its message type
+//! (`decode_json`, `decode_binary`), calls the matching handler method, and wraps the
+//! handler's reply in the role's message enum. The runtime's transports fill the
+//! [`MessageContext`] from the envelope or header.
+
+use serde_json::value::RawValue;
+
+use crate::binary::{Binary, DecodeError, Reader};
+use crate::serde_as::DeserializeAs;
+
+/// A message id or correlation id as the envelope carried it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MessageId {
+    /// A textual id (strings and UUIDs in JSON envelopes).
+    Text(String),
+    /// A numeric id (binary headers, integer ids).
+    Number(u64),
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MessageId::Text(text) => f.write_str(text),
+            MessageId::Number(number) => write!(f, "{number}"),
+        }
+    }
+}
+
+/// Credentials of the peer process, where the transport reports them (`SO_PEERCRED`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerCredentials {
+    /// User id.
+    pub uid: Option<u32>,
+    /// Group id.
+    pub gid: Option<u32>,
+    /// Process id.
+    pub pid: Option<u32>,
+}
+
+/// What a handler knows about the message besides its payload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageContext {
+    /// The message's id, when the envelope has one.
+    pub message_id: Option<MessageId>,
+    /// The id of the message this one answers, on replies.
+    pub correlation_id: Option<MessageId>,
+    /// When the sender created the message, when the envelope says.
+    pub timestamp: Option<time::OffsetDateTime>,
+    /// Who sent it.
+    pub peer: PeerCredentials,
+}
+
+/// A handler's refusal: a catalogue error code (its wire name) and a human message. The
+/// runtime turns it into the catalogue's error reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct HandlerError {
+    /// The error code's wire name (`NOT_FOUND`).
+    pub code: String,
+    /// Detail for the peer.
+    pub message: String,
+}
+
+impl HandlerError {
+    /// An error with `code` and `message`.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        HandlerError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a received message was not handled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DispatchError {
+    /// No message of the catalogue has this wire name.
+    #[error("unknown message type `{message_type}`")]
+    UnknownType {
+        /// The wire name received.
+        message_type: String,
+    },
+    /// No message of the catalogue has this code.
+    #[error("unknown message code {code:#x}")]
+    UnknownCode {
+        /// The code received.
+        code: u32,
+    },
+    /// The catalogue has the message, but this role never receives it.
+    #[error("message `{message_type}` is not sent to this role")]
+    NotReceived {
+        /// The message's wire name.
+        message_type: &'static str,
+    },
+    /// A JSON payload does not match the message's payload type.
+    #[error("malformed `{message_type}` payload: {source}")]
+    MalformedJson {
+        /// The message's wire name.
+        message_type: &'static str,
+        /// serde's error, with line and column.
+        source: serde_json::Error,
+    },
+    /// A binary payload does not decode as the message's payload type.
+    #[error("malformed `{message_type}` payload: {source}")]
+    MalformedBinary {
+        /// The message's wire name.
+        message_type: &'static str,
+        /// The codec's error, with field path and offset.
+        source: DecodeError,
+    },
+    /// The handler refused the message.
+    #[error("`{message_type}` handler failed: {error}")]
+    Handler {
+        /// The message's wire name.
+        message_type: &'static str,
+        /// The handler's error.
+        error: HandlerError,
+    },
+}
+
+/// One message of a catalogue, as generated `MESSAGES` tables list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageInfo {
+    /// Wire name.
+    pub name: &'static str,
+    /// Numeric code (binary headers), when the catalogue gives one.
+    pub code: Option<u32>,
+    /// Roles that send it.
+    pub from: &'static [&'static str],
+    /// Roles that receive it.
+    pub to: &'static [&'static str],
+    /// Channels it travels on (empty for single-channel catalogues).
+    pub channels: &'static [&'static str],
+    /// The payload type as the catalogue writes it (`BackupRequestPayload`,
+    /// `list<i64>`), or `None` for a message without payload.
+    pub payload: Option<&'static str>,
+    /// The message that answers it.
+    pub reply: Option<&'static str>,
+    /// It answers another message and carries a correlation id.
+    pub is_reply: bool,
+    /// The receiver acknowledges it with the catalogue's acknowledgment message.
+    pub acknowledged: bool,
+    /// Its priority value's name, when the catalogue sets one.
+    pub priority: Option<&'static str>,
+}
+
+/// The message named `name` in `messages`.
+pub fn find<'m>(messages: &'m [MessageInfo], name: &str) -> Option<&'m MessageInfo> {
+    messages.iter().find(|m| m.name == name)
+}
+
+/// The message with code `code` in `messages`.
+pub fn find_code(messages: &[MessageInfo], code: u32) -> Option<&MessageInfo> {
+    messages.iter().find(|m| m.code == Some(code))
+}
+
+/// The error for a message type a dispatcher has no arm for: unknown to the catalogue, or
+/// known but not received by the dispatcher's role.
+pub fn unhandled(messages: &[MessageInfo], message_type: &str) -> DispatchError {
+    match find(messages, message_type) {
+        Some(info) => DispatchError::NotReceived {
+            message_type: info.name,
+        },
+        None => DispatchError::UnknownType {
+            message_type: message_type.to_owned(),
+        },
+    }
+}
+
+/// [`unhandled`] for a numeric code.
+pub fn unhandled_code(messages: &[MessageInfo], code: u32) -> DispatchError {
+    match find_code(messages, code) {
+        Some(info) => DispatchError::NotReceived {
+            message_type: info.name,
+        },
+        None => DispatchError::UnknownCode { code },
+    }
+}
+
+/// Wraps a handler's error for `message_type` (`.map_err(handler_failed("PING"))`).
+pub fn handler_failed(message_type: &'static str) -> impl FnOnce(HandlerError) -> DispatchError {
+    move |error| DispatchError::Handler {
+        message_type,
+        error,
+    }
+}
+
+/// Decodes a JSON payload of `message_type`.
+pub fn decode_json<'de, T: serde::Deserialize<'de>>(
+    message_type: &'static str,
+    payload: &'de RawValue,
+) -> Result<T, DispatchError> {
+    serde_json::from_str(payload.get()).map_err(|source| DispatchError::MalformedJson {
+        message_type,
+        source,
+    })
+}
+
+/// Decodes a JSON payload of `message_type` through the adapter `A` (payloads such as an
+/// `i64` under `int64Encoding: string`).
+pub fn decode_json_as<'de, T, A>(
+    message_type: &'static str,
+    payload: &'de RawValue,
+) -> Result<T, DispatchError>
+where
+    A: DeserializeAs<'de, T> + ?Sized,
+{
+    crate::serde_as::from_json_str::<T, A>(payload.get()).map_err(|source| {
+        DispatchError::MalformedJson {
+            message_type,
+            source,
+        }
+    })
+}
+
+/// The payload of a message without payload type: `{}` — with no keys at all when the
+/// catalogue rejects unknown keys.
+pub fn decode_empty_json(
+    message_type: &'static str,
+    payload: &RawValue,
+    reject_unknown_keys: bool,
+) -> Result<(), DispatchError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Strict {}
+
+    #[derive(serde::Deserialize)]
+    struct Lenient {}
+
+    let result = if reject_unknown_keys {
+        serde_json::from_str::<Strict>(payload.get()).map(drop)
+    } else {
+        serde_json::from_str::<Lenient>(payload.get()).map(drop)
+    };
+    result.map_err(|source| DispatchError::MalformedJson {
+        message_type,
+        source,
+    })
+}
+
+/// Decodes a binary payload of `message_type`, which must span all of `payload`.
+pub fn decode_binary<T: Binary>(
+    message_type: &'static str,
+    payload: &[u8],
+) -> Result<T, DispatchError> {
+    T::from_bytes(payload).map_err(|source| DispatchError::MalformedBinary {
+        message_type,
+        source,
+    })
+}
+
+/// The payload of a binary message without payload type: nothing.
+pub fn decode_empty_binary(
+    message_type: &'static str,
+    payload: &[u8],
+) -> Result<(), DispatchError> {
+    Reader::new(payload)
+        .finish()
+        .map_err(|source| DispatchError::MalformedBinary {
+            message_type,
+            source,
+        })
+}
