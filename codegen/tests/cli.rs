@@ -68,3 +68,67 @@ fn check_reports_a_missing_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn generate_writes_every_target_for_an_outside_catalogue() {
+    let out = std::env::temp_dir().join(format!("ipcspec-cli-generate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let dir = |name: &str| out.join(name).display().to_string();
+    let (rust, c, ts, schema, docs) =
+        (dir("rust"), dir("c"), dir("ts"), dir("schema"), dir("docs"));
+    let result = ipcspec(&[
+        "generate",
+        "--rust",
+        &rust,
+        "--c",
+        &c,
+        "--ts",
+        &ts,
+        "--jsonschema",
+        &schema,
+        "--docs",
+        &docs,
+        "specs/migration.json",
+    ]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    // The same bytes as the checked-in tree for this catalogue.
+    for (generated, written) in [
+        ("generated/c/migration.h", out.join("c/migration.h")),
+        ("generated/ts/migration.ts", out.join("ts/migration.ts")),
+        (
+            "generated/jsonschema/migration.schema.json",
+            out.join("schema/migration.schema.json"),
+        ),
+        ("generated/docs/migration.md", out.join("docs/migration.md")),
+        (
+            "generated/rust/src/migration.rs",
+            out.join("rust/src/migration.rs"),
+        ),
+    ] {
+        let expected = std::fs::read_to_string(root().join(generated)).unwrap();
+        let actual = std::fs::read_to_string(&written).unwrap();
+        assert!(
+            expected == actual,
+            "{} differs from {generated}",
+            written.display()
+        );
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn generate_refuses_an_invalid_catalogue_and_writes_nothing() {
+    let out = std::env::temp_dir().join(format!("ipcspec-cli-refuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let target = out.display().to_string();
+    let result = ipcspec(&[
+        "generate",
+        "--c",
+        &target,
+        "schema/tests/broken/unknown-type__payload.json",
+    ]);
+    assert_eq!(result.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("nothing generated"));
+    assert!(!out.exists());
+}

@@ -8,11 +8,13 @@
 //!
 //! Per module, in order: constants, ioctl request codes, types (in the IR's declaration
 //! order), the error-code enum, state machines, the `MESSAGES` table, one message enum per
-//! sending role, one handler trait and dispatcher per receiving role, and the
-//! `json_roundtrip`/`binary_roundtrip` registries tests use.
+//! sending role, the envelope (JSON catalogues), one handler trait and dispatcher per
+//! receiving role, and the `json_roundtrip`/`binary_roundtrip`/`C_LAYOUTS` registries
+//! tests use.
 
 mod binary;
 mod docs;
+mod envelope;
 mod items;
 mod messages;
 mod registry;
@@ -187,6 +189,7 @@ fn module_tokens(module: &Module) -> anyhow::Result<TokenStream> {
         items.extend(types::definition(module, &types, id));
         items.extend(binary::implementation(module, &types, id)?);
     }
+    items.extend(envelope::definition(module, &types));
     items.extend(items::error_codes(module));
     for machine in &module.machines {
         items.extend(items::machine(machine));
@@ -196,6 +199,7 @@ fn module_tokens(module: &Module) -> anyhow::Result<TokenStream> {
     items.extend(messages::handlers(module, &types)?);
     items.extend(registry::json(module, &types));
     items.extend(registry::binary(module));
+    items.extend(registry::c_layouts(module, &types));
 
     let docs = module_docs(module);
     let imports = runtime_imports(&items);
@@ -286,15 +290,20 @@ fn check_names(module: &Module) -> anyhow::Result<()> {
     }
     // Module-level values: constants, ioctl codes and the generated functions and tables.
     let mut values: BTreeSet<String> = BTreeSet::new();
-    let generated = ["MESSAGES", "json_roundtrip", "binary_roundtrip"]
-        .into_iter()
-        .map(str::to_owned)
-        .chain(
-            module
-                .role_items
-                .iter()
-                .filter_map(|r| r.dispatch_fn.clone()),
-        );
+    let generated = [
+        "MESSAGES",
+        "C_LAYOUTS",
+        "json_roundtrip",
+        "binary_roundtrip",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain(
+        module
+            .role_items
+            .iter()
+            .filter_map(|r| r.dispatch_fn.clone()),
+    );
     let catalogue = module
         .constants
         .iter()

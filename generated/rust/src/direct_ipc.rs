@@ -6,7 +6,7 @@
 //!
 //! Payloads are JSON.
 
-use ipcspec_runtime::{dispatch, serde_as};
+use ipcspec_runtime::{binary, dispatch, serde_as};
 
 /// Version of the seed's data model this catalogue describes (feature 001-utility-process-support).
 pub const DATA_MODEL_VERSION: &str = "1.0";
@@ -369,6 +369,36 @@ pub struct PendingInvoke {
     pub channel: ChannelName,
     /// Identifier of the target process (decimal webContentsId for a renderer without identifier).
     pub target: Identifier,
+}
+
+/// The envelope of every `direct-ipc` message: `type` names the message, `payload` carries its payload.
+///
+/// Received frames decode as `Envelope` with the payload kept raw until the message type selects its Rust type; frames to send encode from `Envelope<P>` with a typed payload.
+///
+/// A frame is a u32 little-endian byte count followed by one UTF-8 JSON object {type, id, timestamp, payload, correlationId?}, as in the Migration catalogue. id is a random (version 4) UUID chosen by the sender; timestamp is the send time (RFC 3339, UTC); replies (PORT, INVOKE_RESPONSE, ERROR) carry the id of the message they answer in correlationId. Descriptors passed with SCM_RIGHTS travel in the ancillary data of the sendmsg(2) that writes the frame's first byte.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope<P = Box<serde_json::value::RawValue>> {
+    /// `id`: the message id, unique per sender.
+    #[serde(with = "serde_as::As::<serde_as::Hyphenated>")]
+    pub id: uuid::Uuid,
+    /// The message's wire name.
+    #[serde(rename = "type")]
+    pub message_type: String,
+    /// `timestamp`: when the sender created the message.
+    #[serde(with = "serde_as::As::<serde_as::Rfc3339>")]
+    pub timestamp: time::OffsetDateTime,
+    /// The payload (`{}` for a message without payload).
+    #[serde(rename = "payload")]
+    pub payload: P,
+    /// `correlationId`: on replies, the id of the message answered.
+    #[serde(
+        rename = "correlationId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_as::As::<serde_as::Optional<serde_as::Hyphenated>>"
+    )]
+    pub correlation_id: Option<uuid::Uuid>,
 }
 
 /// The catalogue's error codes; a handler refuses a message with one of them
@@ -1725,3 +1755,7 @@ pub fn binary_roundtrip(
     let _ = (type_name, value);
     None
 }
+
+/// Size and member offsets of every `repr(C)` struct, measured by the Rust
+/// compiler; compare with C's `sizeof`/`offsetof` on the header.
+pub const C_LAYOUTS: &[binary::CLayout] = &[];

@@ -6,7 +6,7 @@
 //!
 //! Payloads are JSON.
 
-use ipcspec_runtime::{dispatch, serde_as};
+use ipcspec_runtime::{binary, dispatch, serde_as};
 
 /// The version of this protocol, equal to the catalogue's `version`. Additions a peer of the same MAJOR can live with raise MINOR; because unknown keys are rejected, a new payload key is a MAJOR change, and a MAJOR change requires the service and its agents to be upgraded together.
 pub const PROTOCOL_VERSION: &str = "1.0.0";
@@ -1400,6 +1400,35 @@ pub struct AcknowledgmentPayload {
     pub error_message: Option<String>,
 }
 
+/// The envelope of every `migration` message: `type` names the message, `payload` carries its payload.
+///
+/// Received frames decode as `Envelope` with the payload kept raw until the message type selects its Rust type; frames to send encode from `Envelope<P>` with a typed payload.
+///
+/// Every message is one JSON object `{"id", "type", "timestamp", "payload"}` as in the seed's example; an ACKNOWLEDGMENT adds `correlationId`. `id` is required on every message: a non-empty string, unique among the messages its sender sent to this peer (a UUID is recommended but not required; the seed's example is `unique-message-id`). A message queued while disconnected keeps its id when it is finally sent, so the receiver can drop a retransmitted copy (DUPLICATE_MESSAGE). `type` is the message's wire name. `timestamp` is when the sender created the message (not when a queued message was finally written), RFC 3339 UTC. `payload` is the message's payload object; a message without payload (HEARTBEAT) carries `{}`. `correlationId` is present only on ACKNOWLEDGMENT and holds the `id` of the message it acknowledges; the seed lists request-response correlation as a future enhancement, and this catalogue adopts it for acknowledgments (Catalogue decision).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope<P = Box<serde_json::value::RawValue>> {
+    /// `id`: the message id, unique per sender.
+    pub id: MessageId,
+    /// The message's wire name.
+    #[serde(rename = "type")]
+    pub message_type: String,
+    /// `timestamp`: when the sender created the message.
+    #[serde(with = "serde_as::As::<serde_as::Rfc3339>")]
+    pub timestamp: time::OffsetDateTime,
+    /// The payload (`{}` for a message without payload).
+    #[serde(rename = "payload")]
+    pub payload: P,
+    /// `correlationId`: on replies, the id of the message answered.
+    #[serde(
+        rename = "correlationId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_as::As::<serde_as::Optional<serde_as::Same>>"
+    )]
+    pub correlation_id: Option<MessageId>,
+}
+
 /// The catalogue's error codes; a handler refuses a message with one of them
 /// (`ErrorCode::NotFound.error("no such user")`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -2642,3 +2671,7 @@ pub fn binary_roundtrip(
     let _ = (type_name, value);
     None
 }
+
+/// Size and member offsets of every `repr(C)` struct, measured by the Rust
+/// compiler; compare with C's `sizeof`/`offsetof` on the header.
+pub const C_LAYOUTS: &[binary::CLayout] = &[];

@@ -4950,3 +4950,314 @@ pub fn binary_roundtrip(
     };
     Some(result)
 }
+
+/// Size and member offsets of every `repr(C)` struct, measured by the Rust
+/// compiler; compare with C's `sizeof`/`offsetof` on the header.
+pub const C_LAYOUTS: &[binary::CLayout] = &[
+    binary::CLayout {
+        name: "MessageHeader",
+        size: core::mem::size_of::<MessageHeader>(),
+        members: &[
+            ("magic", core::mem::offset_of!(MessageHeader, magic)),
+            ("version", core::mem::offset_of!(MessageHeader, version)),
+            ("message_type", core::mem::offset_of!(MessageHeader, message_type)),
+            ("length", core::mem::offset_of!(MessageHeader, length)),
+            ("correlation_id", core::mem::offset_of!(MessageHeader, correlation_id)),
+            ("timestamp", core::mem::offset_of!(MessageHeader, timestamp)),
+            ("flags", core::mem::offset_of!(MessageHeader, flags)),
+            ("checksum", core::mem::offset_of!(MessageHeader, checksum)),
+        ],
+    },
+    binary::CLayout {
+        name: "ServiceCapabilities",
+        size: core::mem::size_of::<ServiceCapabilities>(),
+        members: &[
+            (
+                "supported_data_types",
+                core::mem::offset_of!(ServiceCapabilities, supported_data_types),
+            ),
+            (
+                "max_batch_size",
+                core::mem::offset_of!(ServiceCapabilities, max_batch_size),
+            ),
+            (
+                "max_concurrent_requests",
+                core::mem::offset_of!(ServiceCapabilities, max_concurrent_requests),
+            ),
+            (
+                "max_input_bytes",
+                core::mem::offset_of!(ServiceCapabilities, max_input_bytes),
+            ),
+            (
+                "typical_latency_us",
+                core::mem::offset_of!(ServiceCapabilities, typical_latency_us),
+            ),
+            (
+                "max_throughput_per_sec",
+                core::mem::offset_of!(ServiceCapabilities, max_throughput_per_sec),
+            ),
+        ],
+    },
+    binary::CLayout {
+        name: "ServiceEndpoint",
+        size: core::mem::size_of::<ServiceEndpoint>(),
+        members: &[
+            ("transport_type", core::mem::offset_of!(ServiceEndpoint, transport_type)),
+            ("port_id", core::mem::offset_of!(ServiceEndpoint, port_id)),
+            (
+                "multicast_groups",
+                core::mem::offset_of!(ServiceEndpoint, multicast_groups),
+            ),
+            ("reserved", core::mem::offset_of!(ServiceEndpoint, reserved)),
+        ],
+    },
+    binary::CLayout {
+        name: "ModelInfo",
+        size: core::mem::size_of::<ModelInfo>(),
+        members: &[
+            ("name", core::mem::offset_of!(ModelInfo, name)),
+            ("dimensions", core::mem::offset_of!(ModelInfo, dimensions)),
+            ("data_type", core::mem::offset_of!(ModelInfo, data_type)),
+            ("max_input_bytes", core::mem::offset_of!(ModelInfo, max_input_bytes)),
+            ("reserved", core::mem::offset_of!(ModelInfo, reserved)),
+        ],
+    },
+    binary::CLayout {
+        name: "ServiceRegisterResult",
+        size: core::mem::size_of::<ServiceRegisterResult>(),
+        members: &[
+            ("status", core::mem::offset_of!(ServiceRegisterResult, status)),
+            (
+                "heartbeat_interval_ms",
+                core::mem::offset_of!(ServiceRegisterResult, heartbeat_interval_ms),
+            ),
+            (
+                "max_message_bytes",
+                core::mem::offset_of!(ServiceRegisterResult, max_message_bytes),
+            ),
+            (
+                "max_concurrent_requests",
+                core::mem::offset_of!(ServiceRegisterResult, max_concurrent_requests),
+            ),
+        ],
+    },
+    binary::CLayout {
+        name: "ServiceLoad",
+        size: core::mem::size_of::<ServiceLoad>(),
+        members: &[
+            ("active_requests", core::mem::offset_of!(ServiceLoad, active_requests)),
+            ("queued_requests", core::mem::offset_of!(ServiceLoad, queued_requests)),
+            ("cpu_load_permille", core::mem::offset_of!(ServiceLoad, cpu_load_permille)),
+            ("memory_used_mb", core::mem::offset_of!(ServiceLoad, memory_used_mb)),
+            (
+                "avg_response_time_us",
+                core::mem::offset_of!(ServiceLoad, avg_response_time_us),
+            ),
+            (
+                "error_rate_permille",
+                core::mem::offset_of!(ServiceLoad, error_rate_permille),
+            ),
+        ],
+    },
+    binary::CLayout {
+        name: "DiscoveryAnnouncement",
+        size: core::mem::size_of::<DiscoveryAnnouncement>(),
+        members: &[
+            (
+                "discovery_sequence",
+                core::mem::offset_of!(DiscoveryAnnouncement, discovery_sequence),
+            ),
+            (
+                "registered_services",
+                core::mem::offset_of!(DiscoveryAnnouncement, registered_services),
+            ),
+            ("max_services", core::mem::offset_of!(DiscoveryAnnouncement, max_services)),
+            (
+                "heartbeat_interval_ms",
+                core::mem::offset_of!(DiscoveryAnnouncement, heartbeat_interval_ms),
+            ),
+        ],
+    },
+    binary::CLayout {
+        name: "BatchItem",
+        size: core::mem::size_of::<BatchItem>(),
+        members: &[
+            ("request_id", core::mem::offset_of!(BatchItem, request_id)),
+            ("input_size", core::mem::offset_of!(BatchItem, input_size)),
+            ("reserved", core::mem::offset_of!(BatchItem, reserved)),
+        ],
+    },
+    binary::CLayout {
+        name: "BatchItemResult",
+        size: core::mem::size_of::<BatchItemResult>(),
+        members: &[
+            ("request_id", core::mem::offset_of!(BatchItemResult, request_id)),
+            ("status", core::mem::offset_of!(BatchItemResult, status)),
+            ("reserved", core::mem::offset_of!(BatchItemResult, reserved)),
+        ],
+    },
+    binary::CLayout {
+        name: "ServiceStatistics",
+        size: core::mem::size_of::<ServiceStatistics>(),
+        members: &[
+            ("total_requests", core::mem::offset_of!(ServiceStatistics, total_requests)),
+            (
+                "successful_requests",
+                core::mem::offset_of!(ServiceStatistics, successful_requests),
+            ),
+            (
+                "failed_requests",
+                core::mem::offset_of!(ServiceStatistics, failed_requests),
+            ),
+            (
+                "timed_out_requests",
+                core::mem::offset_of!(ServiceStatistics, timed_out_requests),
+            ),
+            (
+                "active_requests",
+                core::mem::offset_of!(ServiceStatistics, active_requests),
+            ),
+            (
+                "queued_requests",
+                core::mem::offset_of!(ServiceStatistics, queued_requests),
+            ),
+            (
+                "avg_response_time_us",
+                core::mem::offset_of!(ServiceStatistics, avg_response_time_us),
+            ),
+            (
+                "cpu_load_permille",
+                core::mem::offset_of!(ServiceStatistics, cpu_load_permille),
+            ),
+            ("memory_used_mb", core::mem::offset_of!(ServiceStatistics, memory_used_mb)),
+            ("reserved", core::mem::offset_of!(ServiceStatistics, reserved)),
+        ],
+    },
+    binary::CLayout {
+        name: "AckInfo",
+        size: core::mem::size_of::<AckInfo>(),
+        members: &[
+            ("acked_message_type", core::mem::offset_of!(AckInfo, acked_message_type)),
+            ("reserved", core::mem::offset_of!(AckInfo, reserved)),
+        ],
+    },
+    binary::CLayout {
+        name: "IpcServiceRegisterRequest",
+        size: core::mem::size_of::<IpcServiceRegisterRequest>(),
+        members: &[
+            (
+                "service_id_ptr",
+                core::mem::offset_of!(IpcServiceRegisterRequest, service_id_ptr),
+            ),
+            (
+                "service_name_ptr",
+                core::mem::offset_of!(IpcServiceRegisterRequest, service_name_ptr),
+            ),
+            (
+                "dimensions_ptr",
+                core::mem::offset_of!(IpcServiceRegisterRequest, dimensions_ptr),
+            ),
+            (
+                "endpoint_ptr",
+                core::mem::offset_of!(IpcServiceRegisterRequest, endpoint_ptr),
+            ),
+            (
+                "service_id_len",
+                core::mem::offset_of!(IpcServiceRegisterRequest, service_id_len),
+            ),
+            (
+                "service_name_len",
+                core::mem::offset_of!(IpcServiceRegisterRequest, service_name_len),
+            ),
+            (
+                "dimensions_count",
+                core::mem::offset_of!(IpcServiceRegisterRequest, dimensions_count),
+            ),
+            (
+                "max_batch_size",
+                core::mem::offset_of!(IpcServiceRegisterRequest, max_batch_size),
+            ),
+            (
+                "endpoint_len",
+                core::mem::offset_of!(IpcServiceRegisterRequest, endpoint_len),
+            ),
+            ("flags", core::mem::offset_of!(IpcServiceRegisterRequest, flags)),
+        ],
+    },
+    binary::CLayout {
+        name: "IpcServiceUnregisterRequest",
+        size: core::mem::size_of::<IpcServiceUnregisterRequest>(),
+        members: &[
+            (
+                "service_id_ptr",
+                core::mem::offset_of!(IpcServiceUnregisterRequest, service_id_ptr),
+            ),
+            (
+                "service_id_len",
+                core::mem::offset_of!(IpcServiceUnregisterRequest, service_id_len),
+            ),
+            ("flags", core::mem::offset_of!(IpcServiceUnregisterRequest, flags)),
+        ],
+    },
+    binary::CLayout {
+        name: "IpcEmbeddingRequest",
+        size: core::mem::size_of::<IpcEmbeddingRequest>(),
+        members: &[
+            ("request_id", core::mem::offset_of!(IpcEmbeddingRequest, request_id)),
+            ("data_ptr", core::mem::offset_of!(IpcEmbeddingRequest, data_ptr)),
+            ("result_ptr", core::mem::offset_of!(IpcEmbeddingRequest, result_ptr)),
+            ("dimensions", core::mem::offset_of!(IpcEmbeddingRequest, dimensions)),
+            ("data_size", core::mem::offset_of!(IpcEmbeddingRequest, data_size)),
+            ("data_type", core::mem::offset_of!(IpcEmbeddingRequest, data_type)),
+            ("timeout_ms", core::mem::offset_of!(IpcEmbeddingRequest, timeout_ms)),
+            ("flags", core::mem::offset_of!(IpcEmbeddingRequest, flags)),
+            ("result_size", core::mem::offset_of!(IpcEmbeddingRequest, result_size)),
+            ("status", core::mem::offset_of!(IpcEmbeddingRequest, status)),
+            ("priority", core::mem::offset_of!(IpcEmbeddingRequest, priority)),
+            ("reserved", core::mem::offset_of!(IpcEmbeddingRequest, reserved)),
+        ],
+    },
+    binary::CLayout {
+        name: "IpcListServicesRequest",
+        size: core::mem::size_of::<IpcListServicesRequest>(),
+        members: &[
+            (
+                "services_ptr",
+                core::mem::offset_of!(IpcListServicesRequest, services_ptr),
+            ),
+            ("capacity", core::mem::offset_of!(IpcListServicesRequest, capacity)),
+            ("count", core::mem::offset_of!(IpcListServicesRequest, count)),
+        ],
+    },
+    binary::CLayout {
+        name: "IpcStats",
+        size: core::mem::size_of::<IpcStats>(),
+        members: &[
+            ("total_requests", core::mem::offset_of!(IpcStats, total_requests)),
+            ("completed_requests", core::mem::offset_of!(IpcStats, completed_requests)),
+            ("failed_requests", core::mem::offset_of!(IpcStats, failed_requests)),
+            ("timed_out_requests", core::mem::offset_of!(IpcStats, timed_out_requests)),
+            ("rejected_requests", core::mem::offset_of!(IpcStats, rejected_requests)),
+            ("retried_requests", core::mem::offset_of!(IpcStats, retried_requests)),
+            ("cache_hits", core::mem::offset_of!(IpcStats, cache_hits)),
+            ("cache_misses", core::mem::offset_of!(IpcStats, cache_misses)),
+            ("bytes_sent", core::mem::offset_of!(IpcStats, bytes_sent)),
+            ("bytes_received", core::mem::offset_of!(IpcStats, bytes_received)),
+            (
+                "registered_services",
+                core::mem::offset_of!(IpcStats, registered_services),
+            ),
+            ("healthy_services", core::mem::offset_of!(IpcStats, healthy_services)),
+            ("active_requests", core::mem::offset_of!(IpcStats, active_requests)),
+            ("queued_requests", core::mem::offset_of!(IpcStats, queued_requests)),
+            (
+                "avg_response_time_us",
+                core::mem::offset_of!(IpcStats, avg_response_time_us),
+            ),
+            (
+                "load_balancing_algorithm",
+                core::mem::offset_of!(IpcStats, load_balancing_algorithm),
+            ),
+        ],
+    },
+];

@@ -6,7 +6,7 @@
 //!
 //! Payloads are JSON.
 
-use ipcspec_runtime::{dispatch, serde_as};
+use ipcspec_runtime::{binary, dispatch, serde_as};
 
 /// The seed's default endpoint name: the Windows pipe `\\.\pipe\XStateNet.MessageBus` and the socket `$XDG_RUNTIME_DIR/XStateNet.MessageBus` on Unix.
 pub const DEFAULT_PIPE_NAME: &str = "XStateNet.MessageBus";
@@ -376,6 +376,37 @@ impl StartupType {
             Self::Disabled => "Disabled",
         }
     }
+}
+
+/// The envelope of every `xstatenet` message: `Type` names the message, `Payload` carries its payload.
+///
+/// Received frames decode as `Envelope` with the payload kept raw until the message type selects its Rust type; frames to send encode from `Envelope<P>` with a typed payload.
+///
+/// Each line is one JSON object `{"Type": ..., "Payload": {...}}` as the seed's client writes it. `Type` is the message's wire name; `Payload` is its payload object, `{}` for a message without payload (an absent `Payload` is accepted as `{}`). Catalogue decision: two optional keys for correlation. `Id` is set by a client that wants replies and errors correlated; the seed's client omits it. `CorrelationId` is present on a reply (Registered, HealthStatus, PerformanceMetrics) and on Error exactly when the message answered carried `Id`, and holds that value. Bus-initiated messages (EventReceived, unsolicited Error) carry neither. There is no envelope timestamp: SendEvent carries its own.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Envelope<P = Box<serde_json::value::RawValue>> {
+    /// `Id`: the message id, unique per sender.
+    #[serde(
+        rename = "Id",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_as::As::<serde_as::Optional<serde_as::Same>>"
+    )]
+    pub id: Option<MessageId>,
+    /// The message's wire name.
+    #[serde(rename = "Type")]
+    pub message_type: String,
+    /// The payload (`{}` for a message without payload).
+    #[serde(rename = "Payload")]
+    pub payload: P,
+    /// `CorrelationId`: on replies, the id of the message answered.
+    #[serde(
+        rename = "CorrelationId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_as::As::<serde_as::Optional<serde_as::Same>>"
+    )]
+    pub correlation_id: Option<MessageId>,
 }
 
 /// The catalogue's error codes; a handler refuses a message with one of them
@@ -1284,3 +1315,7 @@ pub fn binary_roundtrip(
     let _ = (type_name, value);
     None
 }
+
+/// Size and member offsets of every `repr(C)` struct, measured by the Rust
+/// compiler; compare with C's `sizeof`/`offsetof` on the header.
+pub const C_LAYOUTS: &[binary::CLayout] = &[];

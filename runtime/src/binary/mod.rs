@@ -63,3 +63,16 @@ where
     let decoded = T::from_bytes(&bytes).map_err(|e| format!("decode: {e}"))?;
     serde_json::to_value(&decoded).map_err(|e| format!("to JSON: {e}"))
 }
+
+/// The layout of a `repr(C)` struct as the Rust compiler measured it (`size_of`,
+/// `offset_of!`), published by generated code so it can be compared with a C compiler's
+/// `sizeof`/`offsetof` on the generated header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CLayout {
+    /// The catalogue's struct name (also the C struct tag).
+    pub name: &'static str,
+    /// `size_of`.
+    pub size: usize,
+    /// `(member, offset_of!)` in declaration order.
+    pub members: &'static [(&'static str, usize)],
+}

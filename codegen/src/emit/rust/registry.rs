@@ -90,3 +90,36 @@ pub(super) fn binary(module: &Module) -> TokenStream {
         }
     }
 }
+
+/// `C_LAYOUTS`: the size and member offsets of every `repr(C)` struct as the Rust
+/// compiler lays it out (`size_of`, `offset_of!`), so a test can compare them with what a
+/// C compiler reports for the generated header.
+pub(super) fn c_layouts(module: &Module, types: &Types) -> TokenStream {
+    let entries = module.types.iter().filter_map(|def| {
+        let TypeKind::Struct(s) = &def.kind else {
+            return None;
+        };
+        if !types.repr_c(s) {
+            return None;
+        }
+        let name = &def.name;
+        let rust = ident(&def.idents.rust);
+        let members = s.fields.iter().map(|f| {
+            let wire = &f.wire;
+            let member = ident(&f.idents.rust);
+            quote!((#wire, core::mem::offset_of!(#rust, #member)))
+        });
+        Some(quote! {
+            binary::CLayout {
+                name: #name,
+                size: core::mem::size_of::<#rust>(),
+                members: &[#(#members),*],
+            }
+        })
+    });
+    quote! {
+        /// Size and member offsets of every `repr(C)` struct, measured by the Rust
+        /// compiler; compare with C's `sizeof`/`offsetof` on the header.
+        pub const C_LAYOUTS: &[binary::CLayout] = &[#(#entries),*];
+    }
+}

@@ -25,7 +25,7 @@ pub(super) fn definition(module: &Module, types: &Types, id: TypeId) -> TokenStr
 }
 
 /// `deny_unknown_fields` when the catalogue rejects undeclared keys.
-fn deny_unknown(module: &Module) -> Option<TokenStream> {
+pub(super) fn deny_unknown(module: &Module) -> Option<TokenStream> {
     (module.wire.unknown_keys == UnknownKeys::Reject).then(|| quote!(deny_unknown_fields))
 }
 
@@ -46,7 +46,7 @@ fn structure(module: &Module, types: &Types, id: TypeId, def: &TypeDef, s: &Stru
         doc_parts.push(c_layout_doc(s, layout.size, layout.align, repr_c));
     }
     let doc = docs::outer(&doc_parts);
-    let fields = s.fields.iter().map(|f| field(types, id, f));
+    let fields = s.fields.iter().map(|f| field(types, Some(id), f));
     let deny = deny_unknown(module).map(|d| quote!(#[serde(#d)]));
     // Tail-less C-layout structs hold only `Copy` values; copying them is what C does.
     let copy = (s.c_layout.is_some() && !s.has_tail()).then(|| quote!(Copy,));
@@ -87,9 +87,10 @@ fn c_layout_doc(s: &Struct, size: u64, align: u64, repr_c: bool) -> String {
 }
 
 /// A struct field with its serde attributes (see WIRE-MAPPING.md for each case).
-fn field(types: &Types, owner: TypeId, f: &Field) -> TokenStream {
+/// A struct field (or envelope member) with the serde attributes of its wire form.
+pub(super) fn field(types: &Types, owner: Option<TypeId>, f: &Field) -> TokenStream {
     let name = ident(&f.idents.rust);
-    let base = types.rust(&f.ty, Some(owner));
+    let base = types.rust(&f.ty, owner);
     let adapter = types.adapter(&f.ty);
     let same = || quote!(serde_as::Same);
     let (ty, with, optional) = match (f.optional, f.nullable) {
