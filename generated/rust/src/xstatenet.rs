@@ -382,7 +382,7 @@ impl StartupType {
 ///
 /// Received frames decode as `Envelope` with the payload kept raw until the message type selects its Rust type; frames to send encode from `Envelope<P>` with a typed payload.
 ///
-/// Each line is one JSON object `{"Type": ..., "Payload": {...}}` as the seed's client writes it. `Type` is the message's wire name; `Payload` is its payload object, `{}` for a message without payload (an absent `Payload` is accepted as `{}`). Catalogue decision: two optional keys for correlation. `Id` is set by a client that wants replies and errors correlated; the seed's client omits it. `CorrelationId` is present on a reply (Registered, HealthStatus, PerformanceMetrics) and on Error exactly when the message answered carried `Id`, and holds that value. Bus-initiated messages (EventReceived, unsolicited Error) carry neither. There is no envelope timestamp: SendEvent carries its own.
+/// Each line is one JSON object `{"Type": ..., "Payload": {...}}` as the seed's client writes it. `Type` is the message's wire name; `Payload` is its payload object, `{}` for a message without payload; the key is always present. Catalogue decision: two optional keys for correlation. `Id` is set by a client that wants replies and errors correlated; the seed's client omits it. `CorrelationId` is present on a reply (Registered, HealthStatus, PerformanceMetrics) and on Error exactly when the message answered carried `Id`, and holds that value. Bus-initiated messages (EventReceived, unsolicited Error) carry neither. There is no envelope timestamp: SendEvent carries its own.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Envelope<P = Box<serde_json::value::RawValue>> {
     /// `Id`: the message id, unique per sender.
