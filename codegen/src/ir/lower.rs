@@ -142,24 +142,12 @@ impl<'a> Lowerer<'a> {
                     .map(|v| EnumValue {
                         name: v.name.clone(),
                         wire: v.wire().to_owned(),
-                        idents: Idents {
-                            rust: rust_variant(&v.name),
-                            c: c_macro(&[&self.cat.name, &e.name, &v.name]),
-                            ts: ts_member(&v.name),
-                        },
+                        idents: self.value_idents(&e.name, &v.name),
                         doc: v.doc.clone(),
                     })
                     .collect();
-                self.unique_idents(
-                    "enum value",
-                    values.iter().enumerate().map(|(i, v)| {
-                        (
-                            v.name.as_str(),
-                            &v.idents,
-                            e.src.at("values").at(i).at("name"),
-                        )
-                    }),
-                );
+                let names = values.iter().map(|v| (v.name.as_str(), &v.idents));
+                self.unique_values(names, &e.src);
                 TypeKind::Enum(Enum { values })
             }
             m::TypeDef::IntEnum(e) => {
@@ -169,24 +157,12 @@ impl<'a> Lowerer<'a> {
                     .map(|v| IntEnumValue {
                         name: v.name.clone(),
                         value: v.value.value,
-                        idents: Idents {
-                            rust: rust_variant(&v.name),
-                            c: c_macro(&[&self.cat.name, &e.name, &v.name]),
-                            ts: ts_member(&v.name),
-                        },
+                        idents: self.value_idents(&e.name, &v.name),
                         doc: v.doc.clone(),
                     })
                     .collect();
-                self.unique_idents(
-                    "enum value",
-                    values.iter().enumerate().map(|(i, v)| {
-                        (
-                            v.name.as_str(),
-                            &v.idents,
-                            e.src.at("values").at(i).at("name"),
-                        )
-                    }),
-                );
+                let names = values.iter().map(|v| (v.name.as_str(), &v.idents));
+                self.unique_values(names, &e.src);
                 TypeKind::IntEnum(IntEnum {
                     repr: e.repr,
                     values,
@@ -241,6 +217,27 @@ impl<'a> Lowerer<'a> {
             name,
             kind,
         }
+    }
+
+    /// Identifiers of a member of enum `owner`.
+    fn value_idents(&self, owner: &str, value: &str) -> Idents {
+        Idents {
+            rust: rust_variant(value),
+            c: c_macro(&[&self.cat.name, owner, value]),
+            ts: ts_member(value),
+        }
+    }
+
+    /// Reports enum members whose names collide in some language.
+    fn unique_values<'i>(
+        &mut self,
+        values: impl Iterator<Item = (&'i str, &'i Idents)>,
+        src: &Src,
+    ) {
+        let items = values
+            .enumerate()
+            .map(|(i, (name, idents))| (name, idents, src.at("values").at(i).at("name")));
+        self.unique_idents("enum value", items);
     }
 
     fn strukt(&mut self, s: &m::StructDef) -> Struct {
