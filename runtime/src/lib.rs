@@ -1,7 +1,11 @@
-//! Support code for the crates ipcspec generates from protocol catalogues.
+//! The ipcspec runtime: what carries catalogue messages over real sockets, and the
+//! support code of the crates ipcspec generates. It names no catalogue.
 //!
-//! Generated code is plain data types plus thin glue; everything that glue calls lives
-//! here, once, and names no catalogue:
+//! - [`codec`]: framing as tokio-util `Decoder`/`Encoder`s (4-byte little-endian length
+//!   prefix, newline-delimited lines, the 40-byte binary header with CRC-32C), each
+//!   enforcing its size limit before allocating.
+//! - [`transport`]: Unix domain socket listeners (mode, group, stale-socket handling) and
+//!   connections with peer credentials; the [`transport::Connection`] every transport yields.
 //!
 //! - [`serde_as`]: composable serde adapters, so a field of type `list<map<list<i64>>>`
 //!   gets the int64-as-string form at every depth (`As::<ListOf<MapOf<ListOf<I64String>>>>`),
@@ -16,9 +20,11 @@
 //! Nothing here panics on input from outside: malformed input is an error value.
 
 pub mod binary;
+pub mod codec;
 pub mod dispatch;
 pub mod machine;
 pub mod serde_as;
+pub mod transport;
 
 pub use dispatch::{DispatchError, HandlerError, MessageContext, MessageInfo};
 pub use machine::Trigger;
