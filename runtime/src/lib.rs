@@ -6,6 +6,11 @@
 //!   enforcing its size limit before allocating.
 //! - [`transport`]: Unix domain socket listeners (mode, group, stale-socket handling) and
 //!   connections with peer credentials; the [`transport::Connection`] every transport yields.
+//! - [`server`]: the accept loop, connection limit, bounded outbound queues, frame read
+//!   timeouts, stale detection, heartbeats, graceful drain and metrics, around a
+//!   [`server::Service`] that decodes and dispatches each frame.
+//! - [`client`]: a connection with sends and requests resolved by correlation id (timeouts,
+//!   late replies discarded and counted), other inbound frames on a channel.
 //!
 //! - [`serde_as`]: composable serde adapters, so a field of type `list<map<list<i64>>>`
 //!   gets the int64-as-string form at every depth (`As::<ListOf<MapOf<ListOf<I64String>>>>`),
@@ -16,15 +21,20 @@
 //!   structs implement, and precise [`binary::DecodeError`]s.
 //! - [`dispatch`]: what generated dispatchers and handler traits take and return.
 //! - [`machine`]: the [`Trigger`] that drives generated state machines.
+//! - [`validate`]: the [`validate::Validate`] trait generated types implement, checking
+//!   decoded values against the catalogue's constraints with path-aware errors.
 //!
 //! Nothing here panics on input from outside: malformed input is an error value.
 
 pub mod binary;
+pub mod client;
 pub mod codec;
 pub mod dispatch;
 pub mod machine;
 pub mod serde_as;
+pub mod server;
 pub mod transport;
+pub mod validate;
 
 pub use dispatch::{DispatchError, HandlerError, MessageContext, MessageInfo};
 pub use machine::Trigger;

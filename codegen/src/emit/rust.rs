@@ -9,8 +9,9 @@
 //! Per module, in order: constants, ioctl request codes, types (in the IR's declaration
 //! order), the error-code enum, state machines, the `MESSAGES` table, one message enum per
 //! sending role, the envelope (JSON catalogues), one handler trait and dispatcher per
-//! receiving role, and the `json_roundtrip`/`binary_roundtrip`/`C_LAYOUTS` registries
-//! tests use.
+//! receiving role, the `json_roundtrip` registry, constraint validation (`Validate` impls,
+//! compiled patterns and the `validate_json` registry), and the
+//! `binary_roundtrip`/`C_LAYOUTS` registries tests use.
 
 mod binary;
 mod docs;
@@ -20,6 +21,7 @@ mod messages;
 mod registry;
 mod types;
 mod tys;
+mod validate;
 
 use std::collections::BTreeSet;
 
@@ -161,7 +163,8 @@ fn space_items(text: &str) -> String {
     }
     fn ends_item(line: &str) -> bool {
         let line = line.trim();
-        (line == "}" || line.ends_with(';')) && !line.starts_with("//")
+        // `impl Validate for Color {}` is a whole item on one line.
+        (line == "}" || line.ends_with(';') || line.ends_with(" {}")) && !line.starts_with("//")
     }
     let mut out = String::with_capacity(text.len() + text.len() / 16);
     let mut previous: Option<&str> = None;
@@ -198,6 +201,7 @@ fn module_tokens(module: &Module) -> anyhow::Result<TokenStream> {
     items.extend(messages::enums(module, &types)?);
     items.extend(messages::handlers(module, &types)?);
     items.extend(registry::json(module, &types));
+    items.extend(validate::items(module, &types));
     items.extend(registry::binary(module));
     items.extend(registry::c_layouts(module, &types));
 
@@ -210,13 +214,13 @@ fn module_tokens(module: &Module) -> anyhow::Result<TokenStream> {
     })
 }
 
-/// `use ipcspec_runtime::{serde_as, binary, dispatch};` — those the items refer to.
+/// `use ipcspec_runtime::{serde_as, binary, dispatch, validate};` — those the items refer to.
 /// Generated code names these modules by their last segment only (`serde_as::Same`, also
 /// inside `#[serde(with)]` strings), so a module is needed exactly when that segment is
 /// followed by `::`; importing only those keeps modules without adapters warning-free.
 fn runtime_imports(items: &TokenStream) -> TokenStream {
     let text = items.to_string();
-    let used: Vec<Ident> = ["binary", "dispatch", "serde_as"]
+    let used: Vec<Ident> = ["binary", "dispatch", "serde_as", "validate"]
         .into_iter()
         .filter(|name| refers_to(&text, name))
         .map(ident)
@@ -295,6 +299,7 @@ fn check_names(module: &Module) -> anyhow::Result<()> {
         "C_LAYOUTS",
         "json_roundtrip",
         "binary_roundtrip",
+        "validate_json",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -315,6 +320,12 @@ fn check_names(module: &Module) -> anyhow::Result<()> {
                 .map(|i| crate::ir::names::rust_const(&i.name)),
         );
     for name in generated.chain(catalogue) {
+        if name.starts_with(validate::PATTERN_PREFIX) {
+            bail!(
+                "the module-level Rust item `{name}` would collide with the generated statics `{}N` holding compiled constraint patterns; rename it",
+                validate::PATTERN_PREFIX
+            );
+        }
         if !values.insert(name.clone()) {
             bail!(
                 "two module-level Rust items are named `{name}` (constants, ioctls and generated items share one namespace)"

@@ -6,7 +6,7 @@
 //!
 //! Payloads are JSON.
 
-use ipcspec_runtime::{binary, dispatch, serde_as};
+use ipcspec_runtime::{binary, dispatch, serde_as, validate};
 
 /// Version of the seed's data model this catalogue describes (feature 001-utility-process-support).
 pub const DATA_MODEL_VERSION: &str = "1.0";
@@ -1739,6 +1739,538 @@ pub fn json_roundtrip(
         "ChannelPair" => serde_as::json_roundtrip::<ChannelPair, serde_as::Same>(value),
         "PendingInvoke" => {
             serde_as::json_roundtrip::<PendingInvoke, serde_as::Same>(value)
+        }
+        _ => return None,
+    };
+    Some(result)
+}
+
+/// The constraint pattern `^[A-Z][A-Z0-9_]*$`, compiled on first use.
+static VALIDATE_PATTERN_0: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[A-Z][A-Z0-9_]*$",
+));
+
+impl validate::Validate for ProcessType {}
+
+impl validate::Validate for DirectIpcTarget {
+    /// Checks the constraints of `DirectIpcTarget`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        if let Some(value) = &self.identifier {
+            let at = &at.field("identifier");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 256, at, errors);
+        }
+        if let Some(value) = &self.web_contents_id {
+            let at = &at.field("webContentsId");
+            validate::minimum(*value, 1.0, at, errors);
+        }
+        if let Some(value) = &self.pid {
+            let at = &at.field("pid");
+            validate::minimum(*value, 1.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for TargetByIdentifier {
+    /// Checks the constraints of `TargetByIdentifier`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.identifier;
+            let at = &at.field("identifier");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 256, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for TargetByWebContentsId {
+    /// Checks the constraints of `TargetByWebContentsId`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.web_contents_id;
+            let at = &at.field("webContentsId");
+            validate::minimum(*value, 1.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for TargetByProcessType {}
+
+impl validate::Validate for TargetSelector {
+    /// Checks the constraints of `TargetSelector`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        match self {
+            Self::ByIdentifier(content) => {
+                validate::Validate::validate_at(content, at, errors);
+            }
+            Self::ByWebContentsId(content) => {
+                validate::Validate::validate_at(content, at, errors);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl validate::Validate for PeerSelector {
+    /// Checks the constraints of `PeerSelector`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        match self {
+            Self::ByIdentifier(content) => {
+                validate::Validate::validate_at(content, at, errors);
+            }
+            Self::ByWebContentsId(content) => {
+                validate::Validate::validate_at(content, at, errors);
+            }
+        }
+    }
+}
+
+impl validate::Validate for MapUpdate {
+    /// Checks the constraints of `MapUpdate`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.map;
+            let at = &at.field("map");
+            for (i, item) in value.iter().enumerate() {
+                let at = &at.index(i);
+                validate::Validate::validate_at(item, at, errors);
+            }
+        }
+    }
+}
+
+impl validate::Validate for GetPort {
+    /// Checks the constraints of `GetPort`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.target;
+            let at = &at.field("target");
+            validate::Validate::validate_at(value, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for Port {
+    /// Checks the constraints of `Port`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.peer;
+            let at = &at.field("peer");
+            validate::Validate::validate_at(value, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for DirectMessage {
+    /// Checks the constraints of `DirectMessage`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.channel;
+            let at = &at.field("channel");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 256, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for Invoke {
+    /// Checks the constraints of `Invoke`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.channel;
+            let at = &at.field("channel");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 256, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for InvokeError {
+    /// Checks the constraints of `InvokeError`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.code;
+            let at = &at.field("code");
+            validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for InvokeResponse {
+    /// Checks the constraints of `InvokeResponse`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        if let Some(value) = &self.error {
+            let at = &at.field("error");
+            validate::Validate::validate_at(value, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for ErrorInfo {
+    /// Checks the constraints of `ErrorInfo`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.code;
+            let at = &at.field("code");
+            validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for UtilityProcessRegistration {
+    /// Checks the constraints of `UtilityProcessRegistration`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.identifier;
+            let at = &at.field("identifier");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 256, at, errors);
+        }
+        {
+            let value = &self.target;
+            let at = &at.field("target");
+            validate::Validate::validate_at(value, at, errors);
+        }
+        {
+            let value = &self.ports;
+            let at = &at.field("ports");
+            for (i, item) in value.iter().enumerate() {
+                let at = &at.index(i);
+                validate::min_length(item, 1, at, errors);
+                validate::max_length(item, 256, at, errors);
+            }
+        }
+        {
+            let value = &self.pending_invokes;
+            let at = &at.field("pendingInvokes");
+            for (key, item) in value.iter() {
+                let at = &at.entry(key);
+                validate::Validate::validate_at(item, at, errors);
+            }
+        }
+    }
+}
+
+impl validate::Validate for QueuedMessage {
+    /// Checks the constraints of `QueuedMessage`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.target;
+            let at = &at.field("target");
+            validate::Validate::validate_at(value, at, errors);
+        }
+        {
+            let value = &self.message;
+            let at = &at.field("message");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 256, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for ChannelPair {}
+
+impl validate::Validate for PendingInvoke {
+    /// Checks the constraints of `PendingInvoke`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.channel;
+            let at = &at.field("channel");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 256, at, errors);
+        }
+        {
+            let value = &self.target;
+            let at = &at.field("target");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 256, at, errors);
+        }
+    }
+}
+
+/// Deserializes `value` as the catalogue type named `type_name` and checks it
+/// against the catalogue's constraints: `Err` names the first decoding error
+/// or every violated constraint; `None` when the module has no such type.
+pub fn validate_json(
+    type_name: &str,
+    value: serde_json::Value,
+) -> Option<Result<(), String>> {
+    let result = match type_name {
+        "Identifier" => {
+            validate::json_verdict::<
+                Identifier,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 1, at, errors);
+                    validate::max_length(value, 256, at, errors);
+                },
+            )
+        }
+        "ChannelName" => {
+            validate::json_verdict::<
+                ChannelName,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 1, at, errors);
+                    validate::max_length(value, 256, at, errors);
+                },
+            )
+        }
+        "ProcessType" => {
+            validate::json_verdict::<ProcessType, serde_as::Same>(value, |_, _, _| {})
+        }
+        "DirectIpcTarget" => {
+            validate::json_verdict::<
+                DirectIpcTarget,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "TargetByIdentifier" => {
+            validate::json_verdict::<
+                TargetByIdentifier,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "TargetByWebContentsId" => {
+            validate::json_verdict::<
+                TargetByWebContentsId,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "TargetByProcessType" => {
+            validate::json_verdict::<
+                TargetByProcessType,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "TargetSelector" => {
+            validate::json_verdict::<
+                TargetSelector,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "PeerSelector" => {
+            validate::json_verdict::<
+                PeerSelector,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "MapUpdate" => {
+            validate::json_verdict::<
+                MapUpdate,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "GetPort" => {
+            validate::json_verdict::<
+                GetPort,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "Port" => {
+            validate::json_verdict::<
+                Port,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "DirectMessage" => {
+            validate::json_verdict::<
+                DirectMessage,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "Invoke" => {
+            validate::json_verdict::<
+                Invoke,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "InvokeError" => {
+            validate::json_verdict::<
+                InvokeError,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "InvokeResponse" => {
+            validate::json_verdict::<
+                InvokeResponse,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "ErrorInfo" => {
+            validate::json_verdict::<
+                ErrorInfo,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "UtilityProcessRegistration" => {
+            validate::json_verdict::<
+                UtilityProcessRegistration,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "QueuedMessage" => {
+            validate::json_verdict::<
+                QueuedMessage,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "ChannelPair" => {
+            validate::json_verdict::<ChannelPair, serde_as::Same>(value, |_, _, _| {})
+        }
+        "PendingInvoke" => {
+            validate::json_verdict::<
+                PendingInvoke,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
         }
         _ => return None,
     };

@@ -6,7 +6,7 @@
 //!
 //! Payloads are JSON.
 
-use ipcspec_runtime::{binary, dispatch, serde_as};
+use ipcspec_runtime::{binary, dispatch, serde_as, validate};
 
 /// The version of this protocol, equal to the catalogue's `version`. Additions a peer of the same MAJOR can live with raise MINOR; because unknown keys are rejected, a new payload key is a MAJOR change, and a MAJOR change requires the service and its agents to be upgraded together.
 pub const PROTOCOL_VERSION: &str = "1.0.0";
@@ -2655,6 +2655,711 @@ pub fn json_roundtrip(
         }
         "AcknowledgmentPayload" => {
             serde_as::json_roundtrip::<AcknowledgmentPayload, serde_as::Same>(value)
+        }
+        _ => return None,
+    };
+    Some(result)
+}
+
+/// The constraint pattern `^[\x21-\x7E]+$`, compiled on first use.
+static VALIDATE_PATTERN_0: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[\\x21-\\x7E]+$",
+));
+
+/// The constraint pattern `^[A-Za-z0-9_][A-Za-z0-9._-]*$`, compiled on first use.
+static VALIDATE_PATTERN_1: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[A-Za-z0-9_][A-Za-z0-9._-]*$",
+));
+
+/// The constraint pattern `^[A-Za-z0-9._-]+$`, compiled on first use.
+static VALIDATE_PATTERN_2: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[A-Za-z0-9._-]+$",
+));
+
+/// The constraint pattern `^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$`, compiled on first use.
+static VALIDATE_PATTERN_3: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[0-9]+\\.[0-9]+\\.[0-9]+([-+][0-9A-Za-z.+-]+)?$",
+));
+
+/// The constraint pattern `^[A-Z][A-Z0-9_]*$`, compiled on first use.
+static VALIDATE_PATTERN_4: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[A-Z][A-Z0-9_]*$",
+));
+
+impl validate::Validate for MessageTypes {}
+
+impl validate::Validate for IpcMessage {
+    /// Checks the constraints of `IpcMessage`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.id;
+            let at = &at.field("id");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 128, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
+        }
+        if let Some(value) = &self.correlation_id {
+            let at = &at.field("correlationId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 128, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for MigrationPhase {}
+
+impl validate::Validate for UserMigrationState {}
+
+impl validate::Validate for BackupRequestReason {}
+
+impl validate::Validate for EscalationLevel {}
+
+impl validate::Validate for EscalationReason {}
+
+impl validate::Validate for ShutdownReason {}
+
+impl validate::Validate for BackupFailureReason {}
+
+impl validate::Validate for DelayReason {}
+
+impl validate::Validate for UserActionType {}
+
+impl validate::Validate for AgentErrorCode {}
+
+impl validate::Validate for ErrorSeverity {}
+
+impl validate::Validate for AgentLogLevel {}
+
+impl validate::Validate for BackupRequestPayload {
+    /// Checks the constraints of `BackupRequestPayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        if let Some(value) = &self.message {
+            let at = &at.field("message");
+            validate::max_length(value, 2000, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for DelayDecision {
+    /// Checks the constraints of `DelayDecision`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.request_id;
+            let at = &at.field("requestId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 128, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
+        }
+        if let Some(value) = &self.reason {
+            let at = &at.field("reason");
+            validate::max_length(value, 1000, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for StatusUpdatePayload {
+    /// Checks the constraints of `StatusUpdatePayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        if let Some(value) = &self.delay_decision {
+            let at = &at.field("delayDecision");
+            validate::Validate::validate_at(value, at, errors);
+        }
+        if let Some(value) = &self.message {
+            let at = &at.field("message");
+            validate::max_length(value, 2000, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for EscalationNoticePayload {
+    /// Checks the constraints of `EscalationNoticePayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        if let Some(value) = &self.message {
+            let at = &at.field("message");
+            validate::max_length(value, 2000, at, errors);
+        }
+        if let Some(value) = &self.ticket_id {
+            let at = &at.field("ticketId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 64, at, errors);
+        }
+        if let Some(value) = &self.contact {
+            let at = &at.field("contact");
+            validate::max_length(value, 256, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for AgentSettings {
+    /// Checks the constraints of `AgentSettings`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        if let Some(value) = &self.progress_report_interval {
+            let at = &at.field("progressReportInterval");
+            validate::minimum(*value, 1000.0, at, errors);
+            validate::maximum(*value, 300000.0, at, errors);
+        }
+        if let Some(value) = &self.reminder_interval {
+            let at = &at.field("reminderInterval");
+            validate::minimum(*value, 60000.0, at, errors);
+        }
+        if let Some(value) = &self.backup_destination {
+            let at = &at.field("backupDestination");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 4096, at, errors);
+        }
+        if let Some(value) = &self.exclude_patterns {
+            let at = &at.field("excludePatterns");
+            validate::max_items(value.len(), 256, at, errors);
+        }
+        if let Some(value) = &self.support_contact {
+            let at = &at.field("supportContact");
+            validate::max_length(value, 256, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for ConfigurationUpdatePayload {
+    /// Checks the constraints of `ConfigurationUpdatePayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.settings;
+            let at = &at.field("settings");
+            validate::Validate::validate_at(value, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for ShutdownRequestPayload {
+    /// Checks the constraints of `ShutdownRequestPayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.grace_period;
+            let at = &at.field("gracePeriod");
+            validate::maximum(*value, 300000.0, at, errors);
+        }
+        if let Some(value) = &self.message {
+            let at = &at.field("message");
+            validate::max_length(value, 2000, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for AgentStartedPayload {
+    /// Checks the constraints of `AgentStartedPayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.user_id;
+            let at = &at.field("userId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 32, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+        {
+            let value = &self.version;
+            let at = &at.field("version");
+            validate::min_length(value, 5, at, errors);
+            validate::max_length(value, 64, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_3, at, errors);
+        }
+        {
+            let value = &self.session_id;
+            let at = &at.field("sessionId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 64, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_2, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for BackupStartedPayload {
+    /// Checks the constraints of `BackupStartedPayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.user_id;
+            let at = &at.field("userId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 32, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+        if let Some(value) = &self.destination {
+            let at = &at.field("destination");
+            validate::max_length(value, 4096, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for BackupProgressPayload {
+    /// Checks the constraints of `BackupProgressPayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.user_id;
+            let at = &at.field("userId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 32, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+        {
+            let value = &self.percent_complete;
+            let at = &at.field("percentComplete");
+            validate::minimum(*value, 0.0, at, errors);
+            validate::maximum(*value, 100.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for BackupCompletedPayload {
+    /// Checks the constraints of `BackupCompletedPayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.user_id;
+            let at = &at.field("userId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 32, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+        if let Some(value) = &self.backup_location {
+            let at = &at.field("backupLocation");
+            validate::max_length(value, 4096, at, errors);
+        }
+        if let Some(value) = &self.error_message {
+            let at = &at.field("errorMessage");
+            validate::max_length(value, 2000, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for DelayRequestPayload {
+    /// Checks the constraints of `DelayRequestPayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.user_id;
+            let at = &at.field("userId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 32, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+        if let Some(value) = &self.comment {
+            let at = &at.field("comment");
+            validate::max_length(value, 1000, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for UserActionPayload {
+    /// Checks the constraints of `UserActionPayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.user_id;
+            let at = &at.field("userId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 32, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for ErrorReportPayload {
+    /// Checks the constraints of `ErrorReportPayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.user_id;
+            let at = &at.field("userId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 32, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+        {
+            let value = &self.message;
+            let at = &at.field("message");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 2000, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for AcknowledgmentPayload {
+    /// Checks the constraints of `AcknowledgmentPayload`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        if let Some(value) = &self.error_code {
+            let at = &at.field("errorCode");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 64, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_4, at, errors);
+        }
+        if let Some(value) = &self.error_message {
+            let at = &at.field("errorMessage");
+            validate::max_length(value, 1000, at, errors);
+        }
+    }
+}
+
+/// Deserializes `value` as the catalogue type named `type_name` and checks it
+/// against the catalogue's constraints: `Err` names the first decoding error
+/// or every violated constraint; `None` when the module has no such type.
+pub fn validate_json(
+    type_name: &str,
+    value: serde_json::Value,
+) -> Option<Result<(), String>> {
+    let result = match type_name {
+        "MessageId" => {
+            validate::json_verdict::<
+                MessageId,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 1, at, errors);
+                    validate::max_length(value, 128, at, errors);
+                    validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
+                },
+            )
+        }
+        "UserId" => {
+            validate::json_verdict::<
+                UserId,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 1, at, errors);
+                    validate::max_length(value, 32, at, errors);
+                    validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+                },
+            )
+        }
+        "SessionId" => {
+            validate::json_verdict::<
+                SessionId,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 1, at, errors);
+                    validate::max_length(value, 64, at, errors);
+                    validate::pattern(value, &VALIDATE_PATTERN_2, at, errors);
+                },
+            )
+        }
+        "Version" => {
+            validate::json_verdict::<
+                Version,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 5, at, errors);
+                    validate::max_length(value, 64, at, errors);
+                    validate::pattern(value, &VALIDATE_PATTERN_3, at, errors);
+                },
+            )
+        }
+        "ErrorCodeName" => {
+            validate::json_verdict::<
+                ErrorCodeName,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 1, at, errors);
+                    validate::max_length(value, 64, at, errors);
+                    validate::pattern(value, &VALIDATE_PATTERN_4, at, errors);
+                },
+            )
+        }
+        "MessageTypes" => {
+            validate::json_verdict::<MessageTypes, serde_as::Same>(value, |_, _, _| {})
+        }
+        "IpcMessage" => {
+            validate::json_verdict::<
+                IpcMessage,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "MigrationPhase" => {
+            validate::json_verdict::<MigrationPhase, serde_as::Same>(value, |_, _, _| {})
+        }
+        "UserMigrationState" => {
+            validate::json_verdict::<
+                UserMigrationState,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "BackupRequestReason" => {
+            validate::json_verdict::<
+                BackupRequestReason,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "EscalationLevel" => {
+            validate::json_verdict::<
+                EscalationLevel,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "EscalationReason" => {
+            validate::json_verdict::<
+                EscalationReason,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "ShutdownReason" => {
+            validate::json_verdict::<ShutdownReason, serde_as::Same>(value, |_, _, _| {})
+        }
+        "BackupFailureReason" => {
+            validate::json_verdict::<
+                BackupFailureReason,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "DelayReason" => {
+            validate::json_verdict::<DelayReason, serde_as::Same>(value, |_, _, _| {})
+        }
+        "UserActionType" => {
+            validate::json_verdict::<UserActionType, serde_as::Same>(value, |_, _, _| {})
+        }
+        "AgentErrorCode" => {
+            validate::json_verdict::<AgentErrorCode, serde_as::Same>(value, |_, _, _| {})
+        }
+        "ErrorSeverity" => {
+            validate::json_verdict::<ErrorSeverity, serde_as::Same>(value, |_, _, _| {})
+        }
+        "AgentLogLevel" => {
+            validate::json_verdict::<AgentLogLevel, serde_as::Same>(value, |_, _, _| {})
+        }
+        "BackupRequestPayload" => {
+            validate::json_verdict::<
+                BackupRequestPayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "DelayDecision" => {
+            validate::json_verdict::<
+                DelayDecision,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "StatusUpdatePayload" => {
+            validate::json_verdict::<
+                StatusUpdatePayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "EscalationNoticePayload" => {
+            validate::json_verdict::<
+                EscalationNoticePayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "AgentSettings" => {
+            validate::json_verdict::<
+                AgentSettings,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "ConfigurationUpdatePayload" => {
+            validate::json_verdict::<
+                ConfigurationUpdatePayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "ShutdownRequestPayload" => {
+            validate::json_verdict::<
+                ShutdownRequestPayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "AgentStartedPayload" => {
+            validate::json_verdict::<
+                AgentStartedPayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "BackupStartedPayload" => {
+            validate::json_verdict::<
+                BackupStartedPayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "BackupProgressPayload" => {
+            validate::json_verdict::<
+                BackupProgressPayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "BackupCompletedPayload" => {
+            validate::json_verdict::<
+                BackupCompletedPayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "DelayRequestPayload" => {
+            validate::json_verdict::<
+                DelayRequestPayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "UserActionPayload" => {
+            validate::json_verdict::<
+                UserActionPayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "ErrorReportPayload" => {
+            validate::json_verdict::<
+                ErrorReportPayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "AcknowledgmentPayload" => {
+            validate::json_verdict::<
+                AcknowledgmentPayload,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
         }
         _ => return None,
     };

@@ -6,7 +6,7 @@
 //!
 //! Payloads are little-endian binary (C layout).
 
-use ipcspec_runtime::{binary, dispatch, serde_as};
+use ipcspec_runtime::{binary, dispatch, serde_as, validate};
 
 /// Value of MessageHeader.magic: 'VEXI' read as a big-endian number; on the little-endian wire the bytes 0x49 0x58 0x45 0x56.
 pub const IPC_MAGIC: u32 = 0x5645_5849;
@@ -4886,6 +4886,801 @@ pub fn json_roundtrip(
         "IpcConfig" => serde_as::json_roundtrip::<IpcConfig, serde_as::Same>(value),
         "TransportConfig" => {
             serde_as::json_roundtrip::<TransportConfig, serde_as::Same>(value)
+        }
+        _ => return None,
+    };
+    Some(result)
+}
+
+/// The constraint pattern `^[A-Za-z0-9._-]+$`, compiled on first use.
+static VALIDATE_PATTERN_0: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[A-Za-z0-9._-]+$",
+));
+
+impl validate::Validate for MessageHeader {}
+
+impl validate::Validate for MessageType {}
+
+impl validate::Validate for Priority {}
+
+impl validate::Validate for DataType {}
+
+impl validate::Validate for TransportType {}
+
+impl validate::Validate for LoadBalancingAlgorithm {}
+
+impl validate::Validate for CircuitBreakerState {}
+
+impl validate::Validate for HealthStatus {}
+
+impl validate::Validate for UnregisterReason {}
+
+impl validate::Validate for ServiceCapabilities {
+    /// Checks the constraints of `ServiceCapabilities`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.max_batch_size;
+            let at = &at.field("max_batch_size");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 128.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for ServiceEndpoint {
+    /// Checks the constraints of `ServiceEndpoint`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::padding(self.reserved, &at.field("reserved"), errors);
+    }
+}
+
+impl validate::Validate for ModelInfo {
+    /// Checks the constraints of `ModelInfo`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::padding(self.reserved, &at.field("reserved"), errors);
+    }
+}
+
+impl validate::Validate for ServiceInfo {
+    /// Checks the constraints of `ServiceInfo`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.capabilities;
+            let at = &at.field("capabilities");
+            validate::Validate::validate_at(value, at, errors);
+        }
+        {
+            let value = &self.endpoint;
+            let at = &at.field("endpoint");
+            validate::Validate::validate_at(value, at, errors);
+        }
+        {
+            let value = &self.id_len;
+            let at = &at.field("id_len");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 63.0, at, errors);
+        }
+        {
+            let value = &self.name_len;
+            let at = &at.field("name_len");
+            validate::maximum(*value, 63.0, at, errors);
+        }
+        {
+            let value = &self.version_len;
+            let at = &at.field("version_len");
+            validate::maximum(*value, 32.0, at, errors);
+        }
+        {
+            let value = &self.supported_dimensions_count;
+            let at = &at.field("supported_dimensions_count");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 32.0, at, errors);
+        }
+        {
+            let value = &self.models_count;
+            let at = &at.field("models_count");
+            validate::maximum(*value, 16.0, at, errors);
+        }
+        {
+            let value = &self.metadata_len;
+            let at = &at.field("metadata_len");
+            validate::maximum(*value, 4096.0, at, errors);
+        }
+        {
+            let value = &self.auth_token_len;
+            let at = &at.field("auth_token_len");
+            validate::maximum(*value, 256.0, at, errors);
+        }
+        {
+            let value = &self.models;
+            let at = &at.field("models");
+            for (i, item) in value.iter().enumerate() {
+                let at = &at.index(i);
+                validate::Validate::validate_at(item, at, errors);
+            }
+        }
+        {
+            let value = &self.id;
+            let at = &at.field("id");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 63, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for ServiceRegisterResult {}
+
+impl validate::Validate for ServiceUnregister {
+    /// Checks the constraints of `ServiceUnregister`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.drain_timeout_ms;
+            let at = &at.field("drain_timeout_ms");
+            validate::maximum(*value, 30000.0, at, errors);
+        }
+        {
+            let value = &self.id_len;
+            let at = &at.field("id_len");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 63.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for ServiceLoad {
+    /// Checks the constraints of `ServiceLoad`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.cpu_load_permille;
+            let at = &at.field("cpu_load_permille");
+            validate::maximum(*value, 1000.0, at, errors);
+        }
+        {
+            let value = &self.error_rate_permille;
+            let at = &at.field("error_rate_permille");
+            validate::maximum(*value, 1000.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for DiscoveryAnnouncement {}
+
+impl validate::Validate for EmbeddingRequest {
+    /// Checks the constraints of `EmbeddingRequest`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.dimensions;
+            let at = &at.field("dimensions");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 4096.0, at, errors);
+        }
+        {
+            let value = &self.data_size;
+            let at = &at.field("data_size");
+            validate::minimum(*value, 1.0, at, errors);
+        }
+        {
+            let value = &self.model_len;
+            let at = &at.field("model_len");
+            validate::maximum(*value, 63.0, at, errors);
+        }
+        {
+            let at = &at.field("reserved");
+            for (i, item) in self.reserved.iter().enumerate() {
+                validate::padding(*item, &at.index(i), errors);
+            }
+        }
+    }
+}
+
+impl validate::Validate for EmbeddingResponse {}
+
+impl validate::Validate for BatchItem {
+    /// Checks the constraints of `BatchItem`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::padding(self.reserved, &at.field("reserved"), errors);
+    }
+}
+
+impl validate::Validate for BatchItemResult {
+    /// Checks the constraints of `BatchItemResult`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::padding(self.reserved, &at.field("reserved"), errors);
+    }
+}
+
+impl validate::Validate for BatchEmbeddingRequest {
+    /// Checks the constraints of `BatchEmbeddingRequest`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.item_count;
+            let at = &at.field("item_count");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 128.0, at, errors);
+        }
+        {
+            let value = &self.dimensions;
+            let at = &at.field("dimensions");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 4096.0, at, errors);
+        }
+        {
+            let value = &self.model_len;
+            let at = &at.field("model_len");
+            validate::maximum(*value, 63.0, at, errors);
+        }
+        {
+            let at = &at.field("reserved");
+            for (i, item) in self.reserved.iter().enumerate() {
+                validate::padding(*item, &at.index(i), errors);
+            }
+        }
+        {
+            let value = &self.items;
+            let at = &at.field("items");
+            for (i, item) in value.iter().enumerate() {
+                let at = &at.index(i);
+                validate::Validate::validate_at(item, at, errors);
+            }
+        }
+    }
+}
+
+impl validate::Validate for BatchEmbeddingResponse {
+    /// Checks the constraints of `BatchEmbeddingResponse`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::padding(self.reserved, &at.field("reserved"), errors);
+        {
+            let value = &self.results;
+            let at = &at.field("results");
+            for (i, item) in value.iter().enumerate() {
+                let at = &at.index(i);
+                validate::Validate::validate_at(item, at, errors);
+            }
+        }
+    }
+}
+
+impl validate::Validate for HealthCheckResult {}
+
+impl validate::Validate for ServiceStatistics {
+    /// Checks the constraints of `ServiceStatistics`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::padding(self.reserved, &at.field("reserved"), errors);
+    }
+}
+
+impl validate::Validate for ServiceStatusReport {
+    /// Checks the constraints of `ServiceStatusReport`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.statistics;
+            let at = &at.field("statistics");
+            validate::Validate::validate_at(value, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for IpcError {}
+
+impl validate::Validate for ErrorInfo {
+    /// Checks the constraints of `ErrorInfo`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.message_len;
+            let at = &at.field("message_len");
+            validate::maximum(*value, 1024.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for AckInfo {
+    /// Checks the constraints of `AckInfo`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::padding(self.reserved, &at.field("reserved"), errors);
+    }
+}
+
+impl validate::Validate for IpcServiceRegisterRequest {
+    /// Checks the constraints of `IpcServiceRegisterRequest`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.service_id_len;
+            let at = &at.field("service_id_len");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 63.0, at, errors);
+        }
+        {
+            let value = &self.service_name_len;
+            let at = &at.field("service_name_len");
+            validate::maximum(*value, 63.0, at, errors);
+        }
+        {
+            let value = &self.dimensions_count;
+            let at = &at.field("dimensions_count");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 32.0, at, errors);
+        }
+        {
+            let value = &self.max_batch_size;
+            let at = &at.field("max_batch_size");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 128.0, at, errors);
+        }
+        {
+            let value = &self.endpoint_len;
+            let at = &at.field("endpoint_len");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 128.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for IpcServiceUnregisterRequest {
+    /// Checks the constraints of `IpcServiceUnregisterRequest`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.service_id_len;
+            let at = &at.field("service_id_len");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 63.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for IpcEmbeddingRequest {
+    /// Checks the constraints of `IpcEmbeddingRequest`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.dimensions;
+            let at = &at.field("dimensions");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 4096.0, at, errors);
+        }
+        {
+            let value = &self.data_size;
+            let at = &at.field("data_size");
+            validate::minimum(*value, 1.0, at, errors);
+        }
+        {
+            let value = &self.timeout_ms;
+            let at = &at.field("timeout_ms");
+            validate::maximum(*value, 600000.0, at, errors);
+        }
+        {
+            let at = &at.field("reserved");
+            for (i, item) in self.reserved.iter().enumerate() {
+                validate::padding(*item, &at.index(i), errors);
+            }
+        }
+    }
+}
+
+impl validate::Validate for IpcServiceStatus {
+    /// Checks the constraints of `IpcServiceStatus`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.service_id_len;
+            let at = &at.field("service_id_len");
+            validate::minimum(*value, 1.0, at, errors);
+            validate::maximum(*value, 63.0, at, errors);
+        }
+        {
+            let value = &self.statistics;
+            let at = &at.field("statistics");
+            validate::Validate::validate_at(value, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for IpcServiceEntry {}
+
+impl validate::Validate for IpcListServicesRequest {
+    /// Checks the constraints of `IpcListServicesRequest`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.capacity;
+            let at = &at.field("capacity");
+            validate::maximum(*value, 64.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for IpcStats {}
+
+impl validate::Validate for IpcConfig {}
+
+impl validate::Validate for TransportConfig {}
+
+/// Deserializes `value` as the catalogue type named `type_name` and checks it
+/// against the catalogue's constraints: `Err` names the first decoding error
+/// or every violated constraint; `None` when the module has no such type.
+pub fn validate_json(
+    type_name: &str,
+    value: serde_json::Value,
+) -> Option<Result<(), String>> {
+    let result = match type_name {
+        "MessageHeader" => {
+            validate::json_verdict::<MessageHeader, serde_as::Same>(value, |_, _, _| {})
+        }
+        "MessageType" => {
+            validate::json_verdict::<MessageType, serde_as::Same>(value, |_, _, _| {})
+        }
+        "Priority" => {
+            validate::json_verdict::<Priority, serde_as::Same>(value, |_, _, _| {})
+        }
+        "DataType" => {
+            validate::json_verdict::<DataType, serde_as::Same>(value, |_, _, _| {})
+        }
+        "TransportType" => {
+            validate::json_verdict::<TransportType, serde_as::Same>(value, |_, _, _| {})
+        }
+        "LoadBalancingAlgorithm" => {
+            validate::json_verdict::<
+                LoadBalancingAlgorithm,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "CircuitBreakerState" => {
+            validate::json_verdict::<
+                CircuitBreakerState,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "HealthStatus" => {
+            validate::json_verdict::<HealthStatus, serde_as::Same>(value, |_, _, _| {})
+        }
+        "UnregisterReason" => {
+            validate::json_verdict::<
+                UnregisterReason,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "ServiceCapabilities" => {
+            validate::json_verdict::<
+                ServiceCapabilities,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "ServiceEndpoint" => {
+            validate::json_verdict::<
+                ServiceEndpoint,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "ModelInfo" => {
+            validate::json_verdict::<
+                ModelInfo,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "ServiceInfo" => {
+            validate::json_verdict::<
+                ServiceInfo,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "ServiceRegisterResult" => {
+            validate::json_verdict::<
+                ServiceRegisterResult,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "ServiceUnregister" => {
+            validate::json_verdict::<
+                ServiceUnregister,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "ServiceLoad" => {
+            validate::json_verdict::<
+                ServiceLoad,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "DiscoveryAnnouncement" => {
+            validate::json_verdict::<
+                DiscoveryAnnouncement,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "EmbeddingRequest" => {
+            validate::json_verdict::<
+                EmbeddingRequest,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "EmbeddingResponse" => {
+            validate::json_verdict::<
+                EmbeddingResponse,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "BatchItem" => {
+            validate::json_verdict::<
+                BatchItem,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "BatchItemResult" => {
+            validate::json_verdict::<
+                BatchItemResult,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "BatchEmbeddingRequest" => {
+            validate::json_verdict::<
+                BatchEmbeddingRequest,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "BatchEmbeddingResponse" => {
+            validate::json_verdict::<
+                BatchEmbeddingResponse,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "HealthCheckResult" => {
+            validate::json_verdict::<
+                HealthCheckResult,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "ServiceStatistics" => {
+            validate::json_verdict::<
+                ServiceStatistics,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "ServiceStatusReport" => {
+            validate::json_verdict::<
+                ServiceStatusReport,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "IpcError" => {
+            validate::json_verdict::<IpcError, serde_as::Same>(value, |_, _, _| {})
+        }
+        "ErrorInfo" => {
+            validate::json_verdict::<
+                ErrorInfo,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "AckInfo" => {
+            validate::json_verdict::<
+                AckInfo,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "IpcServiceRegisterRequest" => {
+            validate::json_verdict::<
+                IpcServiceRegisterRequest,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "IpcServiceUnregisterRequest" => {
+            validate::json_verdict::<
+                IpcServiceUnregisterRequest,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "IpcEmbeddingRequest" => {
+            validate::json_verdict::<
+                IpcEmbeddingRequest,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "IpcServiceStatus" => {
+            validate::json_verdict::<
+                IpcServiceStatus,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "IpcServiceEntry" => {
+            validate::json_verdict::<
+                IpcServiceEntry,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "IpcListServicesRequest" => {
+            validate::json_verdict::<
+                IpcListServicesRequest,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "IpcStats" => {
+            validate::json_verdict::<IpcStats, serde_as::Same>(value, |_, _, _| {})
+        }
+        "IpcConfig" => {
+            validate::json_verdict::<IpcConfig, serde_as::Same>(value, |_, _, _| {})
+        }
+        "TransportConfig" => {
+            validate::json_verdict::<
+                TransportConfig,
+                serde_as::Same,
+            >(value, |_, _, _| {})
         }
         _ => return None,
     };

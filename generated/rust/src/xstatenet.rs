@@ -6,7 +6,7 @@
 //!
 //! Payloads are JSON.
 
-use ipcspec_runtime::{binary, dispatch, serde_as};
+use ipcspec_runtime::{binary, dispatch, serde_as, validate};
 
 /// The seed's default endpoint name: the Windows pipe `\\.\pipe\XStateNet.MessageBus` and the socket `$XDG_RUNTIME_DIR/XStateNet.MessageBus` on Unix.
 pub const DEFAULT_PIPE_NAME: &str = "XStateNet.MessageBus";
@@ -1300,6 +1300,414 @@ pub fn json_roundtrip(
         }
         "AppSettings" => serde_as::json_roundtrip::<AppSettings, serde_as::Same>(value),
         "StartupType" => serde_as::json_roundtrip::<StartupType, serde_as::Same>(value),
+        _ => return None,
+    };
+    Some(result)
+}
+
+/// The constraint pattern `^[\x21-\x7E]+$`, compiled on first use.
+static VALIDATE_PATTERN_0: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[\\x21-\\x7E]+$",
+));
+
+/// The constraint pattern `^[A-Za-z0-9_][A-Za-z0-9_.:-]*$`, compiled on first use.
+static VALIDATE_PATTERN_1: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[A-Za-z0-9_][A-Za-z0-9_.:-]*$",
+));
+
+/// The constraint pattern `^[A-Za-z_][A-Za-z0-9_.:-]*$`, compiled on first use.
+static VALIDATE_PATTERN_2: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[A-Za-z_][A-Za-z0-9_.:-]*$",
+));
+
+/// The constraint pattern `^[A-Za-z0-9._-]+$`, compiled on first use.
+static VALIDATE_PATTERN_3: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[A-Za-z0-9._-]+$",
+));
+
+/// The constraint pattern `^[A-Z][A-Z0-9_]*$`, compiled on first use.
+static VALIDATE_PATTERN_4: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
+    "^[A-Z][A-Z0-9_]*$",
+));
+
+impl validate::Validate for MachineRegistration {
+    /// Checks the constraints of `MachineRegistration`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.machine_id;
+            let at = &at.field("MachineId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 128, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+        {
+            let value = &self.process_name;
+            let at = &at.field("ProcessName");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 256, at, errors);
+        }
+        {
+            let value = &self.process_id;
+            let at = &at.field("ProcessId");
+            validate::minimum(*value, 1.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for MachineUnregistration {
+    /// Checks the constraints of `MachineUnregistration`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.machine_id;
+            let at = &at.field("MachineId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 128, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for RegistrationResult {
+    /// Checks the constraints of `RegistrationResult`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.machine_id;
+            let at = &at.field("MachineId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 128, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for MachineEvent {
+    /// Checks the constraints of `MachineEvent`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.source_machine_id;
+            let at = &at.field("SourceMachineId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 128, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+        {
+            let value = &self.target_machine_id;
+            let at = &at.field("TargetMachineId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 128, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+        {
+            let value = &self.event_name;
+            let at = &at.field("EventName");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 256, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_2, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for BusError {
+    /// Checks the constraints of `BusError`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.error_code;
+            let at = &at.field("ErrorCode");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 64, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_4, at, errors);
+        }
+        {
+            let value = &self.message;
+            let at = &at.field("Message");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 1024, at, errors);
+        }
+        if let Some(value) = &self.message_type {
+            let at = &at.field("MessageType");
+            validate::max_length(value, 128, at, errors);
+        }
+        if let Some(value) = &self.machine_id {
+            let at = &at.field("MachineId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 128, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+        if let Some(value) = &self.target_machine_id {
+            let at = &at.field("TargetMachineId");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 128, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+        }
+        if let Some(value) = &self.field {
+            let at = &at.field("Field");
+            validate::max_length(value, 256, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for HealthStatus {
+    /// Checks the constraints of `HealthStatus`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        if let Some(Some(value)) = &self.error_message {
+            let at = &at.field("ErrorMessage");
+            validate::max_length(value, 1024, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for PerformanceMetrics {}
+
+impl validate::Validate for LogLevel {}
+
+impl validate::Validate for LoggingSettings {}
+
+impl validate::Validate for MessageBusSettings {
+    /// Checks the constraints of `MessageBusSettings`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        {
+            let value = &self.pipe_name;
+            let at = &at.field("PipeName");
+            validate::min_length(value, 1, at, errors);
+            validate::max_length(value, 100, at, errors);
+            validate::pattern(value, &VALIDATE_PATTERN_3, at, errors);
+        }
+        {
+            let value = &self.max_connections;
+            let at = &at.field("MaxConnections");
+            validate::minimum(*value, 1.0, at, errors);
+        }
+        {
+            let value = &self.health_check_interval_seconds;
+            let at = &at.field("HealthCheckIntervalSeconds");
+            validate::minimum(*value, 1.0, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for AppSettings {
+    /// Checks the constraints of `AppSettings`, its fields and the values they hold.
+    fn validate_at(
+        &self,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        if let Some(value) = &self.message_bus {
+            let at = &at.field("MessageBus");
+            validate::Validate::validate_at(value, at, errors);
+        }
+    }
+}
+
+impl validate::Validate for StartupType {}
+
+/// Deserializes `value` as the catalogue type named `type_name` and checks it
+/// against the catalogue's constraints: `Err` names the first decoding error
+/// or every violated constraint; `None` when the module has no such type.
+pub fn validate_json(
+    type_name: &str,
+    value: serde_json::Value,
+) -> Option<Result<(), String>> {
+    let result = match type_name {
+        "MessageId" => {
+            validate::json_verdict::<
+                MessageId,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 1, at, errors);
+                    validate::max_length(value, 128, at, errors);
+                    validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
+                },
+            )
+        }
+        "MachineId" => {
+            validate::json_verdict::<
+                MachineId,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 1, at, errors);
+                    validate::max_length(value, 128, at, errors);
+                    validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+                },
+            )
+        }
+        "EventName" => {
+            validate::json_verdict::<
+                EventName,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 1, at, errors);
+                    validate::max_length(value, 256, at, errors);
+                    validate::pattern(value, &VALIDATE_PATTERN_2, at, errors);
+                },
+            )
+        }
+        "PipeName" => {
+            validate::json_verdict::<
+                PipeName,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 1, at, errors);
+                    validate::max_length(value, 100, at, errors);
+                    validate::pattern(value, &VALIDATE_PATTERN_3, at, errors);
+                },
+            )
+        }
+        "ErrorCodeName" => {
+            validate::json_verdict::<
+                ErrorCodeName,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::min_length(value, 1, at, errors);
+                    validate::max_length(value, 64, at, errors);
+                    validate::pattern(value, &VALIDATE_PATTERN_4, at, errors);
+                },
+            )
+        }
+        "MachineRegistration" => {
+            validate::json_verdict::<
+                MachineRegistration,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "MachineUnregistration" => {
+            validate::json_verdict::<
+                MachineUnregistration,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "RegistrationResult" => {
+            validate::json_verdict::<
+                RegistrationResult,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "MachineEvent" => {
+            validate::json_verdict::<
+                MachineEvent,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "BusError" => {
+            validate::json_verdict::<
+                BusError,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "HealthStatus" => {
+            validate::json_verdict::<
+                HealthStatus,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "PerformanceMetrics" => {
+            validate::json_verdict::<
+                PerformanceMetrics,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "LogLevel" => {
+            validate::json_verdict::<LogLevel, serde_as::Same>(value, |_, _, _| {})
+        }
+        "LoggingSettings" => {
+            validate::json_verdict::<
+                LoggingSettings,
+                serde_as::Same,
+            >(value, |_, _, _| {})
+        }
+        "MessageBusSettings" => {
+            validate::json_verdict::<
+                MessageBusSettings,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "AppSettings" => {
+            validate::json_verdict::<
+                AppSettings,
+                serde_as::Same,
+            >(
+                value,
+                |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                },
+            )
+        }
+        "StartupType" => {
+            validate::json_verdict::<StartupType, serde_as::Same>(value, |_, _, _| {})
+        }
         _ => return None,
     };
     Some(result)

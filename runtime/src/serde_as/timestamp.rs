@@ -29,7 +29,11 @@ impl<'de> DeserializeAs<'de, OffsetDateTime> for Rfc3339 {
             deserializer,
             "an RFC 3339 timestamp with at most 9 fractional digits",
             |text| {
-                if fraction_digits(text) > 9 {
+                // `time` takes any character between date and time; RFC 3339 (and the
+                // JSON Schema pattern) only `T` or `t`.
+                if fraction_digits(text) > 9
+                    || !matches!(text.as_bytes().get(10), Some(b'T' | b't'))
+                {
                     return None;
                 }
                 OffsetDateTime::parse(text, &Rfc3339Format).ok()

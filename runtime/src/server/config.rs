@@ -1,0 +1,112 @@
+//! [`ServerConfig`]: limits, timeouts, heartbeats and the refusal frame.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::transport::{ConnectionId, PeerCredentials};
+
+/// Builds the frame sent to a connection refused at the connection limit (`None` sends
+/// nothing and just closes).
+pub type RefusalFn = Arc<dyn Fn(&RefusalInfo) -> Option<Bytes> + Send + Sync>;
+
+/// Builds one heartbeat frame (called for every heartbeat, so each can carry a fresh id
+/// and timestamp).
+pub type HeartbeatFn = Arc<dyn Fn(ConnectionId) -> Bytes + Send + Sync>;
+
+/// What the refusal callback knows about a connection it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefusalInfo {
+    /// The refused connection's id.
+    pub id: ConnectionId,
+    /// Its peer's credentials, when the transport reports them.
+    pub peer: Option<PeerCredentials>,
+    /// The connection limit that was reached.
+    pub max_connections: usize,
+}
+
+/// Server-initiated keep-alive frames.
+#[derive(Clone)]
+pub struct Heartbeat {
+    /// Time between heartbeats on each connection (the first one after one interval).
+    pub interval: Duration,
+    /// Encodes one heartbeat frame.
+    pub frame: HeartbeatFn,
+}
+
+impl fmt::Debug for Heartbeat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Heartbeat")
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a [`Server`](super::Server) treats its connections.
+///
+/// The defaults are the Migration catalogue's documented values (512 connections, 1 MiB
+/// frames, 256 queued frames, a 10 s frame read timeout, stale after 90 s) with no
+/// heartbeat and no refusal frame; a service sets both from its catalogue.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Connections served at once; one more is refused (see `refusal`) and closed.
+    pub max_connections: usize,
+    /// The largest frame body accepted or sent, in bytes. A peer declaring more is
+    /// disconnected before anything is allocated for it.
+    pub max_frame_bytes: usize,
+    /// Frames queued per connection waiting to be written. A push beyond it fails with
+    /// [`SendError::QueueFull`](super::SendError::QueueFull).
+    pub outbound_queue_capacity: usize,
+    /// How long a frame may take to arrive completely once its first byte was received;
+    /// a connection exceeding it is dropped.
+    pub frame_read_timeout: Duration,
+    /// A connection that sends no complete frame for this long is stale and dropped;
+    /// `None` keeps idle connections forever.
+    pub stale_after: Option<Duration>,
+    /// Heartbeats the server sends on each connection, or `None`.
+    pub heartbeat: Option<Heartbeat>,
+    /// The frame sent to a connection refused at the limit, or `None` to send nothing.
+    pub refusal: Option<RefusalFn>,
+    /// How long the service's replies to one frame may wait for room in a full outbound
+    /// queue before the connection is closed as a slow consumer.
+    pub reply_timeout: Duration,
+    /// How long a closing connection may take to write the frames still queued (and the
+    /// refusal frame to take), and how long graceful shutdown waits for connections to
+    /// finish before aborting them.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 512,
+            max_frame_bytes: 1024 * 1024,
+            outbound_queue_capacity: 256,
+            frame_read_timeout: Duration::from_secs(10),
+            stale_after: Some(Duration::from_secs(90)),
+            heartbeat: None,
+            refusal: None,
+            reply_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("max_connections", &self.max_connections)
+            .field("max_frame_bytes", &self.max_frame_bytes)
+            .field("outbound_queue_capacity", &self.outbound_queue_capacity)
+            .field("frame_read_timeout", &self.frame_read_timeout)
+            .field("stale_after", &self.stale_after)
+            .field("heartbeat", &self.heartbeat)
+            .field("refusal", &self.refusal.as_ref().map(|_| "<fn>"))
+            .field("reply_timeout", &self.reply_timeout)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish()
+    }
+}
