@@ -20,8 +20,10 @@
 //!   [`Inbound::recv`] returns `None`. Dropping every clone of the [`Client`] writes the
 //!   frames still queued and closes the connection's write side.
 //!
-//! A reconnecting client (backoff with jitter, a bounded queue while disconnected, resend
-//! of unacknowledged messages) is not implemented yet.
+//! [`ReconnectingClient`] wraps a [`Client`] for peers that must survive restarts:
+//! exponential backoff with jitter, a bounded queue while disconnected, and resend of
+//! unacknowledged messages with their original bytes (so the server can suppress
+//! duplicates by id) before the queue is flushed in order.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -40,6 +42,9 @@ use tracing::Instrument;
 use crate::codec::LengthPrefixedCodec;
 use crate::transport::unix::ConnectError;
 use crate::transport::{BoxReader, BoxWriter, Connection, ConnectionId, PeerCredentials};
+
+pub mod reconnect;
+pub use reconnect::{ReconnectConfig, ReconnectError, ReconnectPolicy, ReconnectingClient};
 
 /// Frames the writer coalesces into one write.
 const MAX_BATCH: usize = 64;
