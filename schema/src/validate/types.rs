@@ -412,7 +412,7 @@ fn check_constraints(c: &mut Checker, ty: &TypeRef, k: &Constraints, src: &Src) 
             }
         }
     }
-    if let (Some(p), Some(bound)) = (primitive, k.minimum.or(k.maximum)) {
+    if let Some(p) = primitive {
         if let Some((lo, hi)) = p.int_range() {
             for (key, value) in [("minimum", k.minimum), ("maximum", k.maximum)] {
                 if let Some(v) = value {
@@ -430,7 +430,6 @@ fn check_constraints(c: &mut Checker, ty: &TypeRef, k: &Constraints, src: &Src) 
                     }
                 }
             }
-            let _ = bound;
         }
     }
     if let Some(pattern) = &k.pattern {
