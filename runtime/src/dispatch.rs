@@ -188,12 +188,13 @@ pub fn handler_failed(message_type: &'static str) -> impl FnOnce(HandlerError) -
     }
 }
 
-/// Decodes a JSON payload of `message_type`.
+/// Decodes a JSON payload of `message_type`, strictly (structs only from objects, see
+/// [`crate::strict`]).
 pub fn decode_json<'de, T: serde::Deserialize<'de>>(
     message_type: &'static str,
     payload: &'de RawValue,
 ) -> Result<T, DispatchError> {
-    serde_json::from_str(payload.get()).map_err(|source| DispatchError::MalformedJson {
+    crate::strict::from_str(payload.get()).map_err(|source| DispatchError::MalformedJson {
         message_type,
         source,
     })
@@ -225,15 +226,16 @@ pub fn decode_empty_json(
 ) -> Result<(), DispatchError> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
-    struct Strict {}
+    struct Closed {}
 
     #[derive(serde::Deserialize)]
-    struct Lenient {}
+    struct Open {}
 
+    // Strict: `[]` is no empty payload.
     let result = if reject_unknown_keys {
-        serde_json::from_str::<Strict>(payload.get()).map(drop)
+        crate::strict::from_str::<Closed>(payload.get()).map(drop)
     } else {
-        serde_json::from_str::<Lenient>(payload.get()).map(drop)
+        crate::strict::from_str::<Open>(payload.get()).map(drop)
     };
     result.map_err(|source| DispatchError::MalformedJson {
         message_type,

@@ -21,6 +21,8 @@
 //!   structs implement, and precise [`binary::DecodeError`]s.
 //! - [`dispatch`]: what generated dispatchers and handler traits take and return.
 //! - [`machine`]: the [`Trigger`] that drives generated state machines.
+//! - [`strict`]: strict JSON decoding, structs only from JSON objects (never serde's
+//!   positional array form), at every depth; every JSON decoding helper here uses it.
 //! - [`validate`]: the [`validate::Validate`] trait generated types implement, checking
 //!   decoded values against the catalogue's constraints with path-aware errors.
 //!
@@ -33,6 +35,7 @@ pub mod dispatch;
 pub mod machine;
 pub mod serde_as;
 pub mod server;
+pub mod strict;
 pub mod transport;
 pub mod validate;
 

@@ -547,7 +547,8 @@ pub fn padding<T: Into<u64> + Copy>(value: T, at: &Path<'_>, errors: &mut Vec<Va
 
 /// Decodes `value` as a `T` through the serde adapter `A` and runs `check` on it: the
 /// verdict of the generated `validate_json` registries. A decoding failure is a
-/// rejection like a violated constraint; both come back as text.
+/// rejection like a violated constraint; both come back as text. Decoding is strict
+/// (structs only from objects, as the JSON Schemas say; see [`crate::strict`]).
 pub fn json_verdict<T, A>(
     value: serde_json::Value,
     check: impl FnOnce(&T, &Path<'_>, &mut Vec<ValidationError>),
@@ -555,7 +556,8 @@ pub fn json_verdict<T, A>(
 where
     A: for<'de> crate::serde_as::DeserializeAs<'de, T> + ?Sized,
 {
-    let typed: T = A::deserialize_as(value).map_err(|e| format!("cannot decode: {e}"))?;
+    let typed: T =
+        crate::strict::from_value_as::<T, A>(value).map_err(|e| format!("cannot decode: {e}"))?;
     let mut errors = Vec::new();
     check(&typed, &Path::Root, &mut errors);
     ValidationErrors::result(errors).map_err(|e| e.to_string())

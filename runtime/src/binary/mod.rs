@@ -58,7 +58,7 @@ pub fn json_roundtrip<T>(value: serde_json::Value) -> Result<serde_json::Value, 
 where
     T: Binary + serde::Serialize + serde::de::DeserializeOwned,
 {
-    let typed: T = serde_json::from_value(value).map_err(|e| format!("from JSON: {e}"))?;
+    let typed: T = crate::strict::from_value(value).map_err(|e| format!("from JSON: {e}"))?;
     let bytes = typed.to_bytes().map_err(|e| format!("encode: {e}"))?;
     let decoded = T::from_bytes(&bytes).map_err(|e| format!("decode: {e}"))?;
     serde_json::to_value(&decoded).map_err(|e| format!("to JSON: {e}"))

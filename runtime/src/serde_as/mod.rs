@@ -195,25 +195,24 @@ pub fn to_json_value<T: ?Sized, A: SerializeAs<T> + ?Sized>(
     serde_json::to_value(SerializeAsWrap::<T, A>::new(value))
 }
 
-/// Deserializes a `T` through `A` from JSON text, rejecting trailing characters.
+/// Deserializes a `T` through `A` from JSON text, rejecting trailing characters; strict
+/// (structs only from objects, see [`crate::strict`]).
 pub fn from_json_str<'de, T, A: DeserializeAs<'de, T> + ?Sized>(
     json: &'de str,
 ) -> Result<T, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_str(json);
-    let value = A::deserialize_as(&mut deserializer)?;
-    deserializer.end()?;
-    Ok(value)
+    crate::strict::from_str_as::<T, A>(json)
 }
 
 /// Deserializes a `T` through `A` from `value` and serializes it back: the JSON round trip
-/// generated registries offer to tests and conformance checks.
+/// generated registries offer to tests and conformance checks. Decoding is strict (structs
+/// only from objects, see [`crate::strict`]).
 pub fn json_roundtrip<T, A>(
     value: serde_json::Value,
 ) -> Result<serde_json::Value, serde_json::Error>
 where
     A: SerializeAs<T> + for<'de> DeserializeAs<'de, T> + ?Sized,
 {
-    let typed: T = A::deserialize_as(value)?;
+    let typed: T = crate::strict::from_value_as::<T, A>(value)?;
     to_json_value::<T, A>(&typed)
 }
 
