@@ -16,8 +16,8 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use ipcspec_runtime::codec::LengthPrefixedCodec;
 use ipcspec_runtime::server::{
-    CloseReason, ConnectionInfo, Heartbeat, Outcome, SendError, Server, ServerConfig, ServerHandle,
-    Service, ShutdownReport,
+    CloseReason, ConnectionInfo, Direction, Heartbeat, Outcome, SendError, Server, ServerConfig,
+    ServerHandle, Service, ShutdownReport,
 };
 use ipcspec_runtime::transport::Connection;
 use ipcspec_runtime::transport::unix::{Listener, ListenerOptions, connect};
@@ -515,6 +515,212 @@ async fn prometheus_text_contains_the_counters() {
             .handle
             .prometheus()
             .contains("ipcspec_server_connections_closed_total{reason=\"peer_closed\"} 1\n")
+    );
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aborting_the_server_task_closes_every_connection() {
+    let running = start(config()).await;
+    let mut idle = client(&running.path).await;
+    assert_eq!(round_trip(&mut idle, "hello").await, &b"hello"[..]);
+    // A second connection has a handler running when the server is aborted.
+    let mut busy = client(&running.path).await;
+    assert_eq!(round_trip(&mut busy, "hello").await, &b"hello"[..]);
+    busy.send(&b"slow"[..]).await.unwrap();
+    let handle = running.handle.connections()[0].clone();
+
+    running.task.abort();
+    let aborted = tokio::time::timeout(GUARD, running.task)
+        .await
+        .expect("server task not finished within the guard");
+    assert!(aborted.unwrap_err().is_cancelled());
+
+    // Both peers see end-of-file: no writer task outlived the server.
+    for client in [idle, busy] {
+        let mut connection = client.into_inner();
+        read_to_eof(&mut connection).await;
+    }
+    assert!(running.handle.is_shutting_down());
+    assert!(running.handle.connections().is_empty());
+    assert!(handle.is_closed());
+    assert!(matches!(
+        handle.send(&b"late"[..]),
+        Err(SendError::Closed { .. })
+    ));
+    let metrics = running.handle.metrics();
+    assert_eq!(metrics.connections_active, 0);
+    assert_eq!(metrics.closed(CloseReason::Shutdown), 2);
+}
+
+/// A write half that records its drop, and whose `poll_shutdown` never completes once
+/// `stuck` is set (as if the peer never read): the writer hangs in its final drain.
+struct StuckWriter {
+    stuck: Arc<std::sync::atomic::AtomicBool>,
+    shutting_down: Arc<AtomicUsize>,
+    dropped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tokio::io::AsyncWrite for StuckWriter {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.shutting_down.fetch_add(1, Ordering::SeqCst);
+        if self.stuck.load(Ordering::SeqCst) {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+}
+
+impl Drop for StuckWriter {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Accepts the connections sent on a channel.
+struct Channel(tokio::sync::mpsc::Receiver<Connection>);
+
+impl ipcspec_runtime::transport::Accept for Channel {
+    async fn accept_connection(&mut self) -> std::io::Result<Connection> {
+        match self.0.recv().await {
+            Some(connection) => Ok(connection),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aborting_the_server_during_a_stuck_drain_drops_the_writer() {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    // Long drain: a writer that outlived the server would hang on for all of it.
+    let server = Server::new(
+        ServerConfig {
+            drain_timeout: Duration::from_secs(300),
+            ..config()
+        },
+        Echo::default(),
+    );
+    let handle = server.handle();
+    let task = tokio::spawn(server.serve(Channel(rx)));
+
+    let stuck = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let shutting_down = Arc::new(AtomicUsize::new(0));
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (_peer, reader) = tokio::io::duplex(1024);
+    let writer = StuckWriter {
+        stuck: Arc::clone(&stuck),
+        shutting_down: Arc::clone(&shutting_down),
+        dropped: Arc::clone(&dropped),
+    };
+    tx.send(Connection::from_halves(reader, writer, None))
+        .await
+        .unwrap();
+    eventually("connection served", || {
+        handle.metrics().connections_accepted == 1
+    })
+    .await;
+
+    handle.shutdown();
+    eventually("writer draining", || {
+        shutting_down.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    task.abort();
+    let aborted = tokio::time::timeout(GUARD, task)
+        .await
+        .expect("server task not finished within the guard");
+    assert!(aborted.unwrap_err().is_cancelled());
+    eventually("writer dropped", || dropped.load(Ordering::SeqCst)).await;
+    assert!(handle.connections().is_empty());
+    assert_eq!(handle.metrics().connections_active, 0);
+}
+
+/// Echoes frames and records each frame's first word as its message type, both ways,
+/// and a handling latency per frame.
+struct Recording;
+
+impl Service for Recording {
+    async fn handle(&self, conn: &ConnectionInfo, frame: Bytes) -> Outcome {
+        let started = std::time::Instant::now();
+        let message_type = std::str::from_utf8(&frame)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned();
+        conn.metrics().record_message(Direction::In, &message_type);
+        conn.metrics()
+            .record_message(Direction::Out, &format!("{message_type}_reply"));
+        conn.metrics().record_latency(started.elapsed());
+        Outcome::reply(frame)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_service_records_message_types_and_latencies() {
+    let running = start_with(config(), Recording).await;
+    let mut client = client(&running.path).await;
+    for frame in ["ping 1", "ping 2", "ping 3", "get \"x\"", "weird\\\"type\n"] {
+        assert_eq!(round_trip(&mut client, frame).await, frame.as_bytes());
+    }
+    running
+        .handle
+        .recorder()
+        .record_message(Direction::Out, "notice");
+
+    let metrics = running.handle.metrics();
+    assert_eq!(metrics.messages_of(Direction::In, "ping"), 3);
+    assert_eq!(metrics.messages_of(Direction::Out, "ping_reply"), 3);
+    assert_eq!(metrics.messages_of(Direction::In, "get"), 1);
+    assert_eq!(metrics.messages_of(Direction::Out, "notice"), 1);
+    assert_eq!(metrics.latency.count, 5);
+
+    let text = running.handle.prometheus();
+    for line in [
+        "# TYPE ipcspec_server_messages_by_type_total counter",
+        "ipcspec_server_messages_by_type_total{direction=\"in\",message_type=\"ping\"} 3",
+        "ipcspec_server_messages_by_type_total{direction=\"out\",message_type=\"ping_reply\"} 3",
+        "ipcspec_server_messages_by_type_total{direction=\"in\",message_type=\"get\"} 1",
+        "ipcspec_server_messages_by_type_total{direction=\"out\",message_type=\"notice\"} 1",
+        "ipcspec_server_messages_by_type_total{direction=\"in\",message_type=\"weird\\\\\\\"type\\n\"} 1",
+        "# TYPE ipcspec_server_handling_latency_seconds histogram",
+        "ipcspec_server_handling_latency_seconds_bucket{le=\"+Inf\"} 5",
+        "ipcspec_server_handling_latency_seconds_count 5",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    let buckets: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with("ipcspec_server_handling_latency_seconds_bucket{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert_eq!(buckets.last(), Some(&5));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ipcspec_server_handling_latency_seconds_sum "))
     );
     stop(running).await;
 }

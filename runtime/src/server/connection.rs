@@ -208,6 +208,40 @@ impl ConnectionHandle {
     pub fn is_closed(&self) -> bool {
         self.shared.close.borrow().is_some()
     }
+
+    /// The server's metrics (see [`ConnectionInfo::metrics`]).
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Marks the connection closed for `reason` (unless it already was), so that sends
+    /// fail; used when its task was aborted and cannot say so itself.
+    pub(crate) fn mark_closed(&self, reason: CloseReason) {
+        self.shared.request_close(reason);
+    }
+}
+
+/// A spawned task that is aborted when this guard is dropped, so that a task never
+/// outlives the task that owns it (for example when the server's future is dropped).
+#[derive(Debug)]
+pub(crate) struct AbortOnDrop<T>(pub(crate) tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
 }
 
 impl fmt::Debug for ConnectionHandle {
@@ -244,6 +278,14 @@ impl ConnectionInfo {
     #[must_use]
     pub fn handle(&self) -> &ConnectionHandle {
         &self.handle
+    }
+
+    /// The server's metrics, for the service to record message types
+    /// ([`Metrics::record_message`]) and handling latencies
+    /// ([`Metrics::record_latency`]).
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        self.handle.metrics()
     }
 }
 
@@ -317,7 +359,9 @@ pub(crate) async fn serve<S: Service>(
     let metrics = Arc::clone(&shared.metrics);
 
     let (mode_tx, mode_rx) = watch::channel(WriterMode::Run);
-    let mut writer_task = tokio::spawn(
+    // Owned by this task: if it is aborted (the server's future dropped), the writer is
+    // aborted too and the socket closes, rather than the writer living on detached.
+    let mut writer_task = AbortOnDrop(tokio::spawn(
         write_loop(
             writer,
             rx,
@@ -326,7 +370,7 @@ pub(crate) async fn serve<S: Service>(
             Arc::clone(&shared),
         )
         .in_current_span(),
-    );
+    ));
 
     service.on_connect(&info).await;
 
@@ -444,7 +488,7 @@ pub(crate) async fn serve<S: Service>(
         .await
         .is_err()
     {
-        writer_task.abort();
+        writer_task.0.abort();
     }
     tracing::debug!(%reason, "connection closed");
     service.on_close(&info, reason).await;

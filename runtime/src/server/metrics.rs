@@ -1,15 +1,115 @@
 //! The server's counters: a [`MetricsSnapshot`] and its Prometheus text form.
+//!
+//! Besides what the server counts itself, a [`Service`](super::Service) feeds
+//! [`Metrics::record_message`] (messages by type and direction) and
+//! [`Metrics::record_latency`] (a fixed-bucket histogram of handling times), through
+//! [`ConnectionInfo::metrics`](super::ConnectionInfo::metrics) or
+//! [`ServerHandle::recorder`](super::ServerHandle::recorder).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::connection::CloseReason;
 
-/// The live counters, shared by the accept loop and every connection task.
+/// How many distinct message types [`Metrics::record_message`] keeps apart; further
+/// types are counted under [`OTHER_MESSAGE_TYPE`].
+pub const MAX_MESSAGE_TYPES: usize = 256;
+
+/// The longest message type name (in bytes) kept as its own label; longer names are
+/// counted under [`OTHER_MESSAGE_TYPE`].
+pub const MAX_MESSAGE_TYPE_LEN: usize = 128;
+
+/// The label under which message types beyond the limits are counted.
+pub const OTHER_MESSAGE_TYPE: &str = "other";
+
+/// Upper bounds of the latency histogram's buckets, in microseconds: 10µs to 10s in a
+/// 1-2.5-5 series. Observations above the last bound only count in `+Inf`.
+const LATENCY_BOUNDS_MICROS: [u64; 19] = [
+    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
+    500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+
+/// Whether a message was received or sent; a label of the per-type counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    /// Received from the peer.
+    In,
+    /// Sent to the peer.
+    Out,
+}
+
+impl Direction {
+    /// `"in"` or `"out"`, the metrics label.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// Messages of one type, by direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessageCounts {
+    /// Messages received.
+    pub received: u64,
+    /// Messages sent.
+    pub sent: u64,
+}
+
+/// The live latency histogram: one counter per bucket (not cumulative) and one beyond
+/// the last bound; the count is their sum, so it always matches the `+Inf` bucket.
 #[derive(Debug, Default)]
-pub(crate) struct Metrics {
+struct Histogram {
+    buckets: [AtomicU64; LATENCY_BOUNDS_MICROS.len()],
+    overflow: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn record(&self, latency: Duration) {
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        let index = LATENCY_BOUNDS_MICROS.partition_point(|&bound| bound * 1_000 < nanos);
+        match self.buckets.get(index) {
+            Some(bucket) => bucket.fetch_add(1, Ordering::Relaxed),
+            None => self.overflow.fetch_add(1, Ordering::Relaxed),
+        };
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> LatencyHistogram {
+        let mut cumulative = 0;
+        let buckets = LATENCY_BOUNDS_MICROS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(&bound, bucket)| {
+                cumulative += bucket.load(Ordering::Relaxed);
+                (Duration::from_micros(bound), cumulative)
+            })
+            .collect();
+        LatencyHistogram {
+            buckets,
+            count: cumulative + self.overflow.load(Ordering::Relaxed),
+            sum: Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// The server's live counters, shared by the accept loop, every connection task and
+/// the service.
+///
+/// The server counts frames, bytes, connections and errors itself. A
+/// [`Service`](super::Service) adds what only it knows: the type of each message
+/// ([`Metrics::record_message`]) and how long handling took
+/// ([`Metrics::record_latency`]). Both appear in [`MetricsSnapshot`] and its Prometheus
+/// text.
+#[derive(Debug, Default)]
+pub struct Metrics {
     messages_in: AtomicU64,
     messages_out: AtomicU64,
     bytes_in: AtomicU64,
@@ -19,9 +119,43 @@ pub(crate) struct Metrics {
     active: AtomicU64,
     closed: Mutex<BTreeMap<&'static str, u64>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
+    by_type: Mutex<BTreeMap<String, MessageCounts>>,
+    latency: Histogram,
 }
 
 impl Metrics {
+    /// Counts one message of `message_type` in `direction`.
+    ///
+    /// Label cardinality is bounded: beyond [`MAX_MESSAGE_TYPES`] distinct types, or for
+    /// a name longer than [`MAX_MESSAGE_TYPE_LEN`] bytes, the message is counted under
+    /// [`OTHER_MESSAGE_TYPE`].
+    pub fn record_message(&self, direction: Direction, message_type: &str) {
+        let mut by_type = lock(&self.by_type);
+        let key = if message_type.len() > MAX_MESSAGE_TYPE_LEN {
+            OTHER_MESSAGE_TYPE
+        } else if by_type.contains_key(message_type)
+            || by_type.len() - usize::from(by_type.contains_key(OTHER_MESSAGE_TYPE))
+                < MAX_MESSAGE_TYPES
+        {
+            message_type
+        } else {
+            OTHER_MESSAGE_TYPE
+        };
+        let counts = match by_type.get_mut(key) {
+            Some(counts) => counts,
+            None => by_type.entry(key.to_owned()).or_default(),
+        };
+        match direction {
+            Direction::In => counts.received += 1,
+            Direction::Out => counts.sent += 1,
+        }
+    }
+
+    /// Records how long handling one message took in the latency histogram.
+    pub fn record_latency(&self, latency: Duration) {
+        self.latency.record(latency);
+    }
+
     pub(crate) fn message_in(&self, bytes: usize) {
         self.messages_in.fetch_add(1, Ordering::Relaxed);
         self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -61,23 +195,38 @@ impl Metrics {
             connections_active: self.active.load(Ordering::Relaxed),
             connections_closed: copy(&self.closed),
             errors: copy(&self.errors),
+            messages_by_type: copy(&self.by_type),
+            latency: self.latency.snapshot(),
         }
     }
 }
 
-fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
-    // A poisoned lock only means another thread panicked while counting; the map is
-    // still a valid map.
-    let mut map = map
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    *map.entry(key).or_insert(0) += 1;
-}
-
-fn copy(map: &Mutex<BTreeMap<&'static str, u64>>) -> BTreeMap<&'static str, u64> {
+/// Locks a counter map. A poisoned lock only means another thread panicked while
+/// counting; the map is still a valid map.
+fn lock<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     map.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone()
+}
+
+fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
+    *lock(map).entry(key).or_insert(0) += 1;
+}
+
+fn copy<T: Clone>(map: &Mutex<T>) -> T {
+    lock(map).clone()
+}
+
+/// The latency histogram at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LatencyHistogram {
+    /// `(upper bound, observations at or below it)`, cumulative, bounds ascending
+    /// (10µs to 10s). The `+Inf` bucket is `count`.
+    pub buckets: Vec<(Duration, u64)>,
+    /// Observations recorded.
+    pub count: u64,
+    /// Their total.
+    pub sum: Duration,
 }
 
 /// The server's counters at one moment.
@@ -108,6 +257,12 @@ pub struct MetricsSnapshot {
     pub connections_closed: BTreeMap<&'static str, u64>,
     /// Errors, by kind.
     pub errors: BTreeMap<&'static str, u64>,
+    /// Messages by type, as recorded by the service through
+    /// [`Metrics::record_message`].
+    pub messages_by_type: BTreeMap<String, MessageCounts>,
+    /// Handling latencies, as recorded by the service through
+    /// [`Metrics::record_latency`].
+    pub latency: LatencyHistogram,
 }
 
 impl MetricsSnapshot {
@@ -124,6 +279,17 @@ impl MetricsSnapshot {
     #[must_use]
     pub fn errors_of(&self, kind: &str) -> u64 {
         self.errors.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Messages of `message_type` recorded in `direction`.
+    #[must_use]
+    pub fn messages_of(&self, direction: Direction, message_type: &str) -> u64 {
+        self.messages_by_type
+            .get(message_type)
+            .map_or(0, |counts| match direction {
+                Direction::In => counts.received,
+                Direction::Out => counts.sent,
+            })
     }
 
     /// The snapshot in the Prometheus text exposition format (version 0.0.4), every
@@ -194,6 +360,48 @@ impl MetricsSnapshot {
             "kind",
             &self.errors,
         );
+        let name = "messages_by_type_total";
+        let _ = writeln!(
+            out,
+            "# HELP ipcspec_server_{name} Messages by type and direction, as recorded by the service."
+        );
+        let _ = writeln!(out, "# TYPE ipcspec_server_{name} counter");
+        for (message_type, counts) in &self.messages_by_type {
+            let message_type = escape_label(message_type);
+            for (direction, value) in [
+                (Direction::In, counts.received),
+                (Direction::Out, counts.sent),
+            ] {
+                if value > 0 {
+                    let _ = writeln!(
+                        out,
+                        "ipcspec_server_{name}{{direction=\"{}\",message_type=\"{message_type}\"}} {value}",
+                        direction.as_str()
+                    );
+                }
+            }
+        }
+        let name = "handling_latency_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP ipcspec_server_{name} Time to handle a message, as recorded by the service."
+        );
+        let _ = writeln!(out, "# TYPE ipcspec_server_{name} histogram");
+        for (bound, value) in &self.latency.buckets {
+            let _ = writeln!(
+                out,
+                "ipcspec_server_{name}_bucket{{le=\"{}\"}} {value}",
+                bound.as_secs_f64()
+            );
+        }
+        let count = self.latency.count;
+        let _ = writeln!(out, "ipcspec_server_{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "ipcspec_server_{name}_sum {}",
+            self.latency.sum.as_secs_f64()
+        );
+        let _ = writeln!(out, "ipcspec_server_{name}_count {count}");
         out
     }
 }
@@ -249,5 +457,112 @@ mod tests {
             text.contains("ipcspec_server_connections_closed_total{reason=\"peer_closed\"} 1\n")
         );
         assert!(text.contains("ipcspec_server_errors_total{kind=\"bad \\\"kind\\\"\\n\"} 1\n"));
+    }
+
+    #[test]
+    fn message_types_are_counted_by_direction_and_escaped() {
+        let metrics = Metrics::default();
+        metrics.record_message(Direction::In, "ping");
+        metrics.record_message(Direction::In, "ping");
+        metrics.record_message(Direction::Out, "pong");
+        metrics.record_message(Direction::In, "we\\ird \"type\"\n");
+        let snapshot = metrics.snapshot();
+        assert_eq!(snapshot.messages_of(Direction::In, "ping"), 2);
+        assert_eq!(snapshot.messages_of(Direction::Out, "ping"), 0);
+        assert_eq!(snapshot.messages_of(Direction::Out, "pong"), 1);
+        let text = snapshot.prometheus();
+        assert!(text.contains("# TYPE ipcspec_server_messages_by_type_total counter\n"));
+        assert!(text.contains(
+            "ipcspec_server_messages_by_type_total{direction=\"in\",message_type=\"ping\"} 2\n"
+        ));
+        assert!(text.contains(
+            "ipcspec_server_messages_by_type_total{direction=\"out\",message_type=\"pong\"} 1\n"
+        ));
+        assert!(text.contains(
+            "ipcspec_server_messages_by_type_total{direction=\"in\",message_type=\"we\\\\ird \\\"type\\\"\\n\"} 1\n"
+        ));
+    }
+
+    #[test]
+    fn message_type_cardinality_is_capped() {
+        let metrics = Metrics::default();
+        for n in 0..MAX_MESSAGE_TYPES + 50 {
+            metrics.record_message(Direction::In, &format!("type_{n}"));
+        }
+        // Types already known keep their own counter after the cap is reached.
+        metrics.record_message(Direction::Out, "type_0");
+        metrics.record_message(Direction::In, &"x".repeat(MAX_MESSAGE_TYPE_LEN + 1));
+        let snapshot = metrics.snapshot();
+        assert_eq!(snapshot.messages_by_type.len(), MAX_MESSAGE_TYPES + 1);
+        assert_eq!(snapshot.messages_of(Direction::In, OTHER_MESSAGE_TYPE), 51);
+        assert_eq!(snapshot.messages_of(Direction::Out, "type_0"), 1);
+        assert_eq!(snapshot.messages_of(Direction::In, "type_255"), 1);
+        assert_eq!(snapshot.messages_of(Direction::In, "type_256"), 0);
+        let total: u64 = snapshot
+            .messages_by_type
+            .values()
+            .map(|counts| counts.received)
+            .sum();
+        assert_eq!(total, (MAX_MESSAGE_TYPES + 51) as u64);
+    }
+
+    #[test]
+    fn latency_histogram_is_cumulative_and_counts_every_record() {
+        let metrics = Metrics::default();
+        let latencies = [
+            Duration::ZERO,
+            Duration::from_micros(10),
+            Duration::from_micros(11),
+            Duration::from_millis(3),
+            Duration::from_millis(3),
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+        ];
+        for latency in latencies {
+            metrics.record_latency(latency);
+        }
+        let histogram = metrics.snapshot().latency;
+        assert_eq!(histogram.count, latencies.len() as u64);
+        assert_eq!(histogram.sum, latencies.iter().sum::<Duration>());
+        assert_eq!(histogram.buckets.len(), LATENCY_BOUNDS_MICROS.len());
+        assert!(
+            histogram
+                .buckets
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1)
+        );
+        let at = |bound: Duration| {
+            histogram
+                .buckets
+                .iter()
+                .find(|(b, _)| *b == bound)
+                .unwrap()
+                .1
+        };
+        assert_eq!(at(Duration::from_micros(10)), 2);
+        assert_eq!(at(Duration::from_micros(25)), 3);
+        assert_eq!(at(Duration::from_millis(2) + Duration::from_micros(500)), 3);
+        assert_eq!(at(Duration::from_millis(5)), 5);
+        assert_eq!(at(Duration::from_secs(10)), 6);
+
+        let text = metrics.snapshot().prometheus();
+        assert!(text.contains("# TYPE ipcspec_server_handling_latency_seconds histogram\n"));
+        assert!(
+            text.contains("ipcspec_server_handling_latency_seconds_bucket{le=\"0.00001\"} 2\n")
+        );
+        assert!(text.contains("ipcspec_server_handling_latency_seconds_bucket{le=\"0.005\"} 5\n"));
+        assert!(text.contains("ipcspec_server_handling_latency_seconds_bucket{le=\"10\"} 6\n"));
+        assert!(text.contains("ipcspec_server_handling_latency_seconds_bucket{le=\"+Inf\"} 7\n"));
+        assert!(text.contains("ipcspec_server_handling_latency_seconds_count 7\n"));
+        assert!(text.contains("ipcspec_server_handling_latency_seconds_sum 70.006021\n"));
+        // Buckets in the text are cumulative too, ending at the count.
+        let values: Vec<u64> = text
+            .lines()
+            .filter(|line| line.starts_with("ipcspec_server_handling_latency_seconds_bucket"))
+            .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(values.len(), LATENCY_BOUNDS_MICROS.len() + 1);
+        assert!(values.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(values.last(), Some(&7));
     }
 }

@@ -28,9 +28,17 @@
 //!   listener, which removes a Unix socket file), stops reading, lets running handlers
 //!   finish and queue their replies, writes every queued frame and closes each
 //!   connection, all within [`ServerConfig::drain_timeout`]; what is left is aborted.
+//! - **Abort safety.** Every task the server spawns is owned by the future
+//!   [`Server::serve`] returns (connection tasks by its `JoinSet`, each writer task by
+//!   its connection task). Dropping that future, or aborting the task running it, aborts
+//!   them all and closes every connection at once, without draining and without
+//!   [`Service::on_close`]; the connections are deregistered and counted as closed by
+//!   `shutdown`.
 //! - **Observability.** A `tracing` span per connection (`ipcspec.connection`, with id and
 //!   peer credentials), and counters as a [`MetricsSnapshot`] or Prometheus text
-//!   ([`ServerHandle::prometheus`]).
+//!   ([`ServerHandle::prometheus`]). The service adds per-message-type counters and a
+//!   handling-latency histogram through [`ConnectionInfo::metrics`] (or
+//!   [`ServerHandle::recorder`]): [`Metrics::record_message`], [`Metrics::record_latency`].
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -76,12 +84,14 @@ use tracing::Instrument;
 
 pub use config::{Heartbeat, HeartbeatFn, RefusalFn, RefusalInfo, ServerConfig};
 pub use connection::{CloseReason, ConnectionHandle, ConnectionInfo, SendError};
-pub use metrics::MetricsSnapshot;
+pub use metrics::{
+    Direction, LatencyHistogram, MAX_MESSAGE_TYPE_LEN, MAX_MESSAGE_TYPES, MessageCounts, Metrics,
+    MetricsSnapshot, OTHER_MESSAGE_TYPE,
+};
 pub use service::{Outcome, Service};
 
 use crate::codec::LengthPrefixedCodec;
 use crate::transport::{Accept, Connection, ConnectionId};
-use metrics::Metrics;
 
 /// How long the accept loop pauses after a failed accept (for example `EMFILE`).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -104,6 +114,43 @@ impl State {
         self.connections
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Removes connection `id` from the registry and counts its close, unless it was
+    /// removed already (by the cleanup after an abort).
+    fn deregister(&self, id: ConnectionId, reason: CloseReason) {
+        let removed = self.registry().remove(&id);
+        if removed.is_some() {
+            self.metrics.closed(reason);
+        }
+    }
+
+    /// Empties the registry of connections whose tasks were aborted: marks each closed
+    /// and counts it as closed by `shutdown`.
+    fn deregister_all(&self) {
+        let handles: Vec<ConnectionHandle> =
+            self.registry().drain().map(|(_, handle)| handle).collect();
+        for handle in handles {
+            handle.mark_closed(CloseReason::Shutdown);
+            self.metrics.closed(CloseReason::Shutdown);
+        }
+    }
+}
+
+/// The tasks of a running [`Server::serve`]. Dropped (when `serve` returns, or when its
+/// future is dropped or aborted) it aborts every task still running (the `JoinSet` does;
+/// each connection task aborts its writer as it is dropped), marks the server shut down
+/// and deregisters the connections left.
+struct Tasks {
+    set: JoinSet<()>,
+    state: Arc<State>,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.set.abort_all();
+        self.state.shutdown.send_replace(true);
+        self.state.deregister_all();
     }
 }
 
@@ -171,14 +218,18 @@ impl<S: Service> Server<S> {
     /// A failed accept is logged, counted (`accept`) and retried after a short pause.
     pub async fn serve<A: Accept + Send>(self, mut acceptor: A) -> ShutdownReport {
         let mut shutdown = self.state.shutdown.subscribe();
-        let mut tasks = JoinSet::new();
+        let mut tasks = Tasks {
+            set: JoinSet::new(),
+            state: Arc::clone(&self.state),
+        };
+        let tasks = &mut tasks.set;
         loop {
             tokio::select! {
                 biased;
                 () = shutdown_requested(&mut shutdown) => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 accepted = acceptor.accept_connection() => match accepted {
-                    Ok(connection) => self.admit(connection, &mut tasks),
+                    Ok(connection) => self.admit(connection, tasks),
                     Err(error) => {
                         tracing::warn!(%error, "accept failed");
                         self.state.metrics.error("accept");
@@ -204,10 +255,7 @@ impl<S: Service> Server<S> {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
             // Aborted tasks did not deregister themselves.
-            let mut registry = self.state.registry();
-            for _ in registry.drain() {
-                self.state.metrics.closed(CloseReason::Shutdown);
-            }
+            self.state.deregister_all();
         }
         ShutdownReport { drained, aborted }
     }
@@ -265,8 +313,7 @@ impl<S: Service> Server<S> {
         tasks.spawn(
             async move {
                 let reason = connection::serve(opened, service, config, shutdown).await;
-                state.registry().remove(&id);
-                state.metrics.closed(reason);
+                state.deregister(id, reason);
             }
             .instrument(span),
         );
@@ -364,6 +411,14 @@ impl ServerHandle {
     #[must_use]
     pub fn metrics(&self) -> MetricsSnapshot {
         self.state.metrics.snapshot()
+    }
+
+    /// The live metrics, for recording message types ([`Metrics::record_message`]) and
+    /// handling latencies ([`Metrics::record_latency`]) outside a handler; a handler
+    /// reaches them through [`ConnectionInfo::metrics`].
+    #[must_use]
+    pub fn recorder(&self) -> &Metrics {
+        &self.state.metrics
     }
 
     /// The counters now, in the Prometheus text format.
