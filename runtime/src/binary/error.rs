@@ -20,6 +20,40 @@ impl Path {
     }
 }
 
+/// The path-recording methods both error types share: nested codecs wrap an error in
+/// the field, index and type it happened in as it travels outwards.
+macro_rules! path_methods {
+    ($error:ident) => {
+        impl $error {
+            /// The failing field's path, like `Query.pairs[2].key` (empty for a bare value).
+            pub fn path(&self) -> String {
+                self.path.to_string()
+            }
+
+            /// Records that the error happened inside field `name`.
+            #[must_use]
+            pub fn in_field(mut self, name: &'static str) -> Self {
+                self.path.push(Segment::Field(name));
+                self
+            }
+
+            /// Records that the error happened inside element `index` of a list or array.
+            #[must_use]
+            pub fn at_index(mut self, index: usize) -> Self {
+                self.path.push(Segment::Index(index));
+                self
+            }
+
+            /// Records the outermost type being decoded or encoded.
+            #[must_use]
+            pub fn in_type(mut self, name: &'static str) -> Self {
+                self.path.push(Segment::Type(name));
+                self
+            }
+        }
+    };
+}
+
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
@@ -115,33 +149,9 @@ impl DecodeError {
     pub fn offset(&self) -> usize {
         self.offset
     }
-
-    /// The failing field's path, like `Query.pairs[2].key` (empty for a bare value).
-    pub fn path(&self) -> String {
-        self.path.to_string()
-    }
-
-    /// Records that the error happened inside field `name`.
-    #[must_use]
-    pub fn in_field(mut self, name: &'static str) -> Self {
-        self.path.push(Segment::Field(name));
-        self
-    }
-
-    /// Records that the error happened inside element `index` of a list or array.
-    #[must_use]
-    pub fn at_index(mut self, index: usize) -> Self {
-        self.path.push(Segment::Index(index));
-        self
-    }
-
-    /// Records the outermost type being decoded.
-    #[must_use]
-    pub fn in_type(mut self, name: &'static str) -> Self {
-        self.path.push(Segment::Type(name));
-        self
-    }
 }
+
+path_methods!(DecodeError);
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -201,33 +211,9 @@ impl EncodeError {
     pub fn kind(&self) -> &EncodeErrorKind {
         &self.kind
     }
-
-    /// The failing field's path.
-    pub fn path(&self) -> String {
-        self.path.to_string()
-    }
-
-    /// Records that the error happened inside field `name`.
-    #[must_use]
-    pub fn in_field(mut self, name: &'static str) -> Self {
-        self.path.push(Segment::Field(name));
-        self
-    }
-
-    /// Records that the error happened inside element `index`.
-    #[must_use]
-    pub fn at_index(mut self, index: usize) -> Self {
-        self.path.push(Segment::Index(index));
-        self
-    }
-
-    /// Records the outermost type being encoded.
-    #[must_use]
-    pub fn in_type(mut self, name: &'static str) -> Self {
-        self.path.push(Segment::Type(name));
-        self
-    }
 }
+
+path_methods!(EncodeError);
 
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
