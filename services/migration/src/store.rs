@@ -1,0 +1,688 @@
+//! The durable store: per-user migration state, handled message ids and the outbox, in
+//! one SQLite database, written by one thread with group commit.
+//!
+//! # Durability
+//!
+//! The database runs in WAL mode with `synchronous=FULL`. In WAL mode SQLite's default
+//! `NORMAL` only syncs the log at checkpoints, so the last transactions before a power
+//! loss can vanish even though `COMMIT` returned; `FULL` syncs the WAL on every commit.
+//! The service acknowledges a message to its agent only after [`Store::commit`] returns,
+//! and an acknowledged message is never resent, so a commit that could be lost after the
+//! acknowledgment would lose the message for good. The price of one `fsync` per
+//! transaction is paid once per *batch*, not once per message (group commit, below).
+//!
+//! # Group commit
+//!
+//! A single writer thread owns the write connection (rusqlite is synchronous). Each
+//! [`Store::commit`] sends a request over a channel and waits for its answer. The writer
+//! takes the first waiting request, drains every other request already in the channel
+//! (up to [`MAX_BATCH`]), applies them all in one transaction (each in its own savepoint,
+//! so one failing request does not undo the others), commits, and only then answers each
+//! request. A caller therefore never sees `Ok` for a change that is not yet durable.
+//!
+//! # Exactly once
+//!
+//! Every request carries the `(user_id, message_id)` of the message that caused it. The
+//! pair is recorded in `handled` in the same transaction as the effect; a request whose
+//! pair is already there (an agent resending after a reconnect, or the same message twice
+//! in one batch) is answered [`Outcome::Duplicate`] and its effect is not applied again.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ipcspec_generated::migration::UserMigration;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::oneshot;
+
+/// The most requests the writer applies in one transaction.
+pub const MAX_BATCH: usize = 1024;
+
+/// The schema version this code creates and understands (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a connection waits for a lock held by another connection.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA_V1: &str = "
+CREATE TABLE users (
+    user_id               TEXT PRIMARY KEY NOT NULL,
+    state                 TEXT NOT NULL,
+    backup_id             TEXT,
+    percent_complete      REAL,
+    bytes_transferred     INTEGER,
+    total_bytes           INTEGER,
+    delay_requested_until TEXT,
+    escalated             INTEGER NOT NULL DEFAULT 0,
+    updated_at            INTEGER NOT NULL
+);
+CREATE TABLE handled (
+    user_id    TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    handled_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, message_id)
+);
+CREATE TABLE outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id      TEXT NOT NULL,
+    message_json TEXT NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX outbox_by_user ON outbox (user_id, seq);
+";
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened, configured or migrated.
+    #[error("cannot open the migration store {}: {source}", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer version of the service.
+    #[error(
+        "the migration store {} has schema version {found}; this build understands up to {supported}",
+        path.display()
+    )]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The database's `user_version`.
+        found: i64,
+        /// [`SCHEMA_VERSION`].
+        supported: i64,
+    },
+    /// The database could not be put in WAL mode (SQLite answered another journal mode).
+    #[error("the migration store {} cannot use WAL mode (journal mode is {mode:?})", path.display())]
+    NoWal {
+        /// The database file.
+        path: PathBuf,
+        /// The journal mode SQLite reported.
+        mode: String,
+    },
+    /// The writer thread could not be started.
+    #[error("cannot start the migration store's writer thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// A statement failed.
+    #[error("migration store: {op}: {source}")]
+    Sqlite {
+        /// What the store was doing.
+        op: &'static str,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The transaction holding this request could not be committed; nothing of it was
+    /// applied. (The SQLite error is shared by the whole batch, so only its text is kept.)
+    #[error("migration store: commit failed: {0}")]
+    CommitFailed(String),
+    /// A value does not fit the database (an unsigned count above `i64::MAX`).
+    #[error("migration store: {field} = {value} is out of range")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: u64,
+    },
+    /// A row holds something this build cannot read (an unknown state name, a negative
+    /// count).
+    #[error("migration store: user {user_id}: {detail}")]
+    Corrupt {
+        /// The user whose row it is.
+        user_id: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The writer thread has stopped.
+    #[error("migration store: the writer has stopped")]
+    Closed,
+}
+
+fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { op, source }
+}
+
+/// The answer to a [`Store::commit`], given once the transaction is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The effect was applied and the message id recorded.
+    Applied,
+    /// The `(user_id, message_id)` pair had already been handled; nothing was changed.
+    Duplicate,
+}
+
+/// A user's migration record as the service keeps it: the state machine's state and
+/// what the service needs to remember about the user's backup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserUpdate {
+    /// The `UserMigration` state.
+    pub state: UserMigration,
+    /// The current or last backup, a hyphenated UUID.
+    pub backup_id: Option<String>,
+    /// The last reported progress in percent.
+    pub percent_complete: Option<f64>,
+    /// The last reported bytes written.
+    pub bytes_transferred: Option<u64>,
+    /// The last reported total.
+    pub total_bytes: Option<u64>,
+    /// The deadline the user asked for while a delay is pending, RFC 3339 UTC.
+    pub delay_requested_until: Option<String>,
+    /// Whether IT has been notified about this user.
+    pub escalated: bool,
+}
+
+impl UserUpdate {
+    /// A record in `state` with nothing else known.
+    pub fn new(state: UserMigration) -> Self {
+        Self {
+            state,
+            backup_id: None,
+            percent_complete: None,
+            bytes_transferred: None,
+            total_bytes: None,
+            delay_requested_until: None,
+            escalated: false,
+        }
+    }
+}
+
+/// A user's row in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    /// The user.
+    pub user_id: String,
+    /// The record.
+    pub record: UserUpdate,
+    /// When the row was last written, in milliseconds since the Unix epoch.
+    pub updated_at_ms: i64,
+}
+
+/// What a committed message changes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Replace the user's record (creating it if the user is new).
+    SetState(UserUpdate),
+    /// Queue a message for the user's agent, to be delivered in order when it connects.
+    OutboxPush {
+        /// The message exactly as it will be sent (encoded JSON).
+        message_json: String,
+    },
+    /// The user's queued messages up to and including `through_seq` were delivered;
+    /// remove them.
+    OutboxDelivered {
+        /// The last delivered sequence number.
+        through_seq: i64,
+    },
+    /// Several effects, applied together or not at all, in order.
+    All(Vec<Effect>),
+    /// Only record the message id (a message that changes nothing but must not be
+    /// handled twice).
+    Nothing,
+}
+
+/// Counters of the writer, for metrics and for tests that show batching.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Transactions committed.
+    pub transactions: u64,
+    /// Requests answered `Applied`.
+    pub applied: u64,
+    /// Requests answered `Duplicate`.
+    pub duplicates: u64,
+    /// Requests answered with an error.
+    pub failed: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    transactions: AtomicU64,
+    applied: AtomicU64,
+    duplicates: AtomicU64,
+    failed: AtomicU64,
+}
+
+struct Request {
+    user_id: String,
+    message_id: String,
+    effect: Effect,
+    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+}
+
+/// The durable store. Cheap to clone; every clone talks to the same writer thread, which
+/// stops (after finishing what it was sent) when the last clone is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    requests: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+    reader: Mutex<Connection>,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel lets the writer finish the requests it has and return.
+        self.requests.take();
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!(path = %self.path.display(), "migration store writer panicked");
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn to_i64(field: &'static str, value: Option<u64>) -> Result<Option<i64>, StoreError> {
+    value
+        .map(|v| i64::try_from(v).map_err(|_| StoreError::OutOfRange { field, value: v }))
+        .transpose()
+}
+
+/// Opens a connection and configures it; every error names the path.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let open = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
+    // The first statement that reads the file: a file that is not a database fails here.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+        .map_err(open)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NoWal {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    // See the module documentation: a commit must survive power loss.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open)?;
+    Ok(conn)
+}
+
+/// Creates the schema or brings it up to [`SCHEMA_VERSION`].
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let open = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(open)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(open)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < 1 {
+        tx.execute_batch(SCHEMA_V1).map_err(open)?;
+    }
+    // Later versions add their steps here, each guarded by `version < N`.
+    if version < SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(open)?;
+        tracing::info!(path = %path.display(), from = version, to = SCHEMA_VERSION, "migration store schema updated");
+    }
+    tx.commit().map_err(open)
+}
+
+impl Store {
+    /// Opens the database at `path`, creating it and its schema if needed, and starts
+    /// the writer thread.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_owned();
+        let mut writer_conn = connect(&path)?;
+        migrate(&mut writer_conn, &path)?;
+        let reader = connect(&path)?;
+        reader
+            .pragma_update(None, "query_only", true)
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let counters = Arc::new(Counters::default());
+        let (requests, receiver) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("migration-store-writer".into())
+            .spawn({
+                let counters = Arc::clone(&counters);
+                move || writer_loop(writer_conn, &receiver, &counters)
+            })
+            .map_err(StoreError::Spawn)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                requests: Some(requests),
+                writer: Some(writer),
+                reader: Mutex::new(reader),
+                counters,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Applies `effect` for message `message_id` of `user_id`, unless that message was
+    /// already handled. Resolves once the transaction holding it is durable.
+    pub async fn commit(
+        &self,
+        user_id: impl Into<String>,
+        message_id: impl Into<String>,
+        effect: Effect,
+    ) -> Result<Outcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            user_id: user_id.into(),
+            message_id: message_id.into(),
+            effect,
+            reply,
+        };
+        self.inner
+            .requests
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(request)
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> StoreStats {
+        let c = &self.inner.counters;
+        StoreStats {
+            transactions: c.transactions.load(Ordering::Relaxed),
+            applied: c.applied.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.inner
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The record of `user_id`, if the store has one.
+    pub fn user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let conn = self.reader();
+        let row = conn
+            .query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"),
+                params![user_id],
+                RawUser::from_row,
+            )
+            .optional()
+            .map_err(sql("reading a user"))?;
+        row.map(RawUser::into_record).transpose()
+    }
+
+    /// Every user's record, ordered by user id.
+    pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY user_id"
+            ))
+            .map_err(sql("listing users"))?;
+        let rows = stmt
+            .query_map([], RawUser::from_row)
+            .map_err(sql("listing users"))?;
+        rows.map(|row| row.map_err(sql("listing users"))?.into_record())
+            .collect()
+    }
+
+    /// The messages queued for `user_id`, oldest first, with their sequence numbers.
+    pub fn pending_outbox(&self, user_id: &str) -> Result<Vec<(i64, String)>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare("SELECT seq, message_json FROM outbox WHERE user_id = ?1 ORDER BY seq")
+            .map_err(sql("reading the outbox"))?;
+        let rows = stmt
+            .query_map(params![user_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(sql("reading the outbox"))?;
+        rows.map(|row| row.map_err(sql("reading the outbox")))
+            .collect()
+    }
+}
+
+const USER_COLUMNS: &str = "user_id, state, backup_id, percent_complete, bytes_transferred, \
+     total_bytes, delay_requested_until, escalated, updated_at";
+
+/// A `users` row before its values are checked.
+struct RawUser {
+    user_id: String,
+    state: String,
+    backup_id: Option<String>,
+    percent_complete: Option<f64>,
+    bytes_transferred: Option<i64>,
+    total_bytes: Option<i64>,
+    delay_requested_until: Option<String>,
+    escalated: bool,
+    updated_at: i64,
+}
+
+impl RawUser {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            user_id: row.get(0)?,
+            state: row.get(1)?,
+            backup_id: row.get(2)?,
+            percent_complete: row.get(3)?,
+            bytes_transferred: row.get(4)?,
+            total_bytes: row.get(5)?,
+            delay_requested_until: row.get(6)?,
+            escalated: row.get(7)?,
+            updated_at: row.get(8)?,
+        })
+    }
+
+    fn into_record(self) -> Result<UserRecord, StoreError> {
+        let corrupt = |detail: String| StoreError::Corrupt {
+            user_id: self.user_id.clone(),
+            detail,
+        };
+        let state = UserMigration::ALL
+            .iter()
+            .copied()
+            .find(|s| s.as_str() == self.state)
+            .ok_or_else(|| corrupt(format!("unknown state {:?}", self.state)))?;
+        let count = |field: &str, v: Option<i64>| {
+            v.map(|v| u64::try_from(v).map_err(|_| corrupt(format!("negative {field} {v}"))))
+                .transpose()
+        };
+        let bytes_transferred = count("bytes_transferred", self.bytes_transferred)?;
+        let total_bytes = count("total_bytes", self.total_bytes)?;
+        Ok(UserRecord {
+            user_id: self.user_id,
+            record: UserUpdate {
+                state,
+                backup_id: self.backup_id,
+                percent_complete: self.percent_complete,
+                bytes_transferred,
+                total_bytes,
+                delay_requested_until: self.delay_requested_until,
+                escalated: self.escalated,
+            },
+            updated_at_ms: self.updated_at,
+        })
+    }
+}
+
+/// The writer thread: one transaction per batch of waiting requests.
+fn writer_loop(mut conn: Connection, requests: &mpsc::Receiver<Request>, counters: &Counters) {
+    while let Ok(first) = requests.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        match apply_batch(&mut conn, &batch) {
+            Ok(outcomes) => {
+                counters.transactions.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(requests = batch.len(), "migration store batch committed");
+                for (request, outcome) in batch.into_iter().zip(outcomes) {
+                    let counter = match &outcome {
+                        Ok(Outcome::Applied) => &counters.applied,
+                        Ok(Outcome::Duplicate) => &counters.duplicates,
+                        Err(_) => &counters.failed,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    // A caller that stopped waiting still had its change committed.
+                    let _ = request.reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, requests = batch.len(), "migration store commit failed");
+                let message = error.to_string();
+                for request in batch {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    let _ = request
+                        .reply
+                        .send(Err(StoreError::CommitFailed(message.clone())));
+                }
+            }
+        }
+    }
+    tracing::debug!("migration store writer stopped");
+}
+
+/// Applies every request of `batch` in one transaction, each in a savepoint, and
+/// commits. The outer error means nothing was committed.
+fn apply_batch(
+    conn: &mut Connection,
+    batch: &[Request],
+) -> rusqlite::Result<Vec<Result<Outcome, StoreError>>> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now = now_ms();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for request in batch {
+        let savepoint = tx.savepoint()?;
+        match apply_one(&savepoint, request, now) {
+            Ok(outcome) => {
+                savepoint.commit()?;
+                outcomes.push(Ok(outcome));
+            }
+            // Dropping the savepoint rolls this request back; the others stay.
+            Err(error) => {
+                tracing::warn!(user_id = %request.user_id, message_id = %request.message_id, %error, "migration store request failed");
+                outcomes.push(Err(error));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn apply_one(conn: &Connection, request: &Request, now: i64) -> Result<Outcome, StoreError> {
+    let inserted = conn
+        .execute(
+            "INSERT OR IGNORE INTO handled (user_id, message_id, handled_at) VALUES (?1, ?2, ?3)",
+            params![request.user_id, request.message_id, now],
+        )
+        .map_err(sql("recording a handled message"))?;
+    if inserted == 0 {
+        return Ok(Outcome::Duplicate);
+    }
+    apply_effect(conn, &request.user_id, &request.effect, now)?;
+    Ok(Outcome::Applied)
+}
+
+fn apply_effect(
+    conn: &Connection,
+    user_id: &str,
+    effect: &Effect,
+    now: i64,
+) -> Result<(), StoreError> {
+    match effect {
+        Effect::SetState(u) => {
+            conn.execute(
+                "INSERT INTO users (user_id, state, backup_id, percent_complete, bytes_transferred,
+                                    total_bytes, delay_requested_until, escalated, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (user_id) DO UPDATE SET
+                    state = excluded.state,
+                    backup_id = excluded.backup_id,
+                    percent_complete = excluded.percent_complete,
+                    bytes_transferred = excluded.bytes_transferred,
+                    total_bytes = excluded.total_bytes,
+                    delay_requested_until = excluded.delay_requested_until,
+                    escalated = excluded.escalated,
+                    updated_at = excluded.updated_at",
+                params![
+                    user_id,
+                    u.state.as_str(),
+                    u.backup_id,
+                    u.percent_complete,
+                    to_i64("bytes_transferred", u.bytes_transferred)?,
+                    to_i64("total_bytes", u.total_bytes)?,
+                    u.delay_requested_until,
+                    u.escalated,
+                    now,
+                ],
+            )
+            .map_err(sql("writing a user"))?;
+        }
+        Effect::OutboxPush { message_json } => {
+            conn.execute(
+                "INSERT INTO outbox (user_id, message_json, created_at) VALUES (?1, ?2, ?3)",
+                params![user_id, message_json, now],
+            )
+            .map_err(sql("queueing an outbox message"))?;
+        }
+        Effect::OutboxDelivered { through_seq } => {
+            conn.execute(
+                "DELETE FROM outbox WHERE user_id = ?1 AND seq <= ?2",
+                params![user_id, through_seq],
+            )
+            .map_err(sql("removing delivered outbox messages"))?;
+        }
+        Effect::All(effects) => {
+            for effect in effects {
+                apply_effect(conn, user_id, effect, now)?;
+            }
+        }
+        Effect::Nothing => {}
+    }
+    Ok(())
+}
