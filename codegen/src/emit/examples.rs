@@ -692,16 +692,7 @@ fn int_bounds(p: PrimitiveType, b: &Bounds) -> (i128, i128) {
     (lo, hi)
 }
 
-/// A JSON integer (numbers outside the i64/u64 range cannot occur in a catalogue).
-fn int_value(v: i128) -> Value {
-    if let Ok(v) = i64::try_from(v) {
-        json!(v)
-    } else if let Ok(v) = u64::try_from(v) {
-        json!(v)
-    } else {
-        json!(v as f64)
-    }
-}
+use crate::emit::jsonschema::int as int_value;
 
 fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {

@@ -561,8 +561,9 @@ fn constrained(m: &Module, schema: Value, ty: &Ty, k: &Constraints) -> Value {
     Value::Object(out)
 }
 
-/// An integer from the IR as a JSON number.
-fn int(v: i128) -> Value {
+/// An integer from the IR as a JSON number (numbers outside the i64/u64 range cannot
+/// occur in a catalogue). Shared with the example generator.
+pub(crate) fn int(v: i128) -> Value {
     if let Ok(v) = i64::try_from(v) {
         json!(v)
     } else if let Ok(v) = u64::try_from(v) {
