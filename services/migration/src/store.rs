@@ -42,6 +42,10 @@ use tokio::sync::oneshot;
 /// The most requests the writer applies in one transaction.
 pub const MAX_BATCH: usize = 1024;
 
+/// Handled message ids kept per sender whatever their age: the catalogue's
+/// `DUPLICATE_WINDOW_MESSAGES`, the retransmissions a receiver must recognise.
+pub const DEDUPE_WINDOW: u32 = ipcspec_generated::migration::DUPLICATE_WINDOW_MESSAGES;
+
 /// The schema version this code creates and understands (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -53,26 +57,46 @@ CREATE TABLE users (
     user_id               TEXT PRIMARY KEY NOT NULL,
     state                 TEXT NOT NULL,
     backup_id             TEXT,
+    deadline              TEXT,
+    delays_remaining      INTEGER NOT NULL DEFAULT 0,
+    delay_request_id      TEXT,
+    delay_requested_until TEXT,
     percent_complete      REAL,
     bytes_transferred     INTEGER,
     total_bytes           INTEGER,
-    delay_requested_until TEXT,
     escalated             INTEGER NOT NULL DEFAULT 0,
     updated_at            INTEGER NOT NULL
 );
 CREATE TABLE handled (
-    user_id    TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    handled_at INTEGER NOT NULL,
-    PRIMARY KEY (user_id, message_id)
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id      TEXT NOT NULL,
+    session_id   TEXT NOT NULL,
+    message_id   TEXT NOT NULL,
+    message_type TEXT NOT NULL,
+    handled_at   INTEGER NOT NULL,
+    UNIQUE (user_id, session_id, message_id)
 );
+CREATE INDEX handled_by_time ON handled (handled_at);
 CREATE TABLE outbox (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id      TEXT NOT NULL,
+    message_id   TEXT NOT NULL,
+    message_type TEXT NOT NULL,
     message_json TEXT NOT NULL,
-    created_at   INTEGER NOT NULL
+    created_at   INTEGER NOT NULL,
+    UNIQUE (user_id, message_id)
 );
 CREATE INDEX outbox_by_user ON outbox (user_id, seq);
+CREATE TABLE commands (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind         TEXT NOT NULL,
+    target       TEXT,
+    command_json TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    applied_at   INTEGER
+);
+CREATE INDEX commands_pending ON commands (applied_at, seq);
+CREATE INDEX commands_by_kind ON commands (kind, seq);
 ";
 
 /// Everything that can go wrong in the store.
@@ -153,11 +177,53 @@ fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
 /// The answer to a [`Store::commit`], given once the transaction is durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The effect was applied and the message id recorded.
+    /// The effect was applied and the message recorded as handled.
     Applied,
-    /// The `(user_id, message_id)` pair had already been handled; nothing was changed.
+    /// The message had already been handled; nothing was changed.
     Duplicate,
 }
+
+/// The message that caused a commit: who sent it, its id and its type. The triple
+/// `(user_id, session_id, message_id)` is what makes handling exactly-once; the type is
+/// kept in the journal of handled messages for the operator and the tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The sending agent's user.
+    pub user_id: String,
+    /// The sending agent's login session.
+    pub session_id: String,
+    /// The envelope `id`.
+    pub message_id: String,
+    /// The envelope `type`.
+    pub message_type: String,
+}
+
+impl Origin {
+    /// The origin of a message of `message_type` with `message_id` from the agent of
+    /// `user_id` in `session_id`.
+    pub fn agent(
+        user_id: impl Into<String>,
+        session_id: impl Into<String>,
+        message_id: impl Into<String>,
+        message_type: impl Into<String>,
+    ) -> Self {
+        Self {
+            user_id: user_id.into(),
+            session_id: session_id.into(),
+            message_id: message_id.into(),
+            message_type: message_type.into(),
+        }
+    }
+
+    /// The origin of operator command `seq` (see [`Store::enqueue_command`]): applying a
+    /// command is exactly-once like handling a message.
+    pub fn command(seq: i64) -> Self {
+        Self::agent("", OPERATOR_SESSION, format!("command-{seq}"), "COMMAND")
+    }
+}
+
+/// The session name under which operator commands are journaled.
+pub const OPERATOR_SESSION: &str = "operator";
 
 /// A user's migration record as the service keeps it: the state machine's state and
 /// what the service needs to remember about the user's backup.
@@ -165,16 +231,22 @@ pub enum Outcome {
 pub struct UserUpdate {
     /// The `UserMigration` state.
     pub state: UserMigration,
-    /// The current or last backup, a hyphenated UUID.
+    /// The requested or running backup, a hyphenated UUID.
     pub backup_id: Option<String>,
+    /// The backup deadline, RFC 3339 UTC, once a backup was requested.
+    pub deadline: Option<String>,
+    /// Delays the user may still ask for.
+    pub delays_remaining: u32,
+    /// The id of the DELAY_REQUEST awaiting a decision.
+    pub delay_request_id: Option<String>,
+    /// The deadline the user asked for while a delay is pending, RFC 3339 UTC.
+    pub delay_requested_until: Option<String>,
     /// The last reported progress in percent.
     pub percent_complete: Option<f64>,
     /// The last reported bytes written.
     pub bytes_transferred: Option<u64>,
     /// The last reported total.
     pub total_bytes: Option<u64>,
-    /// The deadline the user asked for while a delay is pending, RFC 3339 UTC.
-    pub delay_requested_until: Option<String>,
     /// Whether IT has been notified about this user.
     pub escalated: bool,
 }
@@ -185,10 +257,13 @@ impl UserUpdate {
         Self {
             state,
             backup_id: None,
+            deadline: None,
+            delays_remaining: 0,
+            delay_request_id: None,
+            delay_requested_until: None,
             percent_complete: None,
             bytes_transferred: None,
             total_bytes: None,
-            delay_requested_until: None,
             escalated: false,
         }
     }
@@ -205,27 +280,93 @@ pub struct UserRecord {
     pub updated_at_ms: i64,
 }
 
+/// A message waiting in the outbox for a user's agents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Its place in the outbox (increasing in the order messages were queued).
+    pub seq: i64,
+    /// The user whose agents receive it.
+    pub user_id: String,
+    /// The envelope `id`, which the agent's ACKNOWLEDGMENT names.
+    pub message_id: String,
+    /// The envelope `type`.
+    pub message_type: String,
+    /// The message exactly as it is sent (encoded JSON).
+    pub message_json: String,
+}
+
+/// A handled message, from the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandledMessage {
+    /// Its place in the journal: the order messages were handled in.
+    pub seq: i64,
+    /// The sender's user.
+    pub user_id: String,
+    /// The sender's session.
+    pub session_id: String,
+    /// The envelope `id`.
+    pub message_id: String,
+    /// The envelope `type`.
+    pub message_type: String,
+    /// When it was handled, in milliseconds since the Unix epoch.
+    pub handled_at_ms: i64,
+}
+
+/// An operator command waiting to be applied by the running service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCommand {
+    /// Its number, in the order commands were queued.
+    pub seq: i64,
+    /// What kind of command it is.
+    pub kind: String,
+    /// The user it is for, or `None` for every user.
+    pub target: Option<String>,
+    /// The command, as the service's command type encodes it.
+    pub command_json: String,
+}
+
 /// What a committed message changes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// Replace the user's record (creating it if the user is new).
-    SetState(UserUpdate),
-    /// Queue a message for the user's agent, to be delivered in order when it connects.
-    OutboxPush {
-        /// The message exactly as it will be sent (encoded JSON).
-        message_json: String,
+    /// Replace `user_id`'s record (creating it if the user is new).
+    SetState {
+        /// The user.
+        user_id: String,
+        /// The new record.
+        record: UserUpdate,
     },
-    /// The user's queued messages up to and including `through_seq` were delivered;
-    /// remove them.
+    /// Queue a message for `user_id`'s agents, kept until one of them acknowledges it.
+    OutboxPush(OutboxMessage),
+    /// An agent of `user_id` acknowledged the outbox message `message_id`; remove it.
     OutboxDelivered {
-        /// The last delivered sequence number.
-        through_seq: i64,
+        /// The user.
+        user_id: String,
+        /// The acknowledged message's id.
+        message_id: String,
+    },
+    /// Operator command `seq` was applied.
+    CommandApplied {
+        /// The command's number.
+        seq: i64,
     },
     /// Several effects, applied together or not at all, in order.
     All(Vec<Effect>),
-    /// Only record the message id (a message that changes nothing but must not be
-    /// handled twice).
+    /// Only record the message as handled (a message that changes nothing but must not
+    /// be handled twice).
     Nothing,
+}
+
+/// A message to queue in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// The user whose agents receive it.
+    pub user_id: String,
+    /// The envelope `id`.
+    pub message_id: String,
+    /// The envelope `type`.
+    pub message_type: String,
+    /// The encoded message.
+    pub message_json: String,
 }
 
 /// Counters of the writer, for metrics and for tests that show batching.
@@ -250,8 +391,7 @@ struct Counters {
 }
 
 struct Request {
-    user_id: String,
-    message_id: String,
+    origin: Origin,
     effect: Effect,
     reply: oneshot::Sender<Result<Outcome, StoreError>>,
 }
@@ -399,18 +539,12 @@ impl Store {
         &self.inner.path
     }
 
-    /// Applies `effect` for message `message_id` of `user_id`, unless that message was
-    /// already handled. Resolves once the transaction holding it is durable.
-    pub async fn commit(
-        &self,
-        user_id: impl Into<String>,
-        message_id: impl Into<String>,
-        effect: Effect,
-    ) -> Result<Outcome, StoreError> {
+    /// Applies `effect` for the message `origin`, unless that message was already
+    /// handled. Resolves once the transaction holding it is durable.
+    pub async fn commit(&self, origin: Origin, effect: Effect) -> Result<Outcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         let request = Request {
-            user_id: user_id.into(),
-            message_id: message_id.into(),
+            origin,
             effect,
             reply,
         };
@@ -421,6 +555,45 @@ impl Store {
             .send(request)
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues an operator command for the running service (the `push` subcommand writes
+    /// here; the service applies pending commands in order). Returns its number.
+    /// Synchronous: it writes through its own connection, so it works whether or not a
+    /// service has the database open.
+    pub fn enqueue_command(
+        path: impl AsRef<Path>,
+        kind: &str,
+        target: Option<&str>,
+        command_json: &str,
+    ) -> Result<i64, StoreError> {
+        let path = path.as_ref();
+        let mut conn = connect(path)?;
+        migrate(&mut conn, path)?;
+        conn.execute(
+            "INSERT INTO commands (kind, target, command_json, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![kind, target, command_json, now_ms()],
+        )
+        .map_err(sql("queueing a command"))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Removes journal entries older than `age`, keeping at least the dedupe window the
+    /// catalogue promises. Returns how many rows went.
+    pub fn prune_handled(&self, age: Duration) -> Result<usize, StoreError> {
+        let cutoff = now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
+        let path = self.path().to_owned();
+        let conn = connect(&path)?;
+        conn.execute(
+            "DELETE FROM handled WHERE seq IN (
+                 SELECT seq FROM (
+                     SELECT seq, handled_at, ROW_NUMBER() OVER (
+                         PARTITION BY user_id, session_id ORDER BY seq DESC) AS newer
+                     FROM handled)
+                 WHERE newer > ?2 AND handled_at < ?1)",
+            params![cutoff, DEDUPE_WINDOW],
+        )
+        .map_err(sql("pruning the journal"))
     }
 
     /// The writer's counters.
@@ -470,32 +643,148 @@ impl Store {
             .collect()
     }
 
-    /// The messages queued for `user_id`, oldest first, with their sequence numbers.
-    pub fn pending_outbox(&self, user_id: &str) -> Result<Vec<(i64, String)>, StoreError> {
+    /// The messages queued for `user_id`'s agents, oldest first.
+    pub fn pending_outbox(&self, user_id: &str) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_where("user_id = ?1", params![user_id])
+    }
+
+    /// Every queued message, in queue order.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_where("1", params![])
+    }
+
+    fn outbox_where(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn
-            .prepare("SELECT seq, message_json FROM outbox WHERE user_id = ?1 ORDER BY seq")
+            .prepare(&format!(
+                "SELECT seq, user_id, message_id, message_type, message_json FROM outbox \
+                 WHERE {filter} ORDER BY seq"
+            ))
             .map_err(sql("reading the outbox"))?;
         let rows = stmt
-            .query_map(params![user_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_map(args, |row| {
+                Ok(OutboxEntry {
+                    seq: row.get(0)?,
+                    user_id: row.get(1)?,
+                    message_id: row.get(2)?,
+                    message_type: row.get(3)?,
+                    message_json: row.get(4)?,
+                })
+            })
             .map_err(sql("reading the outbox"))?;
         rows.map(|row| row.map_err(sql("reading the outbox")))
             .collect()
     }
+
+    /// The journal of handled messages of `user_id`'s agent in `session_id`, in the
+    /// order they were handled (`None`: every sender).
+    pub fn handled(&self, sender: Option<(&str, &str)>) -> Result<Vec<HandledMessage>, StoreError> {
+        let conn = self.reader();
+        let (filter, args): (&str, Vec<&str>) = match sender {
+            Some((user, session)) => (
+                "WHERE user_id = ?1 AND session_id = ?2",
+                vec![user, session],
+            ),
+            None => ("", vec![]),
+        };
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT seq, user_id, session_id, message_id, message_type, handled_at \
+                 FROM handled {filter} ORDER BY seq"
+            ))
+            .map_err(sql("reading the journal"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |row| {
+                Ok(HandledMessage {
+                    seq: row.get(0)?,
+                    user_id: row.get(1)?,
+                    session_id: row.get(2)?,
+                    message_id: row.get(3)?,
+                    message_type: row.get(4)?,
+                    handled_at_ms: row.get(5)?,
+                })
+            })
+            .map_err(sql("reading the journal"))?;
+        rows.map(|row| row.map_err(sql("reading the journal")))
+            .collect()
+    }
+
+    /// Whether the message `message_id` of `user_id`'s agent in `session_id` was handled
+    /// (and is still in the journal).
+    pub fn was_handled(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.reader()
+            .query_row(
+                "SELECT 1 FROM handled WHERE user_id = ?1 AND session_id = ?2 AND message_id = ?3",
+                params![user_id, session_id, message_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|row| row.is_some())
+            .map_err(sql("looking up a handled message"))
+    }
+
+    /// The newest applied command of `kind`, with its number.
+    pub fn latest_applied_command(&self, kind: &str) -> Result<Option<(i64, String)>, StoreError> {
+        self.reader()
+            .query_row(
+                "SELECT seq, command_json FROM commands \
+                 WHERE kind = ?1 AND applied_at IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                params![kind],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(sql("reading the latest command"))
+    }
+
+    /// Operator commands not applied yet, in order.
+    pub fn pending_commands(&self) -> Result<Vec<PendingCommand>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, kind, target, command_json FROM commands \
+                 WHERE applied_at IS NULL ORDER BY seq",
+            )
+            .map_err(sql("reading commands"))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(PendingCommand {
+                    seq: row.get(0)?,
+                    kind: row.get(1)?,
+                    target: row.get(2)?,
+                    command_json: row.get(3)?,
+                })
+            })
+            .map_err(sql("reading commands"))?;
+        rows.map(|row| row.map_err(sql("reading commands")))
+            .collect()
+    }
 }
 
-const USER_COLUMNS: &str = "user_id, state, backup_id, percent_complete, bytes_transferred, \
-     total_bytes, delay_requested_until, escalated, updated_at";
+const USER_COLUMNS: &str = "user_id, state, backup_id, deadline, delays_remaining, \
+     delay_request_id, delay_requested_until, percent_complete, bytes_transferred, \
+     total_bytes, escalated, updated_at";
 
 /// A `users` row before its values are checked.
 struct RawUser {
     user_id: String,
     state: String,
     backup_id: Option<String>,
+    deadline: Option<String>,
+    delays_remaining: i64,
+    delay_request_id: Option<String>,
+    delay_requested_until: Option<String>,
     percent_complete: Option<f64>,
     bytes_transferred: Option<i64>,
     total_bytes: Option<i64>,
-    delay_requested_until: Option<String>,
     escalated: bool,
     updated_at: i64,
 }
@@ -506,12 +795,15 @@ impl RawUser {
             user_id: row.get(0)?,
             state: row.get(1)?,
             backup_id: row.get(2)?,
-            percent_complete: row.get(3)?,
-            bytes_transferred: row.get(4)?,
-            total_bytes: row.get(5)?,
+            deadline: row.get(3)?,
+            delays_remaining: row.get(4)?,
+            delay_request_id: row.get(5)?,
             delay_requested_until: row.get(6)?,
-            escalated: row.get(7)?,
-            updated_at: row.get(8)?,
+            percent_complete: row.get(7)?,
+            bytes_transferred: row.get(8)?,
+            total_bytes: row.get(9)?,
+            escalated: row.get(10)?,
+            updated_at: row.get(11)?,
         })
     }
 
@@ -531,15 +823,20 @@ impl RawUser {
         };
         let bytes_transferred = count("bytes_transferred", self.bytes_transferred)?;
         let total_bytes = count("total_bytes", self.total_bytes)?;
+        let delays_remaining = u32::try_from(self.delays_remaining)
+            .map_err(|_| corrupt(format!("delays_remaining {}", self.delays_remaining)))?;
         Ok(UserRecord {
             user_id: self.user_id,
             record: UserUpdate {
                 state,
                 backup_id: self.backup_id,
+                deadline: self.deadline,
+                delays_remaining,
+                delay_request_id: self.delay_request_id,
+                delay_requested_until: self.delay_requested_until,
                 percent_complete: self.percent_complete,
                 bytes_transferred,
                 total_bytes,
-                delay_requested_until: self.delay_requested_until,
                 escalated: self.escalated,
             },
             updated_at_ms: self.updated_at,
@@ -605,7 +902,7 @@ fn apply_batch(
             }
             // Dropping the savepoint rolls this request back; the others stay.
             Err(error) => {
-                tracing::warn!(user_id = %request.user_id, message_id = %request.message_id, %error, "migration store request failed");
+                tracing::warn!(user_id = %request.origin.user_id, message_id = %request.origin.message_id, %error, "migration store request failed");
                 outcomes.push(Err(error));
             }
         }
@@ -615,71 +912,92 @@ fn apply_batch(
 }
 
 fn apply_one(conn: &Connection, request: &Request, now: i64) -> Result<Outcome, StoreError> {
+    let origin = &request.origin;
     let inserted = conn
         .execute(
-            "INSERT OR IGNORE INTO handled (user_id, message_id, handled_at) VALUES (?1, ?2, ?3)",
-            params![request.user_id, request.message_id, now],
+            "INSERT OR IGNORE INTO handled (user_id, session_id, message_id, message_type, handled_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                origin.user_id,
+                origin.session_id,
+                origin.message_id,
+                origin.message_type,
+                now
+            ],
         )
         .map_err(sql("recording a handled message"))?;
     if inserted == 0 {
         return Ok(Outcome::Duplicate);
     }
-    apply_effect(conn, &request.user_id, &request.effect, now)?;
+    apply_effect(conn, &request.effect, now)?;
     Ok(Outcome::Applied)
 }
 
-fn apply_effect(
-    conn: &Connection,
-    user_id: &str,
-    effect: &Effect,
-    now: i64,
-) -> Result<(), StoreError> {
+fn apply_effect(conn: &Connection, effect: &Effect, now: i64) -> Result<(), StoreError> {
     match effect {
-        Effect::SetState(u) => {
+        Effect::SetState { user_id, record: u } => {
             conn.execute(
-                "INSERT INTO users (user_id, state, backup_id, percent_complete, bytes_transferred,
-                                    total_bytes, delay_requested_until, escalated, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (user_id) DO UPDATE SET
-                    state = excluded.state,
-                    backup_id = excluded.backup_id,
-                    percent_complete = excluded.percent_complete,
-                    bytes_transferred = excluded.bytes_transferred,
-                    total_bytes = excluded.total_bytes,
-                    delay_requested_until = excluded.delay_requested_until,
-                    escalated = excluded.escalated,
-                    updated_at = excluded.updated_at",
+                &format!(
+                    "INSERT INTO users ({USER_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT (user_id) DO UPDATE SET
+                        state = excluded.state,
+                        backup_id = excluded.backup_id,
+                        deadline = excluded.deadline,
+                        delays_remaining = excluded.delays_remaining,
+                        delay_request_id = excluded.delay_request_id,
+                        delay_requested_until = excluded.delay_requested_until,
+                        percent_complete = excluded.percent_complete,
+                        bytes_transferred = excluded.bytes_transferred,
+                        total_bytes = excluded.total_bytes,
+                        escalated = excluded.escalated,
+                        updated_at = excluded.updated_at"
+                ),
                 params![
                     user_id,
                     u.state.as_str(),
                     u.backup_id,
+                    u.deadline,
+                    u.delays_remaining,
+                    u.delay_request_id,
+                    u.delay_requested_until,
                     u.percent_complete,
                     to_i64("bytes_transferred", u.bytes_transferred)?,
                     to_i64("total_bytes", u.total_bytes)?,
-                    u.delay_requested_until,
                     u.escalated,
                     now,
                 ],
             )
             .map_err(sql("writing a user"))?;
         }
-        Effect::OutboxPush { message_json } => {
+        Effect::OutboxPush(m) => {
             conn.execute(
-                "INSERT INTO outbox (user_id, message_json, created_at) VALUES (?1, ?2, ?3)",
-                params![user_id, message_json, now],
+                "INSERT INTO outbox (user_id, message_id, message_type, message_json, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![m.user_id, m.message_id, m.message_type, m.message_json, now],
             )
             .map_err(sql("queueing an outbox message"))?;
         }
-        Effect::OutboxDelivered { through_seq } => {
+        Effect::OutboxDelivered {
+            user_id,
+            message_id,
+        } => {
             conn.execute(
-                "DELETE FROM outbox WHERE user_id = ?1 AND seq <= ?2",
-                params![user_id, through_seq],
+                "DELETE FROM outbox WHERE user_id = ?1 AND message_id = ?2",
+                params![user_id, message_id],
             )
-            .map_err(sql("removing delivered outbox messages"))?;
+            .map_err(sql("removing a delivered outbox message"))?;
+        }
+        Effect::CommandApplied { seq } => {
+            conn.execute(
+                "UPDATE commands SET applied_at = ?2 WHERE seq = ?1",
+                params![seq, now],
+            )
+            .map_err(sql("marking a command applied"))?;
         }
         Effect::All(effects) => {
             for effect in effects {
-                apply_effect(conn, user_id, effect, now)?;
+                apply_effect(conn, effect, now)?;
             }
         }
         Effect::Nothing => {}

@@ -1,20 +1,47 @@
 #![allow(clippy::unwrap_used)]
-//! The durable store: persistence across reopen, exactly-once, group commit, the outbox
-//! and errors on unopenable paths.
+//! The durable store: persistence across reopen, exactly-once per sender, group commit,
+//! the journal, the outbox, operator commands and errors on unopenable paths.
+
+use std::time::Duration;
 
 use ipcspec_generated::migration::UserMigration;
-use ipcspec_migration::store::{Effect, Outcome, Store, StoreError, UserUpdate};
+use ipcspec_migration::store::{
+    Effect, Origin, OutboxMessage, Outcome, Store, StoreError, UserUpdate,
+};
 
 fn in_progress() -> UserUpdate {
     UserUpdate {
         state: UserMigration::BackupInProgress,
         backup_id: Some("0f8fad5b-d9cb-469f-a165-70867728950e".into()),
+        deadline: Some("2026-12-01T00:00:00Z".into()),
+        delays_remaining: 2,
+        delay_request_id: None,
+        delay_requested_until: None,
         percent_complete: Some(42.5),
         bytes_transferred: Some(1 << 40),
         total_bytes: Some(3 << 40),
-        delay_requested_until: None,
         escalated: true,
     }
+}
+
+fn from(user: &str, id: &str) -> Origin {
+    Origin::agent(user, "s1", id, "TEST")
+}
+
+fn set(user: &str, record: UserUpdate) -> Effect {
+    Effect::SetState {
+        user_id: user.into(),
+        record,
+    }
+}
+
+fn push(user: &str, id: &str, json: &str) -> Effect {
+    Effect::OutboxPush(OutboxMessage {
+        user_id: user.into(),
+        message_id: id.into(),
+        message_type: "BACKUP_REQUEST".into(),
+        message_json: json.into(),
+    })
 }
 
 #[tokio::test]
@@ -24,25 +51,23 @@ async fn state_survives_closing_and_reopening() {
     {
         let store = Store::open(&path).unwrap();
         let outcome = store
-            .commit("alice", "m1", Effect::SetState(in_progress()))
+            .commit(from("alice", "m1"), set("alice", in_progress()))
             .await
             .unwrap();
         assert_eq!(outcome, Outcome::Applied);
         let delayed = UserUpdate {
             delay_requested_until: Some("2026-12-01T00:00:00Z".into()),
+            delay_request_id: Some("d-1".into()),
             ..UserUpdate::new(UserMigration::DelayRequested)
         };
         store
-            .commit("bob", "m1", Effect::SetState(delayed))
+            .commit(from("bob", "m1"), set("bob", delayed))
             .await
             .unwrap();
         store
             .commit(
-                "bob",
-                "m2",
-                Effect::OutboxPush {
-                    message_json: r#"{"type":"BACKUP_REQUEST"}"#.into(),
-                },
+                from("bob", "m2"),
+                push("bob", "s-1", r#"{"type":"BACKUP_REQUEST"}"#),
             )
             .await
             .unwrap();
@@ -55,20 +80,17 @@ async fn state_survives_closing_and_reopening() {
     let names: Vec<_> = users.iter().map(|u| u.user_id.as_str()).collect();
     assert_eq!(names, ["alice", "bob"]);
     assert_eq!(users[1].record.state, UserMigration::DelayRequested);
-    assert_eq!(
-        users[1].record.delay_requested_until.as_deref(),
-        Some("2026-12-01T00:00:00Z")
-    );
+    assert_eq!(users[1].record.delay_request_id.as_deref(), Some("d-1"));
     assert!(store.user("carol").unwrap().is_none());
     let outbox = store.pending_outbox("bob").unwrap();
     assert_eq!(outbox.len(), 1);
-    assert_eq!(outbox[0].1, r#"{"type":"BACKUP_REQUEST"}"#);
+    assert_eq!(outbox[0].message_json, r#"{"type":"BACKUP_REQUEST"}"#);
+    assert_eq!(outbox[0].message_id, "s-1");
     // The handled ids survived too: a resend after the restart is a duplicate.
     let again = store
         .commit(
-            "alice",
-            "m1",
-            Effect::SetState(UserUpdate::new(UserMigration::NotStarted)),
+            from("alice", "m1"),
+            set("alice", UserUpdate::new(UserMigration::NotStarted)),
         )
         .await
         .unwrap();
@@ -83,34 +105,46 @@ async fn state_survives_closing_and_reopening() {
 async fn a_repeated_message_is_a_duplicate_and_not_applied_twice() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("m.db")).unwrap();
-    let push = || Effect::OutboxPush {
-        message_json: "{}".into(),
-    };
+    let p = |user: &str, n: u32| push(user, &format!("out-{n}"), "{}");
     assert_eq!(
-        store.commit("alice", "x", push()).await.unwrap(),
+        store
+            .commit(from("alice", "x"), p("alice", 1))
+            .await
+            .unwrap(),
         Outcome::Applied
     );
     assert_eq!(
-        store.commit("alice", "x", push()).await.unwrap(),
+        store
+            .commit(from("alice", "x"), p("alice", 2))
+            .await
+            .unwrap(),
         Outcome::Duplicate
     );
     assert_eq!(store.pending_outbox("alice").unwrap().len(), 1);
-    // The same message id from another user is another message.
+    // The same message id from another user, or another session of the same user, is
+    // another message.
     assert_eq!(
-        store.commit("bob", "x", push()).await.unwrap(),
+        store.commit(from("bob", "x"), p("bob", 1)).await.unwrap(),
+        Outcome::Applied
+    );
+    assert_eq!(
+        store
+            .commit(Origin::agent("alice", "s2", "x", "TEST"), p("alice", 3))
+            .await
+            .unwrap(),
         Outcome::Applied
     );
     // Both requests are sent before either is answered, so they usually share a batch.
     let (a, b) = tokio::join!(
-        store.commit("carol", "y", push()),
-        store.commit("carol", "y", push())
+        store.commit(from("carol", "y"), p("carol", 1)),
+        store.commit(from("carol", "y"), p("carol", 2))
     );
     let mut outcomes = [a.unwrap(), b.unwrap()];
     outcomes.sort_by_key(|o| *o == Outcome::Duplicate);
     assert_eq!(outcomes, [Outcome::Applied, Outcome::Duplicate]);
     assert_eq!(store.pending_outbox("carol").unwrap().len(), 1);
     let stats = store.stats();
-    assert_eq!((stats.applied, stats.duplicates, stats.failed), (3, 2, 0));
+    assert_eq!((stats.applied, stats.duplicates, stats.failed), (4, 2, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
@@ -126,15 +160,19 @@ async fn concurrent_commits_apply_exactly_once_in_fewer_transactions() {
                 let user = format!("user{t}");
                 for i in 0..PER_TASK {
                     let effect = Effect::All(vec![
-                        Effect::SetState(UserUpdate {
-                            bytes_transferred: Some(i as u64),
-                            ..UserUpdate::new(UserMigration::BackupInProgress)
-                        }),
-                        Effect::OutboxPush {
-                            message_json: format!("{{\"n\":{i}}}"),
-                        },
+                        set(
+                            &user,
+                            UserUpdate {
+                                bytes_transferred: Some(i as u64),
+                                ..UserUpdate::new(UserMigration::BackupInProgress)
+                            },
+                        ),
+                        push(&user, &format!("o{i}"), &format!("{{\"n\":{i}}}")),
                     ]);
-                    let outcome = store.commit(&user, format!("m{i}"), effect).await.unwrap();
+                    let outcome = store
+                        .commit(from(&user, &format!("m{i}")), effect)
+                        .await
+                        .unwrap();
                     assert_eq!(outcome, Outcome::Applied);
                 }
             })
@@ -158,65 +196,137 @@ async fn concurrent_commits_apply_exactly_once_in_fewer_transactions() {
     for user in &users {
         assert_eq!(user.record.bytes_transferred, Some(PER_TASK as u64 - 1));
         let outbox = store.pending_outbox(&user.user_id).unwrap();
-        let bodies: Vec<_> = outbox.iter().map(|(_, json)| json.clone()).collect();
+        let bodies: Vec<_> = outbox.iter().map(|e| e.message_json.clone()).collect();
         let expected: Vec<_> = (0..PER_TASK).map(|i| format!("{{\"n\":{i}}}")).collect();
         assert_eq!(bodies, expected);
+        // The journal holds every message of the sender, in the order it was handled.
+        let journal: Vec<_> = store
+            .handled(Some((&user.user_id, "s1")))
+            .unwrap()
+            .into_iter()
+            .map(|h| h.message_id)
+            .collect();
+        let sent: Vec<_> = (0..PER_TASK).map(|i| format!("m{i}")).collect();
+        assert_eq!(journal, sent);
     }
 }
 
 #[tokio::test]
-async fn outbox_keeps_order_per_user_and_drops_delivered_entries() {
+async fn outbox_keeps_order_per_user_and_drops_acknowledged_entries() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("m.db")).unwrap();
     for i in 0..5 {
         for user in ["alice", "bob"] {
-            let message_json = format!(r#"{{"to":"{user}","n":{i}}}"#);
+            let json = format!(r#"{{"to":"{user}","n":{i}}}"#);
             store
                 .commit(
-                    user,
-                    format!("push{i}"),
-                    Effect::OutboxPush { message_json },
+                    Origin::command(i64::from(i) * 2 + i64::from(user == "bob")),
+                    push(user, &format!("out-{i}"), &json),
                 )
                 .await
                 .unwrap();
         }
     }
     let alice = store.pending_outbox("alice").unwrap();
-    let bodies: Vec<_> = alice.iter().map(|(_, j)| j.as_str()).collect();
+    let bodies: Vec<_> = alice.iter().map(|e| e.message_json.as_str()).collect();
     assert_eq!(
         bodies,
         (0..5)
             .map(|i| format!(r#"{{"to":"alice","n":{i}}}"#))
             .collect::<Vec<_>>()
     );
-    assert!(alice.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(alice.windows(2).all(|w| w[0].seq < w[1].seq));
 
-    // Alice's agent connected and received the first three.
-    let through_seq = alice[2].0;
+    // Alice's agent acknowledged the second one.
     store
         .commit(
-            "alice",
-            "delivered-1",
-            Effect::OutboxDelivered { through_seq },
-        )
-        .await
-        .unwrap();
-    let rest = store.pending_outbox("alice").unwrap();
-    assert_eq!(rest, alice[3..].to_vec());
-    // Bob's queue is untouched, even entries with smaller sequence numbers.
-    assert_eq!(store.pending_outbox("bob").unwrap().len(), 5);
-
-    store
-        .commit(
-            "alice",
-            "delivered-2",
+            from("alice", "ack-1"),
             Effect::OutboxDelivered {
-                through_seq: rest[1].0,
+                user_id: "alice".into(),
+                message_id: "out-1".into(),
             },
         )
         .await
         .unwrap();
-    assert!(store.pending_outbox("alice").unwrap().is_empty());
+    let rest: Vec<_> = store
+        .pending_outbox("alice")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message_id)
+        .collect();
+    assert_eq!(rest, ["out-0", "out-2", "out-3", "out-4"]);
+    // Bob's queue is untouched, though his messages have the same ids.
+    assert_eq!(store.pending_outbox("bob").unwrap().len(), 5);
+    assert_eq!(store.outbox().unwrap().len(), 9);
+}
+
+#[tokio::test]
+async fn commands_wait_until_applied_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let store = Store::open(&path).unwrap();
+    let first = Store::enqueue_command(&path, "a", Some("alice"), r#"{"a":1}"#).unwrap();
+    let second = Store::enqueue_command(&path, "b", None, r#"{"b":2}"#).unwrap();
+    assert!(first < second);
+    let pending = store.pending_commands().unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].target.as_deref(), Some("alice"));
+    assert_eq!(pending[1].target, None);
+    let applied = store
+        .commit(
+            Origin::command(first),
+            Effect::CommandApplied { seq: first },
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied, Outcome::Applied);
+    let again = store
+        .commit(
+            Origin::command(first),
+            Effect::CommandApplied { seq: first },
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, Outcome::Duplicate);
+    let pending = store.pending_commands().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].seq, second);
+    assert_eq!(
+        store.latest_applied_command("a").unwrap(),
+        Some((first, r#"{"a":1}"#.to_owned()))
+    );
+    assert_eq!(store.latest_applied_command("b").unwrap(), None);
+}
+
+#[tokio::test]
+async fn pruning_keeps_the_dedupe_window_of_every_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("m.db")).unwrap();
+    let window = ipcspec_migration::store::DEDUPE_WINDOW as usize;
+    for i in 0..window + 10 {
+        store
+            .commit(from("alice", &format!("m{i}")), Effect::Nothing)
+            .await
+            .unwrap();
+    }
+    store
+        .commit(from("bob", "only"), Effect::Nothing)
+        .await
+        .unwrap();
+    // Everything is older than zero seconds, but the newest ids of each sender stay.
+    let removed = store.prune_handled(Duration::ZERO).unwrap();
+    assert_eq!(removed, 10);
+    assert_eq!(store.handled(Some(("alice", "s1"))).unwrap().len(), window);
+    assert_eq!(store.handled(Some(("bob", "s1"))).unwrap().len(), 1);
+    // A recent id is still recognised.
+    let newest = format!("m{}", window + 9);
+    assert_eq!(
+        store
+            .commit(from("alice", &newest), Effect::Nothing)
+            .await
+            .unwrap(),
+        Outcome::Duplicate
+    );
 }
 
 #[test]

@@ -1,0 +1,195 @@
+//! Frames of the Migration protocol: encoding envelopes, reading received ones, and the
+//! acknowledgments both sides send.
+//!
+//! Everything here works on the generated `Envelope` and payload types; the framing (the
+//! 4-byte length prefix) is the runtime's.
+
+use bytes::Bytes;
+use ipcspec_generated::migration::{
+    AcknowledgmentPayload, AgentMessage, Envelope, ErrorCode, ServiceMessage,
+};
+use ipcspec_runtime::validate::Validate;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// A fresh message id: a UUID, as the catalogue recommends.
+#[must_use]
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The current time, for envelope timestamps (whole microseconds, which RFC 3339 keeps).
+#[must_use]
+pub fn now() -> time::OffsetDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
+}
+
+/// Formats `at` as RFC 3339, as the store keeps timestamps.
+#[must_use]
+pub fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// Parses an RFC 3339 timestamp the store wrote.
+#[must_use]
+pub fn parse_rfc3339(text: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// Encodes one message: the envelope with `id`, `message_type`, the current time and
+/// `payload`, and `correlation_id` on replies.
+///
+/// # Errors
+///
+/// Only if the payload cannot be serialized, which generated payloads always can.
+pub fn encode<P: Serialize>(
+    id: &str,
+    message_type: &str,
+    payload: P,
+    correlation_id: Option<&str>,
+) -> Result<Bytes, serde_json::Error> {
+    let envelope = Envelope {
+        id: id.to_owned(),
+        message_type: message_type.to_owned(),
+        timestamp: now(),
+        payload,
+        correlation_id: correlation_id.map(str::to_owned),
+    };
+    serde_json::to_vec(&envelope).map(Bytes::from)
+}
+
+/// Encodes a message the service sends.
+///
+/// # Errors
+///
+/// See [`encode`].
+pub fn encode_service(id: &str, message: &ServiceMessage) -> Result<Bytes, serde_json::Error> {
+    encode(id, message.message_type(), message.payload_json()?, None)
+}
+
+/// Encodes a message an agent sends.
+///
+/// # Errors
+///
+/// See [`encode`].
+pub fn encode_agent(id: &str, message: &AgentMessage) -> Result<Bytes, serde_json::Error> {
+    encode(id, message.message_type(), message.payload_json()?, None)
+}
+
+/// The ACKNOWLEDGMENT of message `correlation_id`: success, or the error code and detail.
+#[must_use]
+pub fn ack(correlation_id: &str, outcome: Result<(), (ErrorCode, String)>) -> Bytes {
+    let payload = match outcome {
+        Ok(()) => AcknowledgmentPayload {
+            success: true,
+            error_code: None,
+            error_message: None,
+        },
+        Err((code, message)) => AcknowledgmentPayload {
+            success: false,
+            error_code: Some(code.as_str().to_owned()),
+            error_message: Some(truncate(&message, 1000)),
+        },
+    };
+    // An acknowledgment always serializes: every field is a string or a bool.
+    encode(&new_id(), "ACKNOWLEDGMENT", payload, Some(correlation_id)).unwrap_or_default()
+}
+
+/// `text` cut to at most `max` characters (the catalogue bounds `errorMessage`).
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => text[..at].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// A received frame, decoded as far as it could be.
+#[derive(Debug)]
+pub enum Received<'a> {
+    /// A well-formed envelope whose `id` satisfies the catalogue's `MessageId`.
+    Envelope(Envelope<&'a RawValue>),
+    /// Not a valid envelope, but its `id` could be read, so the error can be
+    /// acknowledged.
+    Invalid {
+        /// The message's id.
+        id: String,
+        /// What is wrong.
+        error: String,
+    },
+    /// Not even an id could be read: the frame is dropped and logged.
+    Unreadable {
+        /// What is wrong.
+        error: String,
+    },
+}
+
+/// Decodes a received frame strictly (unknown envelope keys and arrays for objects are
+/// errors), checking the envelope `id` and `correlationId` against the catalogue's
+/// `MessageId` constraints.
+#[must_use]
+pub fn receive(frame: &[u8]) -> Received<'_> {
+    match ipcspec_runtime::strict::from_slice::<Envelope<&RawValue>>(frame) {
+        Ok(envelope) => {
+            let mut problems = Vec::new();
+            for (field, value) in std::iter::once(("id", Some(&envelope.id))).chain(
+                std::iter::once(("correlationId", envelope.correlation_id.as_ref())),
+            ) {
+                if let Some(Some(Err(error))) = value.map(|v| {
+                    ipcspec_generated::migration::validate_json(
+                        "MessageId",
+                        serde_json::Value::String(v.clone()),
+                    )
+                }) {
+                    problems.push(format!("`{field}`: {error}"));
+                }
+            }
+            if problems.is_empty() {
+                Received::Envelope(envelope)
+            } else {
+                Received::Invalid {
+                    id: envelope.id.clone(),
+                    error: format!("invalid envelope: {}", problems.join("; ")),
+                }
+            }
+        }
+        Err(error) => match readable_id(frame) {
+            Some(id) => Received::Invalid {
+                id,
+                error: format!("invalid envelope: {error}"),
+            },
+            None => Received::Unreadable {
+                error: error.to_string(),
+            },
+        },
+    }
+}
+
+/// The envelope `id` of a frame that is not a valid envelope, if it is a JSON object
+/// with a string `id` that is a valid `MessageId`.
+fn readable_id(frame: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: String,
+    }
+    let IdOnly { id } = serde_json::from_slice(frame).ok()?;
+    let valid = ipcspec_generated::migration::validate_json(
+        "MessageId",
+        serde_json::Value::String(id.clone()),
+    );
+    matches!(valid, Some(Ok(()))).then_some(id)
+}
+
+/// Checks a decoded payload against the catalogue's constraints; the error names every
+/// violated rule with its path.
+///
+/// # Errors
+///
+/// [`ErrorCode::InvalidMessage`] with the violations.
+pub fn check<T: Validate>(payload: &T) -> Result<(), ipcspec_runtime::HandlerError> {
+    payload
+        .validate()
+        .map_err(|errors| ErrorCode::InvalidMessage.error(format!("payload {errors}")))
+}
