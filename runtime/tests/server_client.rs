@@ -335,6 +335,7 @@ async fn heartbeats_are_sent_at_the_interval() {
         heartbeat: Some(Heartbeat {
             interval: Duration::from_millis(20),
             frame: Arc::new(|id| Bytes::from(format!("HEARTBEAT {id}"))),
+            message_type: Some("HEARTBEAT"),
         }),
         ..config()
     })
@@ -344,6 +345,12 @@ async fn heartbeats_are_sent_at_the_interval() {
         let frame = recv(&mut client).await.unwrap();
         assert!(frame.starts_with(b"HEARTBEAT conn#"), "{frame:?}");
     }
+    // Each heartbeat is counted as a message of its type.
+    let sent = running
+        .handle
+        .metrics()
+        .messages_of(Direction::Out, "HEARTBEAT");
+    assert!(sent >= 3, "{sent} heartbeats counted");
     assert!(stop(running).await.drained);
 }
 

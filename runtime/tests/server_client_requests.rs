@@ -218,6 +218,7 @@ async fn frames_that_are_not_replies_go_to_inbound() {
         heartbeat: Some(Heartbeat {
             interval: Duration::from_millis(20),
             frame: Arc::new(|_| message("hb", "HEARTBEAT", json!({}))),
+            message_type: Some("HEARTBEAT"),
         }),
         ..ServerConfig::default()
     })

@@ -35,12 +35,16 @@ pub struct Heartbeat {
     pub interval: Duration,
     /// Encodes one heartbeat frame.
     pub frame: HeartbeatFn,
+    /// The heartbeat's message type, counted in the per-type metrics for every heartbeat
+    /// sent (`None` counts nothing).
+    pub message_type: Option<&'static str>,
 }
 
 impl fmt::Debug for Heartbeat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Heartbeat")
             .field("interval", &self.interval)
+            .field("message_type", &self.message_type)
             .finish_non_exhaustive()
     }
 }

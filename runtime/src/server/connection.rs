@@ -528,7 +528,7 @@ async fn write_loop(
             heartbeat.interval.max(Duration::from_millis(1)),
         );
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        (interval, heartbeat.frame)
+        (interval, heartbeat.frame, heartbeat.message_type)
     });
     loop {
         let current = *mode.borrow_and_update();
@@ -560,8 +560,11 @@ async fn write_loop(
                 }
             }
             () = tick(&mut ticker) => {
-                if let Some((_, make)) = &ticker {
+                if let Some((_, make, message_type)) = &ticker {
                     frames.push(make(shared.id));
+                    if let Some(message_type) = message_type {
+                        shared.metrics.record_message(super::Direction::Out, message_type);
+                    }
                 }
             }
         }
@@ -582,9 +585,15 @@ async fn write_loop(
 }
 
 /// Waits for the next heartbeat tick, or forever without heartbeats.
-async fn tick(ticker: &mut Option<(tokio::time::Interval, super::config::HeartbeatFn)>) {
+async fn tick(
+    ticker: &mut Option<(
+        tokio::time::Interval,
+        super::config::HeartbeatFn,
+        Option<&'static str>,
+    )>,
+) {
     match ticker {
-        Some((interval, _)) => {
+        Some((interval, _, _)) => {
             interval.tick().await;
         }
         None => std::future::pending().await,

@@ -706,6 +706,12 @@ impl<D: Directory> Service for MigrationService<D> {
 
 impl<D: Directory> MigrationService<D> {
     async fn receive(&self, conn: &ConnectionInfo, frame: &[u8]) -> Outcome {
+        if frame.is_empty() {
+            // The catalogue treats a zero length prefix like an oversized one (see
+            // MAX_MESSAGE_SIZE): the peer is broken, close.
+            tracing::warn!("zero-length frame; closing the connection");
+            return Outcome::none().and_close().error("empty_frame");
+        }
         let envelope = match wire::receive(frame) {
             Received::Envelope(envelope) => envelope,
             Received::Invalid { id, error } => {

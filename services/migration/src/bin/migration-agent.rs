@@ -37,6 +37,9 @@ struct Cli {
     /// The login session (default: $XDG_SESSION_ID, else `agent-<pid>`).
     #[arg(long, env = "XDG_SESSION_ID", global = true)]
     session: Option<String>,
+    /// Seconds between the agent's HEARTBEATs.
+    #[arg(long, default_value_t = u64::from(catalogue::HEARTBEAT_INTERVAL_SECONDS), global = true)]
+    heartbeat_seconds: u64,
     /// The version to announce in AGENT_STARTED.
     #[arg(long, default_value = catalogue::PROTOCOL_VERSION, global = true)]
     agent_version: String,
@@ -188,6 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         .unwrap_or_else(|| format!("agent-{}", std::process::id()));
     let config = AgentConfig {
         version: cli.agent_version,
+        heartbeat_interval: Duration::from_secs(cli.heartbeat_seconds.max(1)),
         ..AgentConfig::new(&cli.socket, &user, &session)
     };
     // For `send`, validate before connecting: a typo should not need a service.

@@ -15,7 +15,7 @@ use ipcspec_generated::migration::{
 };
 use ipcspec_migration::commands::Command;
 use ipcspec_migration::identity::SystemDirectory;
-use ipcspec_migration::{MigrationService, ServiceConfig, Store, wire};
+use ipcspec_migration::{MigrationService, ServiceConfig, Store, metrics_http, wire};
 use ipcspec_runtime::server::{Heartbeat, Server, ServerConfig};
 use ipcspec_runtime::transport::unix::{Listener, ListenerOptions};
 
@@ -66,6 +66,10 @@ struct Serve {
     /// dropped.
     #[arg(long, default_value_t = u64::from(catalogue::FRAME_READ_TIMEOUT_SECONDS))]
     frame_read_timeout_seconds: u64,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics (a loopback address; port 0
+    /// picks a free port, logged at start).
+    #[arg(long)]
+    metrics_address: Option<std::net::SocketAddr>,
     /// Seconds without any frame after which a connection is considered dead.
     #[arg(long, default_value_t = u64::from(catalogue::STALE_CONNECTION_SECONDS))]
     stale_seconds: u64,
@@ -264,6 +268,7 @@ async fn serve_async(args: Serve) -> anyhow::Result<()> {
                 wire::encode(&wire::new_id(), "HEARTBEAT", serde_json::json!({}), None)
                     .unwrap_or_default()
             }),
+            message_type: Some("HEARTBEAT"),
         }),
         refusal: Some(Arc::new(|info| Some(refusal(info.max_connections)))),
         ..ServerConfig::default()
@@ -282,6 +287,35 @@ async fn serve_async(args: Serve) -> anyhow::Result<()> {
     let background = tokio::spawn(Arc::clone(server.service()).run_background(handle.clone()));
     tokio::spawn(stop_on_signal(handle.clone()));
     tokio::spawn(watchdog());
+    if let Some(address) = args.metrics_address {
+        let render: metrics_http::Render = {
+            let handle = handle.clone();
+            let store = server.service().store().clone();
+            Arc::new(move || {
+                let stats = store.stats();
+                format!(
+                    "{}# HELP migration_store_transactions_total Transactions the store committed.\n\
+                     # TYPE migration_store_transactions_total counter\n\
+                     migration_store_transactions_total {}\n\
+                     # HELP migration_store_commits_total Commit requests by outcome.\n\
+                     # TYPE migration_store_commits_total counter\n\
+                     migration_store_commits_total{{outcome=\"applied\"}} {}\n\
+                     migration_store_commits_total{{outcome=\"duplicate\"}} {}\n\
+                     migration_store_commits_total{{outcome=\"failed\"}} {}\n",
+                    handle.prometheus(),
+                    stats.transactions,
+                    stats.applied,
+                    stats.duplicates,
+                    stats.failed
+                )
+            })
+        };
+        let (bound, serve) = metrics_http::bind(address, render)
+            .await
+            .with_context(|| format!("cannot serve metrics on {address}"))?;
+        tracing::info!("metrics on http://{bound}/metrics");
+        tokio::spawn(serve);
+    }
     tracing::info!("listening on {}", args.socket.display());
     if let Err(error) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         tracing::debug!(%error, "no readiness notification sent");
