@@ -349,7 +349,7 @@ fn dispatch_errors_name_the_message_and_the_problem() {
     assert!(
         error
             .to_string()
-            .starts_with("malformed `BACKUP_REQUEST` payload: invalid value"),
+            .starts_with("malformed `BACKUP_REQUEST` payload at `backupId`: invalid value"),
         "{error}"
     );
 

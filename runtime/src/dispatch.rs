@@ -96,10 +96,13 @@ pub enum DispatchError {
         message_type: &'static str,
     },
     /// A JSON payload does not match the message's payload type.
-    #[error("malformed `{message_type}` payload: {source}")]
+    #[error("malformed `{message_type}` payload{}: {source}", at_path(path))]
     MalformedJson {
         /// The message's wire name.
         message_type: &'static str,
+        /// Where in the payload decoding failed (`settings.logLevel`, `items[2]`); empty
+        /// at the payload itself.
+        path: String,
         /// serde's error, with line and column.
         source: serde_json::Error,
     },
@@ -119,6 +122,35 @@ pub enum DispatchError {
         /// The handler's error.
         error: HandlerError,
     },
+}
+
+fn at_path(path: &str) -> String {
+    if path.is_empty() || path == "." {
+        String::new()
+    } else {
+        format!(" at `{path}`")
+    }
+}
+
+/// Decodes `T` strictly from `json` (see [`crate::strict`]), tracking where an error
+/// happens.
+fn decode_tracked<'de, T, A>(json: &'de str) -> Result<T, (String, serde_json::Error)>
+where
+    A: DeserializeAs<'de, T> + ?Sized,
+{
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let mut track = serde_path_to_error::Track::new();
+    let tracked = serde_path_to_error::Deserializer::new(
+        crate::strict::Strict::new(&mut deserializer),
+        &mut track,
+    );
+    match A::deserialize_as(tracked) {
+        Ok(value) => deserializer
+            .end()
+            .map(|()| value)
+            .map_err(|error| (String::new(), error)),
+        Err(error) => Err((track.path().to_string(), error)),
+    }
 }
 
 /// One message of a catalogue, as generated `MESSAGES` tables list them.
@@ -194,9 +226,12 @@ pub fn decode_json<'de, T: serde::Deserialize<'de>>(
     message_type: &'static str,
     payload: &'de RawValue,
 ) -> Result<T, DispatchError> {
-    crate::strict::from_str(payload.get()).map_err(|source| DispatchError::MalformedJson {
-        message_type,
-        source,
+    decode_tracked::<T, crate::serde_as::Same>(payload.get()).map_err(|(path, source)| {
+        DispatchError::MalformedJson {
+            message_type,
+            path,
+            source,
+        }
     })
 }
 
@@ -209,11 +244,10 @@ pub fn decode_json_as<'de, T, A>(
 where
     A: DeserializeAs<'de, T> + ?Sized,
 {
-    crate::serde_as::from_json_str::<T, A>(payload.get()).map_err(|source| {
-        DispatchError::MalformedJson {
-            message_type,
-            source,
-        }
+    decode_tracked::<T, A>(payload.get()).map_err(|(path, source)| DispatchError::MalformedJson {
+        message_type,
+        path,
+        source,
     })
 }
 
@@ -239,6 +273,7 @@ pub fn decode_empty_json(
     };
     result.map_err(|source| DispatchError::MalformedJson {
         message_type,
+        path: String::new(),
         source,
     })
 }

@@ -285,7 +285,7 @@ async fn serve_async(args: Serve) -> anyhow::Result<()> {
     let server = Server::new(config, service);
     let handle = server.handle();
     let background = tokio::spawn(Arc::clone(server.service()).run_background(handle.clone()));
-    tokio::spawn(stop_on_signal(handle.clone()));
+    stop_on_signal(handle.clone())?;
     tokio::spawn(watchdog());
     if let Some(address) = args.metrics_address {
         let render: metrics_http::Render = {
@@ -321,7 +321,6 @@ async fn serve_async(args: Serve) -> anyhow::Result<()> {
         tracing::debug!(%error, "no readiness notification sent");
     }
     let report = server.serve(listener).await;
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     background.abort();
     tracing::info!(
         drained = report.drained,
@@ -344,21 +343,22 @@ fn refusal(max: usize) -> Bytes {
     wire::encode(&wire::new_id(), "ACKNOWLEDGMENT", payload, None).unwrap_or_default()
 }
 
-async fn stop_on_signal(handle: ipcspec_runtime::server::ServerHandle) {
+/// Starts graceful shutdown on SIGTERM or SIGINT. The handlers are installed before this
+/// returns, so a signal sent as soon as the service reports ready is not missed.
+fn stop_on_signal(handle: ipcspec_runtime::server::ServerHandle) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot install signal handlers");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    tracing::info!("shutting down on signal");
-    handle.shutdown();
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("shutting down on signal");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        handle.shutdown();
+    });
+    Ok(())
 }
 
 /// Pings systemd's watchdog at half its interval when the unit sets `WatchdogSec`.
