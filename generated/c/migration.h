@@ -192,7 +192,7 @@ extern "C" {
 /**
  * `MAX_CONNECTIONS` (u32): Catalogue decision: most agent connections the service accepts at
  * once, one per user session, sized for a busy terminal server. Beyond it the service answers
- * AGENT_STARTED with TOO_MANY_CONNECTIONS and closes the connection.
+ * a new connection with TOO_MANY_CONNECTIONS before reading from it, and closes it.
  */
 #define MIGRATION_MAX_CONNECTIONS 512u
 #ifndef MAX_CONNECTIONS
@@ -786,9 +786,12 @@ extern "C" {
 #define MIGRATION_ERR_UNSUPPORTED_AGENT_VERSION "UNSUPPORTED_AGENT_VERSION"
 
 /**
- * TOO_MANY_CONNECTIONS: The service already has MAX_CONNECTIONS agent connections. Sent in
- * ACKNOWLEDGMENT of AGENT_STARTED, then the service closes the connection; the agent retries
- * with its reconnection backoff.
+ * TOO_MANY_CONNECTIONS: The service already has MAX_CONNECTIONS agent connections. Catalogue
+ * decision: the service refuses the new connection before reading anything from it (so a flood
+ * of connections costs it no parsing), with an ACKNOWLEDGMENT that has no `correlationId`
+ * (there is no message to correlate yet), `success: false` and this code, then closes the
+ * connection; the agent treats it as a refusal of its AGENT_STARTED and retries with its
+ * reconnection backoff.
  */
 #define MIGRATION_ERR_TOO_MANY_CONNECTIONS "TOO_MANY_CONNECTIONS"
 

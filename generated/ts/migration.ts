@@ -135,8 +135,8 @@ export const MAX_QUEUED_MESSAGES = 256;
 
 /**
  * Catalogue decision: most agent connections the service accepts at once, one per user
- * session, sized for a busy terminal server. Beyond it the service answers AGENT_STARTED with
- * TOO_MANY_CONNECTIONS and closes the connection.
+ * session, sized for a busy terminal server. Beyond it the service answers a new connection
+ * with TOO_MANY_CONNECTIONS before reading from it, and closes it.
  */
 export const MAX_CONNECTIONS = 512;
 
@@ -918,9 +918,11 @@ export enum ErrorCode {
    */
   UNSUPPORTED_AGENT_VERSION = "UNSUPPORTED_AGENT_VERSION",
   /**
-   * The service already has MAX_CONNECTIONS agent connections. Sent in ACKNOWLEDGMENT of
-   * AGENT_STARTED, then the service closes the connection; the agent retries with its
-   * reconnection backoff.
+   * The service already has MAX_CONNECTIONS agent connections. Catalogue decision: the service
+   * refuses the new connection before reading anything from it (so a flood of connections costs
+   * it no parsing), with an ACKNOWLEDGMENT that has no `correlationId` (there is no message to
+   * correlate yet), `success: false` and this code, then closes the connection; the agent treats
+   * it as a refusal of its AGENT_STARTED and retries with its reconnection backoff.
    */
   TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS",
   /**

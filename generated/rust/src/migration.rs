@@ -50,7 +50,7 @@ pub const RECONNECT_JITTER: f64 = 0.5;
 /// Catalogue decision: most messages the agent queues while disconnected (the seed's message queuing). HEARTBEATs are never queued and only the latest BACKUP_PROGRESS of a backup is kept; when the queue is full the oldest USER_ACTION or ERROR_REPORT is dropped first, and AGENT_STARTED is never queued because it is sent fresh on every connection.
 pub const MAX_QUEUED_MESSAGES: u32 = 256;
 
-/// Catalogue decision: most agent connections the service accepts at once, one per user session, sized for a busy terminal server. Beyond it the service answers AGENT_STARTED with TOO_MANY_CONNECTIONS and closes the connection.
+/// Catalogue decision: most agent connections the service accepts at once, one per user session, sized for a busy terminal server. Beyond it the service answers a new connection with TOO_MANY_CONNECTIONS before reading from it, and closes it.
 pub const MAX_CONNECTIONS: u32 = 512;
 
 /// Catalogue decision: deepest JSON nesting a receiver accepts (System.Text.Json's default MaxDepth); deeper bodies are INVALID_MESSAGE.
@@ -1448,7 +1448,7 @@ pub enum ErrorCode {
     /// AGENT_STARTED names a `version` older than the service's configured minimum. Sent in ACKNOWLEDGMENT, then the service closes the connection; the agent tells the user to update and does not reconnect.
     #[serde(rename = "UNSUPPORTED_AGENT_VERSION")]
     UnsupportedAgentVersion,
-    /// The service already has MAX_CONNECTIONS agent connections. Sent in ACKNOWLEDGMENT of AGENT_STARTED, then the service closes the connection; the agent retries with its reconnection backoff.
+    /// The service already has MAX_CONNECTIONS agent connections. Catalogue decision: the service refuses the new connection before reading anything from it (so a flood of connections costs it no parsing), with an ACKNOWLEDGMENT that has no `correlationId` (there is no message to correlate yet), `success: false` and this code, then closes the connection; the agent treats it as a refusal of its AGENT_STARTED and retries with its reconnection backoff.
     #[serde(rename = "TOO_MANY_CONNECTIONS")]
     TooManyConnections,
     /// A message with this `id` was already processed from this peer (a retransmission after a lost acknowledgment). Sent in ACKNOWLEDGMENT with `success: false`; the message is not processed again, and the sender treats this code as a successful delivery.
