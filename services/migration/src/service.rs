@@ -5,7 +5,7 @@
 //!
 //! [`MigrationService::handle`] decodes the envelope ([`wire::receive`]), hands the
 //! payload to the generated `dispatch_to_service`, whose [`ServiceHandler`] here is a
-//! per-message [`Call`], and answers with an ACKNOWLEDGMENT (except for HEARTBEAT and
+//! per-message `Call`, and answers with an ACKNOWLEDGMENT (except for HEARTBEAT and
 //! ACKNOWLEDGMENT, which are never acknowledged). Messages the handling produced for the
 //! same agent (the CONFIGURATION_UPDATE, STATUS_UPDATE and outbox after AGENT_STARTED, a
 //! new BACKUP_REQUEST after a failed backup) follow the acknowledgment on the connection;

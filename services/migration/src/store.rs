@@ -1,5 +1,6 @@
-//! The durable store: per-user migration state, handled message ids and the outbox, in
-//! one SQLite database, written by one thread with group commit.
+//! The durable store: per-user migration state, the journal of handled messages, the
+//! outbox and operator commands, in one SQLite database, written by one thread with group
+//! commit.
 //!
 //! # Durability
 //!
@@ -22,10 +23,20 @@
 //!
 //! # Exactly once
 //!
-//! Every request carries the `(user_id, message_id)` of the message that caused it. The
-//! pair is recorded in `handled` in the same transaction as the effect; a request whose
-//! pair is already there (an agent resending after a reconnect, or the same message twice
-//! in one batch) is answered [`Outcome::Duplicate`] and its effect is not applied again.
+//! Every request carries the [`Origin`] of the message that caused it: the sender's user
+//! and session and the message id. The triple is recorded in the journal (`handled`, with
+//! the message type and time) in the same transaction as the effect; a request whose
+//! triple is already there (an agent resending after a reconnect, or the same message
+//! twice in one batch) is answered [`Outcome::Duplicate`] and its effect is not applied
+//! again. The journal's order (`seq`) is the order messages were handled in, which the
+//! crash tests check per sender. [`Store::prune_handled`] drops old entries but always
+//! keeps each sender's newest [`DEDUPE_WINDOW`] ids, the catalogue's promise.
+//!
+//! # Commands
+//!
+//! `migration-service push` writes operator commands into `commands` through its own
+//! connection ([`Store::enqueue_command`]); the service reads pending ones and applies each
+//! exactly once (its number is the message id of its journal entries).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
