@@ -314,3 +314,77 @@ async fn a_closing_server_fails_pending_requests_and_ends_inbound() {
     );
     assert!(running.task.await.unwrap().drained);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_server_is_given_up_after_the_idle_timeout_but_heartbeats_keep_it() {
+    // Without heartbeats the server sends nothing: the client closes.
+    let silent = start(ServerConfig::default()).await;
+    let (client, mut inbound) = Client::connect(
+        &silent.path,
+        GUARD,
+        ClientConfig {
+            idle_timeout: Some(Duration::from_millis(200)),
+            ..ClientConfig::default()
+        },
+        JsonCorrelator::ENVELOPE,
+    )
+    .await
+    .unwrap();
+    assert!(next(&mut inbound).await.is_none());
+    assert_eq!(client.metrics().idle_timeouts, 1);
+    assert_eq!(
+        client
+            .request(message("late", "PING", json!({})), GUARD)
+            .await
+            .unwrap_err(),
+        ClientError::Closed
+    );
+
+    // With heartbeats more frequent than the timeout, the connection lives on.
+    let beating = start(ServerConfig {
+        heartbeat: Some(Heartbeat {
+            interval: Duration::from_millis(20),
+            frame: Arc::new(|_| message("hb", "HEARTBEAT", json!({}))),
+            message_type: Some("HEARTBEAT"),
+        }),
+        ..ServerConfig::default()
+    })
+    .await;
+    let (client, mut inbound) = Client::connect(
+        &beating.path,
+        GUARD,
+        ClientConfig {
+            idle_timeout: Some(Duration::from_secs(5)),
+            ..ClientConfig::default()
+        },
+        JsonCorrelator::ENVELOPE,
+    )
+    .await
+    .unwrap();
+    for _ in 0..5 {
+        assert!(next(&mut inbound).await.is_some());
+    }
+    assert_eq!(client.metrics().idle_timeouts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn close_ends_the_connection_and_fails_waiting_requests() {
+    let running = start(ServerConfig::default()).await;
+    let (client, mut inbound) = client(&running).await;
+    let waiting = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .request(message("d1", "DELAYED", json!({"ms": 60_000})), GUARD)
+                .await
+        })
+    };
+    eventually("the request is sent", || client.metrics().messages_out == 1).await;
+    client.close();
+    assert!(next(&mut inbound).await.is_none());
+    assert_eq!(waiting.await.unwrap().unwrap_err(), ClientError::Closed);
+    eventually("the server saw the close", || {
+        running.handle.metrics().connections_active == 0
+    })
+    .await;
+}

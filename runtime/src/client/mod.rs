@@ -116,6 +116,9 @@ pub struct ClientConfig {
     /// How many ids of timed-out or cancelled requests are remembered, so their late
     /// replies are discarded rather than delivered to [`Inbound`].
     pub remembered_expired_ids: usize,
+    /// Close the connection when nothing at all is received for this long (the server
+    /// is presumed dead: its heartbeats stopped); `None` waits for ever.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for ClientConfig {
@@ -125,6 +128,7 @@ impl Default for ClientConfig {
             outbound_queue_capacity: 256,
             inbound_queue_capacity: 256,
             remembered_expired_ids: 1024,
+            idle_timeout: None,
         }
     }
 }
@@ -182,6 +186,8 @@ pub struct ClientMetrics {
     pub late_replies: u64,
     /// Inbound frames discarded because [`Inbound`] was dropped.
     pub inbound_dropped: u64,
+    /// Connections closed by [`ClientConfig::idle_timeout`].
+    pub idle_timeouts: u64,
 }
 
 #[derive(Debug, Default)]
@@ -192,6 +198,7 @@ struct Counters {
     timeouts: AtomicU64,
     late_replies: AtomicU64,
     inbound_dropped: AtomicU64,
+    idle_timeouts: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -213,6 +220,8 @@ struct Router {
     pending: Mutex<Pending>,
     counters: Counters,
     remembered_expired_ids: usize,
+    /// Set by [`Client::close`]; the reader stops.
+    close: tokio::sync::watch::Sender<bool>,
 }
 
 impl Router {
@@ -324,6 +333,7 @@ impl Client {
             }),
             counters: Counters::default(),
             remembered_expired_ids: config.remembered_expired_ids,
+            close: tokio::sync::watch::Sender::new(false),
         });
         let span = tracing::debug_span!("ipcspec.client", %id);
         tokio::spawn(
@@ -335,6 +345,7 @@ impl Client {
                 reader,
                 inbound_tx,
                 config.max_frame_bytes,
+                config.idle_timeout,
                 Arc::clone(&correlator),
                 Arc::clone(&router),
             )
@@ -357,6 +368,15 @@ impl Client {
     #[must_use]
     pub fn id(&self) -> ConnectionId {
         self.inner.id
+    }
+
+    /// Closes the connection now: reading and writing stop (frames queued and not yet
+    /// written are dropped), [`Inbound`] ends once drained, waiting requests and later
+    /// sends fail with [`ClientError::Closed`]. Used to give up on a peer that stopped
+    /// answering (a [`ReconnectingClient`] then reconnects and resends what was not
+    /// acknowledged).
+    pub fn close(&self) {
+        self.inner.router.close.send_replace(true);
     }
 
     /// The server's credentials, when the transport reports them.
@@ -473,6 +493,7 @@ impl Client {
             timeouts: load(&counters.timeouts),
             late_replies: load(&counters.late_replies),
             inbound_dropped: load(&counters.inbound_dropped),
+            idle_timeouts: load(&counters.idle_timeouts),
         }
     }
 }
@@ -483,9 +504,11 @@ async fn read_loop(
     mut reader: BoxReader,
     inbound: mpsc::Sender<Bytes>,
     max_frame_bytes: usize,
+    idle_timeout: Option<Duration>,
     correlator: Arc<dyn Correlator>,
     router: Arc<Router>,
 ) {
+    let mut closed = router.close.subscribe();
     let mut codec = LengthPrefixedCodec::new(max_frame_bytes);
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut inbound = Some(inbound);
@@ -507,7 +530,21 @@ async fn read_loop(
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(8 * 1024);
         }
-        match reader.read_buf(&mut buf).await {
+        let read = tokio::select! {
+            read = reader.read_buf(&mut buf) => read,
+            () = idle(idle_timeout) => {
+                tracing::warn!(?idle_timeout, "nothing received from the server; closing");
+                bump(&router.counters.idle_timeouts);
+                // The writer stops too: the peer is presumed dead.
+                router.close.send_replace(true);
+                break;
+            }
+            _ = closed.wait_for(|closed| *closed) => {
+                tracing::debug!("closed by the client");
+                break;
+            }
+        };
+        match read {
             Ok(0) => {
                 if !buf.is_empty() {
                     tracing::debug!(bytes = buf.len(), "connection closed inside a frame");
@@ -525,6 +562,14 @@ async fn read_loop(
     pending.open = false;
     // Dropping the senders fails every waiting request with `Closed`.
     pending.waiting.clear();
+}
+
+/// Resolves after `timeout` (restarted for every read), or never.
+async fn idle(timeout: Option<Duration>) {
+    match timeout {
+        Some(timeout) => tokio::time::sleep(timeout).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Delivers one inbound frame.
@@ -571,9 +616,15 @@ async fn write_loop(
     max_frame_bytes: usize,
     router: Arc<Router>,
 ) {
+    let mut closed = router.close.subscribe();
     let mut codec = LengthPrefixedCodec::new(max_frame_bytes);
     let mut out = BytesMut::new();
-    while let Some(frame) = rx.recv().await {
+    loop {
+        let frame = tokio::select! {
+            frame = rx.recv() => frame,
+            _ = closed.wait_for(|closed| *closed) => None,
+        };
+        let Some(frame) = frame else { break };
         let mut frames = vec![frame];
         while frames.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -588,7 +639,11 @@ async fn write_loop(
                 count += 1;
             }
         }
-        if let Err(error) = writer.write_all(&out).await {
+        let written = tokio::select! {
+            written = writer.write_all(&out) => written,
+            _ = closed.wait_for(|closed| *closed) => break,
+        };
+        if let Err(error) = written {
             tracing::debug!(%error, "write failed; closing");
             return;
         }

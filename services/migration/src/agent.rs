@@ -46,6 +46,12 @@ pub struct AgentConfig {
     pub policy: ReconnectPolicy,
     /// How often a HEARTBEAT is sent.
     pub heartbeat_interval: Duration,
+    /// A message not acknowledged within this long means the connection is broken: the
+    /// agent closes it, reconnects and resends.
+    pub ack_timeout: Duration,
+    /// Nothing received for this long (the service sends heartbeats) means the service
+    /// is gone: the agent closes the connection and reconnects.
+    pub stale_after: Duration,
 }
 
 impl AgentConfig {
@@ -70,6 +76,8 @@ impl AgentConfig {
             heartbeat_interval: Duration::from_secs(u64::from(
                 catalogue::HEARTBEAT_INTERVAL_SECONDS,
             )),
+            ack_timeout: Duration::from_secs(u64::from(catalogue::ACKNOWLEDGMENT_TIMEOUT_SECONDS)),
+            stale_after: Duration::from_secs(u64::from(catalogue::STALE_CONNECTION_SECONDS)),
         }
     }
 }
@@ -112,7 +120,10 @@ pub enum AgentError {
     Stopped,
 }
 
-type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<AcknowledgmentPayload>>>>;
+/// Messages waiting for their acknowledgment: since when (restarted on each new
+/// connection) and who to tell.
+type Waiters =
+    Arc<Mutex<HashMap<String, (tokio::time::Instant, oneshot::Sender<AcknowledgmentPayload>)>>>;
 
 /// A connected agent; see the [module documentation](self).
 #[derive(Debug)]
@@ -170,6 +181,7 @@ impl Agent {
             policy: config.policy.clone(),
             client: ClientConfig {
                 max_frame_bytes: catalogue::MAX_MESSAGE_SIZE as usize,
+                idle_timeout: Some(config.stale_after),
                 ..ClientConfig::default()
             },
             connect_timeout: Duration::from_secs(u64::from(catalogue::CONNECTION_TIMEOUT_SECONDS)),
@@ -196,11 +208,16 @@ impl Agent {
             events,
         ));
         let heartbeat = tokio::spawn(heartbeat_loop(client.clone(), config.heartbeat_interval));
+        let watchdog = tokio::spawn(ack_watchdog(
+            client.clone(),
+            Arc::clone(&waiters),
+            config.ack_timeout,
+        ));
         Ok((
             Agent {
                 client,
                 waiters,
-                tasks: vec![reader, heartbeat],
+                tasks: vec![reader, heartbeat, watchdog],
             },
             receiver,
         ))
@@ -239,7 +256,7 @@ impl Agent {
         self.waiters
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.to_owned(), tx);
+            .insert(id.to_owned(), (tokio::time::Instant::now(), tx));
         if let Err(error) = self.client.send(frame, id).await {
             self.waiters
                 .lock()
@@ -293,6 +310,42 @@ async fn heartbeat_loop(client: ReconnectingClient, interval: Duration) {
             && let Ok(frame) = wire::encode_agent(&wire::new_id(), &AgentMessage::Heartbeat)
         {
             let _ = connection.try_send(frame);
+        }
+    }
+}
+
+/// Closes a connection on which a message waited longer than `timeout` for its
+/// acknowledgment (the catalogue's "treats the connection as broken"); the reconnecting
+/// client then reconnects and resends. Waiting restarts with each new connection.
+async fn ack_watchdog(client: ReconnectingClient, waiters: Waiters, timeout: Duration) {
+    let mut status = client.status();
+    let mut generation = 0;
+    let period = (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        let current = match &*status.borrow_and_update() {
+            Status::Connected { generation } => Some(*generation),
+            _ => None,
+        };
+        let Some(current) = current else { continue };
+        let now = tokio::time::Instant::now();
+        let mut waiting = waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        if current != generation {
+            generation = current;
+            for (since, _) in waiting.values_mut() {
+                *since = now;
+            }
+            continue;
+        }
+        let overdue = waiting
+            .iter()
+            .find(|(_, (since, _))| now.duration_since(*since) > timeout)
+            .map(|(id, _)| id.clone());
+        drop(waiting);
+        if let (Some(id), Some(connection)) = (overdue, client.client()) {
+            tracing::warn!(id, ?timeout, "no acknowledgment in time; reconnecting");
+            connection.close();
         }
     }
 }
@@ -420,7 +473,7 @@ async fn read_loop(
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .remove(acknowledged);
-                    if let Some(waiter) = waiter {
+                    if let Some((_, waiter)) = waiter {
                         let _ = waiter.send(payload);
                     }
                 }

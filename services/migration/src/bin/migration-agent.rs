@@ -40,6 +40,14 @@ struct Cli {
     /// Seconds between the agent's HEARTBEATs.
     #[arg(long, default_value_t = u64::from(catalogue::HEARTBEAT_INTERVAL_SECONDS), global = true)]
     heartbeat_seconds: u64,
+    /// Seconds to wait for an acknowledgment before the connection is considered broken
+    /// (then the agent reconnects and resends).
+    #[arg(long, default_value_t = u64::from(catalogue::ACKNOWLEDGMENT_TIMEOUT_SECONDS), global = true)]
+    ack_timeout_seconds: u64,
+    /// Seconds without anything from the service before the connection is considered
+    /// dead.
+    #[arg(long, default_value_t = u64::from(catalogue::STALE_CONNECTION_SECONDS), global = true)]
+    stale_seconds: u64,
     /// The version to announce in AGENT_STARTED.
     #[arg(long, default_value = catalogue::PROTOCOL_VERSION, global = true)]
     agent_version: String,
@@ -192,6 +200,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     let config = AgentConfig {
         version: cli.agent_version,
         heartbeat_interval: Duration::from_secs(cli.heartbeat_seconds.max(1)),
+        ack_timeout: Duration::from_secs(cli.ack_timeout_seconds.max(1)),
+        stale_after: Duration::from_secs(cli.stale_seconds.max(1)),
         ..AgentConfig::new(&cli.socket, &user, &session)
     };
     // For `send`, validate before connecting: a typo should not need a service.
