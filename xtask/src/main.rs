@@ -4,7 +4,10 @@
 //!   derived file (today the meta-schema `specs/catalogue.schema.json`). With `--check`
 //!   nothing is written and the command fails listing every stale file.
 //! - `cargo xtask test`: the full test suite, exactly what CI runs.
+//! - `cargo xtask bench migration [--quick]`: the Migration protocol benchmark (release
+//!   builds, separate processes, unpinned and pinned); see `bench.rs`.
 
+mod bench;
 mod codegen;
 mod test;
 
@@ -30,6 +33,11 @@ enum Command {
     },
     /// Run every check CI runs: format, lints, freshness of generated files, all tests.
     Test,
+    /// Build in release mode and run a benchmark.
+    Bench {
+        #[command(subcommand)]
+        target: bench::Target,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Codegen { check } => codegen::run(check),
         Command::Test => test::run(),
+        Command::Bench { target } => bench::run(target),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,123 @@
+//! `cargo xtask bench migration [--quick] [ARGS...]`: builds the release binaries of
+//! `ipcspec-bench` and `migration-service`, then runs `ipcspec-bench migration`, which
+//! starts every server and client as separate processes, prints the table (unpinned and
+//! pinned to one CPU) and writes `<target dir>/bench/migration.json`.
+//!
+//! When `migration-service` does not build, the durable row is reported as skipped with
+//! the reason; the other rows still run. `ARGS` go to `ipcspec-bench migration` as they
+//! are (`--rtt-count`, `--throughput-count`, `--flavor`, ...; see its `--help`).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use crate::project_root;
+
+/// What to benchmark.
+#[derive(Subcommand)]
+pub enum Target {
+    /// The Migration protocol: raw socket, tokio-codec, tarpc, the runtime and the
+    /// durable migration-service, side by side.
+    Migration {
+        /// Small counts, for a smoke run.
+        #[arg(long)]
+        quick: bool,
+        /// Passed to `ipcspec-bench migration`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+pub fn run(target: Target) -> anyhow::Result<()> {
+    let Target::Migration { quick, args } = target;
+    build(&["-p", "ipcspec-bench", "--bin", "ipcspec-bench"])
+        .map_err(|reason| anyhow::anyhow!("building ipcspec-bench: {reason}"))?;
+    let service = build(&["-p", "ipcspec-migration", "--bin", "migration-service"]);
+
+    let release = target_dir().join("release");
+    let bench = release.join("ipcspec-bench");
+    if !bench.exists() {
+        bail!("{} is missing after the build", bench.display());
+    }
+    let out = target_dir().join("bench").join("migration.json");
+    let mut command = Command::new(&bench);
+    command.arg("migration").arg("--out").arg(&out);
+    if quick {
+        command.arg("--quick");
+    }
+    let binary = release.join("migration-service");
+    match service {
+        Ok(()) if binary.exists() => {
+            command.arg("--service-bin").arg(&binary);
+        }
+        Ok(()) => {
+            command
+                .arg("--service-missing")
+                .arg(format!("{} was not produced", binary.display()));
+        }
+        Err(reason) => {
+            command
+                .arg("--service-missing")
+                .arg(format!("migration-service did not build: {reason}"));
+        }
+    }
+    command.args(&args).current_dir(project_root());
+    eprintln!("xtask: {} migration ...", bench.display());
+    let status = command
+        .status()
+        .with_context(|| format!("running {}", bench.display()))?;
+    if !status.success() {
+        bail!("the benchmark failed ({status})");
+    }
+    Ok(())
+}
+
+/// The cargo target directory: `$CARGO_TARGET_DIR` (or `$CARGO_BUILD_TARGET_DIR`),
+/// relative paths taken from the workspace root, else `target/` there.
+fn target_dir() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .or_else(|| std::env::var_os("CARGO_BUILD_TARGET_DIR"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    if dir.is_absolute() {
+        dir
+    } else {
+        project_root().join(dir)
+    }
+}
+
+/// `cargo build --release ARGS`, streaming cargo's output; on failure, the first error
+/// line cargo printed.
+fn build(args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask: cargo build --release {}", args.join(" "));
+    let mut child = Command::new(&cargo)
+        .arg("build")
+        .arg("--release")
+        .args(args)
+        .current_dir(project_root())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running {cargo}: {e}"))?;
+    let mut first_error = None;
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("{line}");
+            if first_error.is_none() && line.starts_with("error") {
+                first_error = Some(line);
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(first_error.unwrap_or_else(|| format!("cargo exited with {status}")))
+    }
+}
