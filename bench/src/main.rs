@@ -32,6 +32,7 @@ mod raw;
 mod rpc;
 mod runtime;
 mod suite;
+mod validation;
 mod wire;
 
 use std::path::{Path, PathBuf};

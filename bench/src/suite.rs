@@ -206,6 +206,8 @@ struct Results {
     user: String,
     cpus: usize,
     runs: Vec<Run>,
+    /// Decoding with and without constraint checks, in this process.
+    validation: Option<crate::validation::ValidationCost>,
 }
 
 /// How to run each process.
@@ -215,6 +217,31 @@ struct Plan<'a> {
     args: &'a SuiteArgs,
     counts: Counts,
     user: String,
+}
+
+/// Prints what validation adds per message, against the runtime row's round trips.
+fn print_validation(cost: &crate::validation::ValidationCost, runs: &[Run]) {
+    println!(
+        "validation cost (in process, per USER_ACTION): decode {:.0} ns, decode + validate {:.0} ns: validation adds {:.0} ns",
+        cost.decode_ns,
+        cost.decode_and_validate_ns,
+        cost.validate_ns()
+    );
+    for run in runs {
+        if let Some(p50) = run
+            .rows
+            .iter()
+            .find(|row| row.implementation == "runtime")
+            .and_then(Row::p50)
+        {
+            println!(
+                "  = {:.1}% of the runtime row's p50 round trip ({:.1} µs, {})",
+                cost.validate_ns() / (p50 * 1000.0) * 100.0,
+                p50,
+                run.pinning
+            );
+        }
+    }
 }
 
 /// Runs the benchmark; see the [module documentation](self).
@@ -251,6 +278,20 @@ pub fn run(args: &SuiteArgs) -> anyhow::Result<()> {
         print_run(run, plan.rounds);
         println!();
     }
+    let validation = match crate::validation::measure(
+        &crate::wire::request_body(1, &plan.user),
+        if args.quick { 2_000 } else { 50_000 },
+    ) {
+        Ok(cost) => {
+            print_validation(&cost, &runs);
+            Some(cost)
+        }
+        Err(error) => {
+            println!("validation cost: not measured: {error:#}");
+            None
+        }
+    };
+    println!();
     print_footnotes(&plan);
     println!("total time: {:.1} s", started.elapsed().as_secs_f64());
 
@@ -267,6 +308,7 @@ pub fn run(args: &SuiteArgs) -> anyhow::Result<()> {
         user: plan.user.clone(),
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         runs,
+        validation,
     };
     if let Some(dir) = args.out.parent()
         && !dir.as_os_str().is_empty()

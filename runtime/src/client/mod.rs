@@ -75,9 +75,44 @@ impl JsonCorrelator {
         correlation_field: "correlationId",
     };
 
+    /// The value of the top-level field `name` of a JSON object: a string as it is,
+    /// anything else but `null` by its JSON text. Scans the object once without building
+    /// a map (this runs for every frame sent and received).
     fn field(frame: &[u8], name: &str) -> Option<String> {
-        let object: HashMap<String, &RawValue> = serde_json::from_slice(frame).ok()?;
-        let raw = object.get(name)?;
+        use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+        struct Field<'n>(&'n str);
+
+        impl<'de> Visitor<'de> for Field<'_> {
+            type Value = Option<&'de RawValue>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut found = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if found.is_none() && key == self.0 {
+                        found = Some(map.next_value::<&'de RawValue>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(found)
+            }
+        }
+
+        impl<'de> DeserializeSeed<'de> for Field<'_> {
+            type Value = Option<&'de RawValue>;
+
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_map(self)
+            }
+        }
+
+        let mut deserializer = serde_json::Deserializer::from_slice(frame);
+        let raw = Field(name).deserialize(&mut deserializer).ok()??;
         if let Ok(text) = serde_json::from_str::<String>(raw.get()) {
             return Some(text);
         }

@@ -23,6 +23,9 @@ const MAX_BATCH: usize = 64;
 /// Extra time given to a closing writer beyond the drain timeout before it is aborted.
 const WRITER_MARGIN: Duration = Duration::from_millis(500);
 
+/// Where the connection timer rests when no deadline is near.
+const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Why a connection was closed. [`CloseReason::as_str`] is its metrics label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -380,6 +383,19 @@ pub(crate) async fn serve<S: Service>(
     let mut started: Option<Instant> = None;
     let mut last_frame = Instant::now();
 
+    // Futures that live across iterations: re-creating them for every frame registers
+    // and deregisters waiters and timers each time, which shows in the round trip.
+    let close = close_requested(&mut close_rx);
+    tokio::pin!(close);
+    let shutdown_started = super::shutdown_requested(&mut shutdown);
+    tokio::pin!(shutdown_started);
+    // One timer for both deadlines. It is moved only when a deadline comes *earlier*
+    // than where it is armed; when it fires early (the stale deadline moved on with each
+    // frame) the loop re-arms it. So a steady exchange touches the timer wheel rarely.
+    let timer = tokio::time::sleep_until(Instant::now() + FAR_FUTURE);
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
+
     let reason = 'conn: loop {
         match codec.decode(&mut buf) {
             Ok(Some(frame)) => {
@@ -401,9 +417,15 @@ pub(crate) async fn serve<S: Service>(
                         metrics.error("reply_too_large");
                         continue;
                     }
+                    // Room in the queue is the common case: no timer for it.
+                    let reply = match shared.tx.try_send(reply) {
+                        Ok(()) => continue,
+                        // The writer is gone; the close request says why.
+                        Err(mpsc::error::TrySendError::Closed(_)) => break,
+                        Err(mpsc::error::TrySendError::Full(reply)) => reply,
+                    };
                     match tokio::time::timeout(config.reply_timeout, shared.tx.send(reply)).await {
                         Ok(Ok(())) => {}
-                        // The writer is gone; the close request says why.
                         Ok(Err(_closed)) => break,
                         Err(_elapsed) => {
                             metrics.error("slow_consumer");
@@ -438,11 +460,17 @@ pub(crate) async fn serve<S: Service>(
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(8 * 1024);
         }
+        if let Some(deadline) = deadline
+            && armed.is_none_or(|at| deadline < at)
+        {
+            timer.as_mut().reset(deadline);
+            armed = Some(deadline);
+        }
 
         tokio::select! {
             biased;
-            reason = close_requested(&mut close_rx) => break reason,
-            () = super::shutdown_requested(&mut shutdown) => break CloseReason::Shutdown,
+            reason = &mut close => break reason,
+            () = &mut shutdown_started => break CloseReason::Shutdown,
             read = reader.read_buf(&mut buf) => match read {
                 Ok(0) => {
                     if started.is_some() || !buf.is_empty() {
@@ -462,8 +490,15 @@ pub(crate) async fn serve<S: Service>(
                     break CloseReason::ReadError;
                 }
             },
-            () = sleep_until(deadline) => {
-                if frame_deadline.is_some_and(|at| at <= Instant::now()) {
+            () = &mut timer, if armed.is_some() => {
+                let now = Instant::now();
+                if deadline.is_none_or(|at| at > now) {
+                    // Armed for a deadline that has since moved: re-arm and go on.
+                    armed = None;
+                    timer.as_mut().reset(now + FAR_FUTURE);
+                    continue;
+                }
+                if frame_deadline.is_some_and(|at| at <= now) {
                     tracing::info!(timeout = ?config.frame_read_timeout, "frame not completed in time");
                     metrics.error("read_timeout");
                     break CloseReason::ReadTimeout;
@@ -500,14 +535,6 @@ async fn close_requested(close: &mut watch::Receiver<Option<CloseReason>>) -> Cl
     match close.wait_for(Option::is_some).await {
         Ok(reason) => (*reason).unwrap_or(CloseReason::ClosedByServer),
         Err(_) => CloseReason::ClosedByServer,
-    }
-}
-
-/// Sleeps until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 
