@@ -557,6 +557,7 @@ async fn write_loop(
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         (interval, heartbeat.frame, heartbeat.message_type)
     });
+    let mut frames = Vec::new();
     loop {
         let current = *mode.borrow_and_update();
         match current {
@@ -567,15 +568,10 @@ async fn write_loop(
                 return;
             }
         }
-        let mut frames = Vec::new();
+        // Queued frames first: a ready frame is taken without registering for the other
+        // events, and the mode is read again at the top of every turn anyway.
         tokio::select! {
             biased;
-            changed = mode.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                continue;
-            }
             frame = rx.recv() => {
                 let Some(frame) = frame else { return };
                 frames.push(frame);
@@ -594,9 +590,17 @@ async fn write_loop(
                     }
                 }
             }
+            changed = mode.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
         }
-        let (count, bytes) = encode(&mut codec, &mut out, frames, &shared);
+        let (count, bytes) = encode(&mut codec, &mut out, frames.drain(..), &shared);
+        // The write usually completes at once; the abort watch is polled only if not.
         let written = tokio::select! {
+            biased;
             result = writer.write_all(&out) => result,
             () = aborted(&mut mode) => return,
         };
@@ -636,7 +640,7 @@ async fn aborted(mode: &mut watch::Receiver<WriterMode>) {
 fn encode(
     codec: &mut LengthPrefixedCodec,
     out: &mut BytesMut,
-    frames: Vec<Bytes>,
+    frames: impl IntoIterator<Item = Bytes>,
     shared: &Shared,
 ) -> (usize, usize) {
     let (mut count, mut bytes) = (0, 0);
