@@ -146,6 +146,10 @@ async fn a_request_resolves_with_its_acknowledgment() {
     assert_eq!(reply["correlationId"], "m-1");
     assert_eq!(reply["payload"]["success"], true);
     assert_eq!(client.metrics().replies, 1);
+    // The round trip is in the client's latency histogram.
+    let latency = client.round_trip_latency();
+    assert_eq!(latency.count, 1);
+    assert!(latency.sum > Duration::ZERO);
     running.handle.shutdown();
     running.task.await.unwrap();
 }

@@ -257,6 +257,8 @@ struct Router {
     remembered_expired_ids: usize,
     /// Set by [`Client::close`]; the reader stops.
     close: tokio::sync::watch::Sender<bool>,
+    /// Round trips of successful requests.
+    round_trips: crate::server::metrics::Histogram,
 }
 
 impl Router {
@@ -369,6 +371,7 @@ impl Client {
             counters: Counters::default(),
             remembered_expired_ids: config.remembered_expired_ids,
             close: tokio::sync::watch::Sender::new(false),
+            round_trips: crate::server::metrics::Histogram::default(),
         });
         let span = tracing::debug_span!("ipcspec.client", %id);
         tokio::spawn(
@@ -497,6 +500,7 @@ impl Client {
             router,
             id: id.clone(),
         };
+        let sent_at = std::time::Instant::now();
         let exchange = async {
             self.inner
                 .tx
@@ -513,7 +517,17 @@ impl Client {
             }
         };
         drop(guard);
+        if result.is_ok() {
+            router.round_trips.record(sent_at.elapsed());
+        }
         result
+    }
+
+    /// The round-trip latency of the requests answered so far (queueing included), in
+    /// the same buckets as the server's handling-latency histogram.
+    #[must_use]
+    pub fn round_trip_latency(&self) -> crate::server::LatencyHistogram {
+        self.inner.router.round_trips.snapshot()
     }
 
     /// The counters now.

@@ -65,14 +65,14 @@ pub struct MessageCounts {
 /// The live latency histogram: one counter per bucket (not cumulative) and one beyond
 /// the last bound; the count is their sum, so it always matches the `+Inf` bucket.
 #[derive(Debug, Default)]
-struct Histogram {
+pub(crate) struct Histogram {
     buckets: [AtomicU64; LATENCY_BOUNDS_MICROS.len()],
     overflow: AtomicU64,
     sum_nanos: AtomicU64,
 }
 
 impl Histogram {
-    fn record(&self, latency: Duration) {
+    pub(crate) fn record(&self, latency: Duration) {
         let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         let index = LATENCY_BOUNDS_MICROS.partition_point(|&bound| bound * 1_000 < nanos);
         match self.buckets.get(index) {
@@ -82,7 +82,7 @@ impl Histogram {
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
-    fn snapshot(&self) -> LatencyHistogram {
+    pub(crate) fn snapshot(&self) -> LatencyHistogram {
         let mut cumulative = 0;
         let buckets = LATENCY_BOUNDS_MICROS
             .iter()

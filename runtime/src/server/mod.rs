@@ -68,7 +68,7 @@
 
 mod config;
 mod connection;
-mod metrics;
+pub(crate) mod metrics;
 mod service;
 
 use std::collections::HashMap;
