@@ -1,0 +1,919 @@
+//! Runs cases against an implementation acting as server: connections, frames built from
+//! their symbolic description, expectations, verdicts and transcripts.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::protocol::{Capabilities, FrameKind, Protocol};
+use crate::scenario::{Action, Body, Case, Expect, Send, Step, Wait};
+
+/// The largest frame the runner itself reads; beyond it the implementation is broken.
+const RUNNER_MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// Pause between the pieces of a chunked send, so the implementation sees separate reads.
+const CHUNK_PAUSE: Duration = Duration::from_millis(2);
+
+/// How long the runner tries to connect to the implementation.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the runner reaches the implementation.
+#[derive(Debug)]
+pub enum Target {
+    /// A socket someone else keeps listening.
+    Connect(PathBuf),
+    /// A command the runner starts (and restarts after a crash), told where to listen by
+    /// `IPCSPEC_ADDRESS=unix:PATH`.
+    Spawn {
+        /// The shell command.
+        command: String,
+        /// The socket it is told to use.
+        socket: PathBuf,
+        /// Where its standard output and error go.
+        log: PathBuf,
+        /// The running process (leader of its own process group).
+        child: Option<Child>,
+    },
+}
+
+impl Target {
+    /// The socket to connect to.
+    pub fn socket(&self) -> &Path {
+        match self {
+            Target::Connect(path) | Target::Spawn { socket: path, .. } => path,
+        }
+    }
+
+    /// Makes sure the implementation runs (spawning or restarting it) and accepts.
+    ///
+    /// # Errors
+    ///
+    /// The command cannot start, or nothing accepts on the socket in time.
+    pub fn ensure_running(&mut self) -> anyhow::Result<()> {
+        if let Target::Spawn {
+            command,
+            socket,
+            log,
+            child,
+        } = self
+        {
+            let alive = match child {
+                Some(process) => process.try_wait()?.is_none(),
+                None => false,
+            };
+            if !alive {
+                let _ = std::fs::remove_file(&*socket);
+                let output = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&*log)
+                    .with_context(|| format!("cannot open {}", log.display()))?;
+                let errors = output.try_clone()?;
+                // Its own process group, so stopping it stops whatever the command started.
+                let process = Command::new("sh")
+                    .arg("-c")
+                    .arg(&*command)
+                    .env("IPCSPEC_ADDRESS", format!("unix:{}", socket.display()))
+                    .stdin(Stdio::null())
+                    .stdout(output)
+                    .stderr(errors)
+                    .process_group(0)
+                    .spawn()
+                    .with_context(|| format!("cannot start `{command}`"))?;
+                *child = Some(process);
+            }
+        }
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        loop {
+            match UnixStream::connect(self.socket()) {
+                Ok(_probe) => return Ok(()),
+                Err(error) if Instant::now() >= deadline => {
+                    bail!(
+                        "nothing accepts on {} after {:?}: {error}",
+                        self.socket().display(),
+                        CONNECT_TIMEOUT
+                    )
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// If the spawned implementation exited, its status (and it will be restarted).
+    pub fn crashed(&mut self) -> Option<String> {
+        if let Target::Spawn {
+            child: Some(process),
+            ..
+        } = self
+            && let Ok(Some(status)) = process.try_wait()
+        {
+            return Some(status.to_string());
+        }
+        None
+    }
+
+    /// Stops a spawned implementation: SIGTERM to its process group, SIGKILL if it is
+    /// still there a few seconds later.
+    pub fn stop(&mut self) {
+        if let Target::Spawn {
+            child: Some(process),
+            ..
+        } = self
+        {
+            use nix::sys::signal::{Signal, killpg};
+            use nix::unistd::Pid;
+            let Ok(pid) = i32::try_from(process.id()) else {
+                let _ = process.kill();
+                return;
+            };
+            let group = Pid::from_raw(pid);
+            let _ = killpg(group, Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = process.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = killpg(group, Signal::SIGKILL);
+            let _ = process.wait();
+        }
+    }
+}
+
+/// What a case ended as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every step passed.
+    Ok,
+    /// An acceptable alternative passed.
+    NonStrict,
+    /// The implementation did something the case does not accept.
+    Failed,
+    /// The harness could not run the case.
+    Error,
+    /// Not run (level, features, filters).
+    Skipped,
+    /// Failed, as the expected-failures file says.
+    ExpectedFailure,
+    /// Passed although the expected-failures file says it fails.
+    UnexpectedPass,
+}
+
+impl Verdict {
+    /// Counts as a pass in the summary.
+    #[must_use]
+    pub fn passed(self) -> bool {
+        matches!(
+            self,
+            Verdict::Ok | Verdict::NonStrict | Verdict::ExpectedFailure
+        )
+    }
+}
+
+/// One line of a transcript.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Milliseconds since the case started.
+    pub at_ms: u64,
+    /// The connection.
+    pub connection: String,
+    /// `sent`, `received`, `closed`, `note`.
+    pub kind: &'static str,
+    /// The bytes, in hex (the first 4 KiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hex: Option<String>,
+    /// The bytes as text (the first 4 KiB), or the note.
+    pub text: String,
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// The case id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its group.
+    pub group: String,
+    /// `must` or `should`.
+    pub level: crate::scenario::Level,
+    /// The anchors it checks.
+    pub cites: Vec<String>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What was expected (the step that decided), or why it was skipped.
+    pub expected: String,
+    /// What happened instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// Everything sent and received.
+    pub transcript: Vec<Event>,
+}
+
+/// What every case can use.
+#[derive(Debug)]
+pub struct Context {
+    /// The catalogue's wire.
+    pub protocol: Protocol,
+    /// The implementation's limits.
+    pub capabilities: Capabilities,
+    /// `${user}`.
+    pub user: String,
+    /// `${otherUser}`.
+    pub other_user: String,
+}
+
+impl Context {
+    /// Evaluates a duration (milliseconds).
+    ///
+    /// # Errors
+    ///
+    /// See [`Context::number`].
+    pub fn duration(&self, wait: &Wait) -> anyhow::Result<Duration> {
+        self.number(wait).map(Duration::from_millis)
+    }
+
+    /// Evaluates a number or a capability expression.
+    ///
+    /// # Errors
+    ///
+    /// An expression naming an unknown capability or not of the form
+    /// `<capability>[*<factor>][+<n>]`.
+    pub fn number(&self, wait: &Wait) -> anyhow::Result<u64> {
+        match wait {
+            Wait::Millis(n) => Ok(*n),
+            Wait::Expr(expr) => {
+                let compact: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
+                let (head, plus) = match compact.split_once('+') {
+                    Some((head, plus)) => (head, plus.parse::<u64>().ok()),
+                    None => (compact.as_str(), Some(0)),
+                };
+                let (name, factor) = match head.split_once('*') {
+                    Some((name, factor)) => (name, factor.parse::<u64>().ok()),
+                    None => (head, Some(1)),
+                };
+                let (Some(base), Some(factor), Some(plus)) =
+                    (self.capabilities.get(name), factor, plus)
+                else {
+                    bail!(
+                        "`{expr}` is not `<capability>[*<factor>][+<ms>]` with a known capability"
+                    );
+                };
+                Ok(base.saturating_mul(factor).saturating_add(plus))
+            }
+        }
+    }
+}
+
+/// One connection of a case.
+struct Conn {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    /// Frames read but not consumed by an expectation.
+    backlog: VecDeque<Vec<u8>>,
+    eof: bool,
+}
+
+/// Why a step did not pass.
+enum StepError {
+    /// The implementation's behaviour: the case fails (or an alternative applies).
+    Mismatch { expected: String, actual: String },
+    /// The harness could not do its part.
+    Harness(anyhow::Error),
+}
+
+impl From<anyhow::Error> for StepError {
+    fn from(error: anyhow::Error) -> Self {
+        StepError::Harness(error)
+    }
+}
+
+/// A running case.
+struct Run<'a> {
+    ctx: &'a Context,
+    socket: &'a Path,
+    started: Instant,
+    conns: BTreeMap<String, Conn>,
+    ids: HashMap<String, String>,
+    transcript: Vec<Event>,
+}
+
+fn clip(bytes: &[u8]) -> &[u8] {
+    &bytes[..bytes.len().min(4096)]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    clip(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Run<'_> {
+    fn log(&mut self, connection: &str, kind: &'static str, bytes: Option<&[u8]>, text: String) {
+        self.transcript.push(Event {
+            at_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            connection: connection.to_owned(),
+            kind,
+            hex: bytes.map(hex),
+            text,
+        });
+    }
+
+    fn conn(&mut self, name: &str) -> anyhow::Result<&mut Conn> {
+        if !self.conns.contains_key(name) {
+            let stream = UnixStream::connect(self.socket)
+                .with_context(|| format!("connecting to {}", self.socket.display()))?;
+            self.log(name, "note", None, "connected".to_owned());
+            self.conns.insert(
+                name.to_owned(),
+                Conn {
+                    stream,
+                    buf: Vec::new(),
+                    backlog: VecDeque::new(),
+                    eof: false,
+                },
+            );
+        }
+        self.conns
+            .get_mut(name)
+            .ok_or_else(|| anyhow!("connection {name} vanished"))
+    }
+
+    /// Replaces `${user}`, `${otherUser}`, `${uuid}` and `${id:<name>}` in every string.
+    fn substitute(&self, value: &Value) -> Value {
+        match value {
+            Value::String(text) if text.contains("${") => {
+                let mut out = text
+                    .replace("${user}", &self.ctx.user)
+                    .replace("${otherUser}", &self.ctx.other_user);
+                while let Some(at) = out.find("${uuid}") {
+                    out.replace_range(at..at + 7, &uuid::Uuid::new_v4().to_string());
+                }
+                for (name, id) in &self.ids {
+                    out = out.replace(&format!("${{id:{name}}}"), id);
+                }
+                Value::String(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.substitute(v)).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.substitute(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// The body bytes of a send step.
+    fn body(&mut self, body: &Body) -> anyhow::Result<Vec<u8>> {
+        Ok(match body {
+            Body::Json(value) => serde_json::to_vec(&self.substitute(value))?,
+            Body::Text(text) => text.clone().into_bytes(),
+            Body::Hex(text) => decode_hex(text)?,
+            Body::Message(message) => {
+                let protocol = &self.ctx.protocol;
+                let id = match &message.id {
+                    Some(id) => match self.substitute(&Value::String(id.clone())) {
+                        Value::String(id) => id,
+                        _ => id.clone(),
+                    },
+                    None => uuid::Uuid::new_v4().to_string(),
+                };
+                if let Some(name) = &message.name {
+                    self.ids.insert(name.clone(), id.clone());
+                }
+                let mut envelope = serde_json::Map::new();
+                if let Some(key) = &protocol.id_key {
+                    envelope.insert(key.clone(), Value::String(id));
+                }
+                envelope.insert(
+                    protocol.type_key.clone(),
+                    Value::String(message.message_type.clone()),
+                );
+                if let Some(key) = &protocol.timestamp_key {
+                    let now = time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)?;
+                    envelope.insert(key.clone(), Value::String(now));
+                }
+                let mut payload = self.substitute(&message.payload);
+                if let Some(pad) = &message.pad {
+                    // Sized below, once the envelope around it is known.
+                    set_path(&mut payload, &pad.field, Value::String(String::new()))?;
+                }
+                if let Some(key) = &protocol.payload_key {
+                    envelope.insert(key.clone(), payload);
+                }
+                for (key, value) in &message.envelope {
+                    if value.is_null() {
+                        envelope.remove(key);
+                    } else {
+                        envelope.insert(key.clone(), self.substitute(value));
+                    }
+                }
+                let mut value = Value::Object(envelope);
+                if let Some(pad) = &message.pad {
+                    let size = match pad.size.as_str() {
+                        "max" => self.ctx.capabilities.max_message_bytes,
+                        "max+1" => self.ctx.capabilities.max_message_bytes + 1,
+                        n => n
+                            .parse()
+                            .map_err(|_| anyhow!("pad size `{n}` is not max, max+1 or a number"))?,
+                    };
+                    let size = usize::try_from(size)?;
+                    let base = serde_json::to_vec(&value)?.len();
+                    let fill = size.checked_sub(base).ok_or_else(|| {
+                        anyhow!("the message is already {base} bytes, over {size}")
+                    })?;
+                    let field = match &protocol.payload_key {
+                        Some(key) => format!("{key}.{}", pad.field),
+                        None => pad.field.clone(),
+                    };
+                    set_path(&mut value, &field, Value::String("x".repeat(fill)))?;
+                }
+                serde_json::to_vec(&value)?
+            }
+        })
+    }
+
+    fn send(&mut self, name: &str, send: &Send) -> Result<(), StepError> {
+        if let (Some(count), Body::Message(message)) = (send.sequence, &send.body) {
+            let base = message
+                .id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let mut frames = Vec::new();
+            for n in 1..=count {
+                let mut one = message.clone();
+                one.id = Some(format!("{base}-{n}"));
+                let body = self.body(&Body::Message(one))?;
+                frames.extend(self.frame(send, &body)?);
+            }
+            self.log(
+                name,
+                "sent",
+                Some(&frames),
+                format!("{count} {} messages in one write", message.message_type),
+            );
+            let conn = self.conn(name)?;
+            return conn
+                .stream
+                .write_all(&frames)
+                .map_err(|error| StepError::Mismatch {
+                    expected: "the implementation reads the frames".to_owned(),
+                    actual: format!("writing failed: {error}"),
+                });
+        }
+        let body = self.body(&send.body)?;
+        let frame = self.frame(send, &body)?;
+        self.write(name, send, &body, frame)
+    }
+
+    /// The frame around `body`: prefix or newline, then the send's overrides.
+    fn frame(&self, send: &Send, body: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let mut frame = match self.ctx.protocol.framing {
+            FrameKind::LengthPrefixedU32Le => {
+                let declared = match send.length {
+                    Some(length) => u32::try_from(length)
+                        .map_err(|_| anyhow!("length {length} does not fit u32"))?,
+                    None => u32::try_from(body.len()).map_err(|_| anyhow!("body too large"))?,
+                };
+                let mut frame = declared.to_le_bytes().to_vec();
+                frame.extend_from_slice(body);
+                frame
+            }
+            FrameKind::Newline => {
+                let mut frame = body.to_vec();
+                frame.push(b'\n');
+                frame
+            }
+        };
+        if let Some(keep) = send.truncate {
+            frame.truncate(keep);
+        }
+        if let Some(copies) = send.repeat {
+            frame = frame.repeat(copies.max(1));
+        }
+        Ok(frame)
+    }
+
+    fn write(
+        &mut self,
+        name: &str,
+        send: &Send,
+        body: &[u8],
+        frame: Vec<u8>,
+    ) -> Result<(), StepError> {
+        let text = String::from_utf8_lossy(clip(body)).into_owned();
+        self.log(name, "sent", Some(&frame), text);
+        let chunks = send.chunks.clone();
+        let conn = self.conn(name)?;
+        let result = match chunks {
+            Some(sizes) if !sizes.is_empty() && sizes.iter().all(|s| *s > 0) => {
+                let mut rest: &[u8] = &frame;
+                let mut result = Ok(());
+                for size in sizes.iter().cycle() {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (piece, tail) = rest.split_at((*size).min(rest.len()));
+                    if let Err(error) = conn
+                        .stream
+                        .write_all(piece)
+                        .and_then(|()| conn.stream.flush())
+                    {
+                        result = Err(error);
+                        break;
+                    }
+                    rest = tail;
+                    std::thread::sleep(CHUNK_PAUSE);
+                }
+                result
+            }
+            _ => conn.stream.write_all(&frame),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            // The implementation closed while the frame was being written (as it should
+            // for an oversized frame): later steps see the close.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+                ) =>
+            {
+                conn.eof = true;
+                self.log(
+                    name,
+                    "closed",
+                    None,
+                    format!("closed by the implementation during the write ({error})"),
+                );
+                Ok(())
+            }
+            Err(error) => Err(StepError::Harness(anyhow!(
+                "writing to the implementation failed: {error}"
+            ))),
+        }
+    }
+
+    /// Reads one frame within `deadline`: `Ok(None)` at end of stream, `Err` on timeout.
+    fn read_frame(&mut self, name: &str, deadline: Instant) -> Result<Option<Vec<u8>>, StepError> {
+        let framing = self.ctx.protocol.framing;
+        loop {
+            let conn = self.conn(name)?;
+            if let Some(frame) = conn.backlog.pop_front() {
+                return Ok(Some(frame));
+            }
+            if let Some(frame) = cut(framing, &mut conn.buf)? {
+                let text = String::from_utf8_lossy(clip(&frame)).into_owned();
+                self.log(name, "received", Some(&frame), text);
+                return Ok(Some(frame));
+            }
+            if conn.eof {
+                return Ok(None);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StepError::Mismatch {
+                    expected: String::new(),
+                    actual: "timeout".to_owned(),
+                });
+            }
+            conn.stream
+                .set_read_timeout(Some(deadline - now))
+                .map_err(anyhow::Error::from)?;
+            let mut chunk = [0_u8; 64 * 1024];
+            match conn.stream.read(&mut chunk) {
+                Ok(0) => {
+                    conn.eof = true;
+                    let leftover = conn.buf.len();
+                    self.log(name, "closed", None, format!("closed by the implementation ({leftover} bytes of an incomplete frame left)"));
+                }
+                Ok(n) => conn.buf.extend_from_slice(&chunk[..n]),
+                Err(error)
+                    if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => {
+                    conn.eof = true;
+                    self.log(name, "closed", None, format!("read failed: {error}"));
+                }
+            }
+        }
+    }
+
+    fn ignored(&self, frame: &Value, skip: &[String]) -> bool {
+        let kind = frame
+            .get(&self.ctx.protocol.type_key)
+            .and_then(Value::as_str);
+        kind.is_some_and(|kind| {
+            self.ctx.protocol.heartbeat.as_deref() == Some(kind) || skip.iter().any(|s| s == kind)
+        })
+    }
+
+    fn expect(&mut self, name: &str, expect: &Expect) -> Result<(), StepError> {
+        let pattern = self.substitute(&expect.frame);
+        let deadline = Instant::now() + self.ctx.duration(&expect.within)?;
+        let wanted = expect.count.unwrap_or(1);
+        let mut found = 0;
+        let mut passed_over = Vec::new();
+        let outcome = loop {
+            match self.read_frame(name, deadline) {
+                Ok(Some(frame)) => {
+                    let Ok(value) = serde_json::from_slice::<Value>(&frame) else {
+                        break Err(format!(
+                            "a frame that is not JSON: {}",
+                            String::from_utf8_lossy(clip(&frame))
+                        ));
+                    };
+                    if matches(&pattern, &value) {
+                        found += 1;
+                        if found == wanted {
+                            break Ok(());
+                        }
+                        continue;
+                    }
+                    if self.ignored(&value, &expect.skip) || expect.skip_others {
+                        passed_over.push(frame);
+                        continue;
+                    }
+                    passed_over.push(frame);
+                    break Err(format!("{value}"));
+                }
+                Ok(None) => {
+                    break Err(format!(
+                        "the connection was closed ({found} of {wanted} matching frames seen)"
+                    ));
+                }
+                Err(StepError::Mismatch { .. }) => {
+                    break Err(format!("{found} of {wanted} matching frames in time"));
+                }
+                Err(harness) => return Err(harness),
+            }
+        };
+        outcome.map_err(|actual| {
+            // An alternative may look at the same frames again.
+            if let Some(conn) = self.conns.get_mut(name) {
+                for frame in passed_over.into_iter().rev() {
+                    conn.backlog.push_front(frame);
+                }
+            }
+            StepError::Mismatch {
+                expected: format!(
+                    "a frame matching {pattern} within {:?}",
+                    self.ctx.duration(&expect.within).unwrap_or_default()
+                ),
+                actual,
+            }
+        })
+    }
+
+    fn expect_close(&mut self, name: &str, within: &Wait) -> Result<(), StepError> {
+        let limit = self.ctx.duration(within)?;
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.read_frame(name, deadline) {
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(()),
+                Err(StepError::Mismatch { .. }) => {
+                    return Err(StepError::Mismatch {
+                        expected: format!(
+                            "the implementation closes the connection within {limit:?}"
+                        ),
+                        actual: "the connection is still open".to_owned(),
+                    });
+                }
+                Err(harness) => return Err(harness),
+            }
+        }
+    }
+
+    fn expect_silence(&mut self, name: &str, during: &Wait) -> Result<(), StepError> {
+        let limit = self.ctx.duration(during)?;
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.read_frame(name, deadline) {
+                Ok(Some(frame)) => {
+                    let value = serde_json::from_slice::<Value>(&frame).unwrap_or(Value::Null);
+                    if !self.ignored(&value, &[]) {
+                        return Err(StepError::Mismatch {
+                            expected: format!("no frame for {limit:?}"),
+                            actual: String::from_utf8_lossy(clip(&frame)).into_owned(),
+                        });
+                    }
+                }
+                Ok(None) => {
+                    return Err(StepError::Mismatch {
+                        expected: format!("the connection stays open and silent for {limit:?}"),
+                        actual: "the connection was closed".to_owned(),
+                    });
+                }
+                Err(StepError::Mismatch { .. }) => return Ok(()),
+                Err(harness) => return Err(harness),
+            }
+        }
+    }
+
+    fn step(&mut self, step: &Step) -> Result<(), StepError> {
+        let name = step.connection.clone().unwrap_or_else(|| "main".to_owned());
+        match &step.action {
+            Action::Send(send) => self.send(&name, send),
+            Action::Expect(expect) => self.expect(&name, expect),
+            Action::ExpectClose(within) => self.expect_close(&name, &within.within),
+            Action::ExpectSilence(during) => self.expect_silence(&name, &during.duration),
+            Action::Pause(during) => {
+                std::thread::sleep(self.ctx.duration(&during.duration)?);
+                Ok(())
+            }
+            Action::Fill(fill) => {
+                let count = self.ctx.number(&fill.connections)?;
+                for n in 1..=count {
+                    self.conn(&format!("fill-{n}"))?;
+                }
+                Ok(())
+            }
+            Action::Close(_) => {
+                if let Some(conn) = self.conns.remove(&name) {
+                    let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+                    self.log(&name, "note", None, "closed by the runner".to_owned());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs `steps`; on a mismatch, the index of the failing step and what happened.
+    fn steps(&mut self, steps: &[Step]) -> Result<(), (usize, StepError)> {
+        for (index, step) in steps.iter().enumerate() {
+            self.step(step).map_err(|error| (index, error))?;
+        }
+        Ok(())
+    }
+}
+
+/// Cuts one frame from `buf`, if complete.
+fn cut(framing: FrameKind, buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, StepError> {
+    match framing {
+        FrameKind::LengthPrefixedU32Le => {
+            let Some(prefix) = buf.get(..4) else {
+                return Ok(None);
+            };
+            let declared =
+                u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+            if declared > RUNNER_MAX_FRAME {
+                return Err(StepError::Mismatch {
+                    expected: "frames of a sane size".to_owned(),
+                    actual: format!("the implementation declared a frame of {declared} bytes"),
+                });
+            }
+            if buf.len() < 4 + declared {
+                return Ok(None);
+            }
+            let frame = buf[4..4 + declared].to_vec();
+            buf.drain(..4 + declared);
+            Ok(Some(frame))
+        }
+        FrameKind::Newline => match buf.iter().position(|b| *b == b'\n') {
+            Some(at) => {
+                let frame = buf[..at].to_vec();
+                buf.drain(..=at);
+                Ok(Some(frame))
+            }
+            None => Ok(None),
+        },
+    }
+}
+
+/// Whether `actual` matches `pattern` (objects by subset, `$any`, `$absent`).
+#[must_use]
+pub fn matches(pattern: &Value, actual: &Value) -> bool {
+    match (pattern, actual) {
+        (Value::String(s), _) if s == "$any" => true,
+        (Value::Object(expected), Value::Object(actual)) => {
+            expected
+                .iter()
+                .all(|(key, want)| match (want, actual.get(key)) {
+                    (Value::String(s), None) if s == "$absent" => true,
+                    (Value::String(s), Some(_)) if s == "$absent" => false,
+                    (_, None) => false,
+                    (want, Some(got)) => matches(want, got),
+                })
+        }
+        (Value::Array(expected), Value::Array(actual)) => {
+            expected.len() == actual.len()
+                && expected.iter().zip(actual).all(|(w, g)| matches(w, g))
+        }
+        (expected, actual) => expected == actual,
+    }
+}
+
+/// Sets the value at a dot-separated path, creating objects on the way.
+fn set_path(value: &mut Value, path: &str, new: Value) -> anyhow::Result<()> {
+    let mut current = value;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let Value::Object(map) = current else {
+            bail!("`{path}` does not lead through objects");
+        };
+        if parts.peek().is_none() {
+            map.insert(part.to_owned(), new);
+            return Ok(());
+        }
+        current = map
+            .entry(part.to_owned())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+    Ok(())
+}
+
+fn decode_hex(text: &str) -> anyhow::Result<Vec<u8>> {
+    let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if clean.len() % 2 != 0 {
+        bail!("hex `{text}` has an odd number of digits");
+    }
+    (0..clean.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&clean[i..i + 2], 16).map_err(|e| anyhow!("bad hex `{text}`: {e}"))
+        })
+        .collect()
+}
+
+/// Runs one case on fresh connections to `socket`.
+#[must_use]
+pub fn run_case(ctx: &Context, socket: &Path, case: &Case) -> CaseResult {
+    let mut run = Run {
+        ctx,
+        socket,
+        started: Instant::now(),
+        conns: BTreeMap::new(),
+        ids: HashMap::new(),
+        transcript: Vec::new(),
+    };
+    let (verdict, expected, actual) = match run.steps(&case.steps) {
+        Ok(()) => (Verdict::Ok, "every step".to_owned(), None),
+        Err((_, StepError::Harness(error))) => (
+            Verdict::Error,
+            "the harness runs the case".to_owned(),
+            Some(format!("{error:#}")),
+        ),
+        Err((index, StepError::Mismatch { expected, actual })) => {
+            let mut outcome = (
+                Verdict::Failed,
+                format!("step {}: {expected}", index + 1),
+                Some(actual),
+            );
+            for alternative in case.alternatives.iter().filter(|a| a.from == index) {
+                run.log(
+                    "main",
+                    "note",
+                    None,
+                    format!("trying the alternative: {}", alternative.note),
+                );
+                match run.steps(&alternative.steps) {
+                    Ok(()) => {
+                        let verdict = if alternative.verdict == "non-strict" {
+                            Verdict::NonStrict
+                        } else {
+                            Verdict::Ok
+                        };
+                        outcome = (verdict, alternative.note.clone(), None);
+                        break;
+                    }
+                    Err((_, StepError::Harness(error))) => {
+                        outcome = (
+                            Verdict::Error,
+                            "the harness runs the case".to_owned(),
+                            Some(format!("{error:#}")),
+                        );
+                        break;
+                    }
+                    Err(_) => {}
+                }
+            }
+            outcome
+        }
+    };
+    let duration_ms = u64::try_from(run.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    CaseResult {
+        id: case.id.clone(),
+        title: case.title.clone(),
+        group: case.group.clone(),
+        level: case.level,
+        cites: case.cites.clone(),
+        verdict,
+        expected,
+        actual,
+        duration_ms,
+        transcript: run.transcript,
+    }
+}
