@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use std::collections::BTreeSet;
+
 use anyhow::{Context, bail};
+use ipcspec_codegen::emit::vectors;
 use ipcspec_codegen::output::{OutputFile, Target, write_all};
 use ipcspec_codegen::{Format, check};
 
@@ -84,6 +87,9 @@ pub fn run(check_only: bool) -> anyhow::Result<()> {
     if meta_stale {
         stale.push("specs/catalogue.schema.json".into());
     }
+    // The conformance vectors and their schema live in conformance/, outside generated/.
+    let conformance = conformance_vectors(&root, &report.loaded, check_only)?;
+    stale.extend(conformance.stale);
     stale.extend(
         written
             .removed
@@ -102,10 +108,110 @@ pub fn run(check_only: bool) -> anyhow::Result<()> {
     eprintln!(
         "codegen: {} catalogue(s) valid, {} file(s) {}, {} changed, in {:.1} ms",
         specs.len(),
-        files.len(),
+        files.len() + conformance.files,
         if check_only { "checked" } else { "generated" },
         stale.len(),
         started.elapsed().as_secs_f64() * 1000.0
     );
     Ok(())
+}
+
+/// What syncing the conformance vectors found.
+struct Conformance {
+    /// Files produced (vectors files, their schema, the retired list).
+    files: usize,
+    /// Files that were (or, under check, would be) written or removed.
+    stale: Vec<String>,
+}
+
+/// Regenerates `conformance/vectors/<catalogue>.json` and
+/// `conformance/schema/vectors.schema.json` (or, under check, lists the stale ones), and
+/// appends the ids of vectors that are no longer generated to
+/// `conformance/vectors/retired.txt`, so that no id is ever reused.
+fn conformance_vectors(
+    root: &Path,
+    loaded: &[ipcspec_schema::Loaded],
+    check_only: bool,
+) -> anyhow::Result<Conformance> {
+    let mut modules = Vec::new();
+    for l in loaded {
+        let catalogue = l.valid().context("an invalid catalogue")?;
+        let mut module = match ipcspec_codegen::ir::lower(catalogue) {
+            Ok(module) => module,
+            Err(_) => bail!("{}: names collide", l.source.path.display()),
+        };
+        if let Some(name) = l.source.path.file_name() {
+            module.source = name.to_string_lossy().into_owned();
+        }
+        modules.push(module);
+    }
+    modules.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let retired_path = root.join(vectors::RETIRED_PATH);
+    let retired_text = std::fs::read_to_string(&retired_path)
+        .with_context(|| format!("reading {}", vectors::RETIRED_PATH))?;
+    let retired = vectors::parse_retired(&retired_text);
+    let generated = vectors::emit(&modules, &retired).context("generating conformance vectors")?;
+
+    let mut stale = Vec::new();
+    // Ids in the files on disk that are no longer generated are retired.
+    let produced: BTreeSet<&str> = generated.iter().map(|f| f.path.as_str()).collect();
+    let mut new_ids = BTreeSet::new();
+    for file in &generated {
+        new_ids.extend(vectors::ids_in(&file.contents)?);
+    }
+    let mut gone = BTreeSet::new();
+    let dir = root.join(vectors::VECTORS_DIR);
+    let mut on_disk: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    on_disk.sort();
+    for path in &on_disk {
+        let relative = path
+            .strip_prefix(root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| path.display().to_string());
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {relative}"))?;
+        let ids = vectors::ids_in(&text).with_context(|| {
+            format!("{relative} is not a vectors file (restore it from git before regenerating, so its ids can be retired)")
+        })?;
+        gone.extend(
+            ids.into_iter()
+                .filter(|id| !new_ids.contains(id) && !retired.contains(id)),
+        );
+        if !produced.contains(relative.as_str()) {
+            if !check_only {
+                std::fs::remove_file(path).with_context(|| format!("removing {relative}"))?;
+            }
+            stale.push(format!("{relative} (no longer generated)"));
+        }
+    }
+
+    let mut outputs: Vec<(String, String)> = generated
+        .into_iter()
+        .map(|f| (f.path, f.contents))
+        .collect();
+    outputs.push((vectors::SCHEMA_PATH.to_owned(), vectors::schema_text()));
+    outputs.push((
+        vectors::RETIRED_PATH.to_owned(),
+        vectors::retire(&retired_text, &gone),
+    ));
+    let files = outputs.len();
+    for (path, contents) in outputs {
+        let full = root.join(&path);
+        if std::fs::read_to_string(&full).ok().as_deref() == Some(contents.as_str()) {
+            continue;
+        }
+        if !check_only {
+            if let Some(parent) = full.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::write(&full, contents).with_context(|| format!("writing {path}"))?;
+        }
+        stale.push(path);
+    }
+    Ok(Conformance { files, stale })
 }

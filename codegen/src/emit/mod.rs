@@ -1,4 +1,6 @@
-//! Emitters: IR -> files. Each reads only the IR and writes through [`crate::output`].
+//! Emitters: IR -> files. Each reads only the IR and writes through [`crate::output`]; the
+//! conformance vectors ([`vectors`]) live outside `generated/` and are written by `cargo xtask
+//! codegen` the same way.
 
 pub mod c;
 pub mod docs;
@@ -6,6 +8,7 @@ pub mod examples;
 pub mod jsonschema;
 pub mod rust;
 pub mod ts;
+pub mod vectors;
 
 use crate::ir::Module;
 use crate::output::{OutputFile, Target};

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::protocol::{Capabilities, FrameKind, Protocol};
-use crate::scenario::{Action, Body, Case, Expect, Send, Step, Wait};
+use crate::scenario::{Action, Body, Case, CloseWithin, Expect, Send, Step, Wait};
 
 /// The largest frame the runner itself reads; beyond it the implementation is broken.
 const RUNNER_MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -118,6 +118,21 @@ impl Target {
             return Some(status.to_string());
         }
         None
+    }
+
+    /// Like [`Target::crashed`], but waits up to `grace` for the process to be gone: a
+    /// process that dies closes its sockets a moment before its exit status exists.
+    pub fn crashed_within(&mut self, grace: Duration) -> Option<String> {
+        let deadline = Instant::now() + grace;
+        loop {
+            if let Some(status) = self.crashed() {
+                return Some(status);
+            }
+            if !matches!(self, Target::Spawn { .. }) || Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Stops a spawned implementation: SIGTERM to its process group, SIGKILL if it is
@@ -260,18 +275,22 @@ impl Context {
                     Some((head, plus)) => (head, plus.parse::<u64>().ok()),
                     None => (compact.as_str(), Some(0)),
                 };
+                let (head, divisor) = match head.split_once('/') {
+                    Some((head, divisor)) => (head, divisor.parse::<u64>().ok().filter(|d| *d > 0)),
+                    None => (head, Some(1)),
+                };
                 let (name, factor) = match head.split_once('*') {
                     Some((name, factor)) => (name, factor.parse::<u64>().ok()),
                     None => (head, Some(1)),
                 };
-                let (Some(base), Some(factor), Some(plus)) =
-                    (self.capabilities.get(name), factor, plus)
+                let (Some(base), Some(factor), Some(divisor), Some(plus)) =
+                    (self.capabilities.get(name), factor, divisor, plus)
                 else {
                     bail!(
-                        "`{expr}` is not `<capability>[*<factor>][+<ms>]` with a known capability"
+                        "`{expr}` is not `<capability>[*<factor>][/<divisor>][+<n>]` with a known capability"
                     );
                 };
-                Ok(base.saturating_mul(factor).saturating_add(plus))
+                Ok(base.saturating_mul(factor) / divisor + plus)
             }
         }
     }
@@ -677,12 +696,28 @@ impl Run<'_> {
         })
     }
 
-    fn expect_close(&mut self, name: &str, within: &Wait) -> Result<(), StepError> {
-        let limit = self.ctx.duration(within)?;
+    fn expect_close(&mut self, name: &str, close: &CloseWithin) -> Result<(), StepError> {
+        let limit = self.ctx.duration(&close.within)?;
+        let forbid = close
+            .forbid
+            .as_ref()
+            .map(|pattern| self.substitute(pattern));
         let deadline = Instant::now() + limit;
         loop {
             match self.read_frame(name, deadline) {
-                Ok(Some(_)) => {}
+                Ok(Some(frame)) => {
+                    if let Some(pattern) = &forbid
+                        && serde_json::from_slice::<Value>(&frame)
+                            .is_ok_and(|value| matches(pattern, &value))
+                    {
+                        return Err(StepError::Mismatch {
+                            expected: format!(
+                                "the connection closed without a frame matching {pattern}"
+                            ),
+                            actual: String::from_utf8_lossy(clip(&frame)).into_owned(),
+                        });
+                    }
+                }
                 Ok(None) => return Ok(()),
                 Err(StepError::Mismatch { .. }) => {
                     return Err(StepError::Mismatch {
@@ -728,7 +763,7 @@ impl Run<'_> {
         match &step.action {
             Action::Send(send) => self.send(&name, send),
             Action::Expect(expect) => self.expect(&name, expect),
-            Action::ExpectClose(within) => self.expect_close(&name, &within.within),
+            Action::ExpectClose(close) => self.expect_close(&name, close),
             Action::ExpectSilence(during) => self.expect_silence(&name, &during.duration),
             Action::Pause(during) => {
                 std::thread::sleep(self.ctx.duration(&during.duration)?);

@@ -10,6 +10,10 @@ use crate::engine::{CaseResult, Context, Target, Verdict, run_case};
 use crate::report::{Report, Summary};
 use crate::scenario::{Case, Level, Role, ScenarioFile};
 
+/// How long after a case in which the implementation closed a connection the runner
+/// waits to see whether it exited.
+const CRASH_GRACE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Which cases to run.
 #[derive(Debug, Default, Clone)]
 pub struct Selection {
@@ -81,6 +85,26 @@ fn skipped(case: &Case, why: String) -> CaseResult {
     }
 }
 
+/// Records that the implementation crashed during `result`'s case.
+fn mark_crash(result: &mut CaseResult, status: &str) {
+    if result
+        .actual
+        .as_deref()
+        .is_some_and(|a| a.contains("crashed"))
+    {
+        return;
+    }
+    result.verdict = Verdict::Failed;
+    let before = result
+        .actual
+        .take()
+        .map(|a| format!(" ({a})"))
+        .unwrap_or_default();
+    result.actual = Some(format!(
+        "the implementation crashed ({status}); restarted for the next case{before}"
+    ));
+}
+
 /// Runs the selected cases of `file` against `target`.
 ///
 /// # Errors
@@ -139,6 +163,15 @@ pub fn run(
             ));
             continue;
         }
+        // A crash that surfaced only now happened during the case before.
+        if let Some(status) = target.crashed()
+            && let Some(previous) = results
+                .iter_mut()
+                .rev()
+                .find(|r: &&mut CaseResult| r.verdict != Verdict::Skipped)
+        {
+            mark_crash(previous, &status);
+        }
         let mut result = match target.ensure_running() {
             Ok(()) => run_case(ctx, target.socket(), case),
             Err(error) => {
@@ -148,13 +181,31 @@ pub fn run(
                 result
             }
         };
-        if let Some(status) = target.crashed() {
-            result.verdict = Verdict::Failed;
-            result.actual = Some(format!(
-                "the implementation crashed ({status}); restarted for the next case"
-            ));
+        // When the implementation closed a connection, give a dying process the moment
+        // it needs to become a reapable exit status, so its crash is counted here.
+        let closed = result.transcript.iter().any(|event| event.kind == "closed");
+        let crash = if closed {
+            target.crashed_within(CRASH_GRACE)
+        } else {
+            target.crashed()
+        };
+        if let Some(status) = crash {
+            mark_crash(&mut result, &status);
         }
-        if let Some(reason) = expected_failures.get(&case.id) {
+        results.push(result);
+    }
+    // The last case's crash, if the process is gone by now.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    if let Some(status) = target.crashed()
+        && let Some(last) = results
+            .iter_mut()
+            .rev()
+            .find(|r: &&mut CaseResult| r.verdict != Verdict::Skipped)
+    {
+        mark_crash(last, &status);
+    }
+    for result in &mut results {
+        if let Some(reason) = expected_failures.get(&result.id) {
             result.verdict = match result.verdict {
                 Verdict::Failed => Verdict::ExpectedFailure,
                 Verdict::Ok | Verdict::NonStrict => {
@@ -164,7 +215,6 @@ pub fn run(
                 other => other,
             };
         }
-        results.push(result);
     }
     let summary = Summary::of(&results);
     Ok(Report {

@@ -93,7 +93,8 @@ pub struct Alternative {
 }
 
 /// A number (milliseconds for durations), or a capability expression
-/// (`"frameReadTimeoutMs+2000"`, `"maxConnections"`).
+/// `<capability>[*<factor>][/<divisor>][+<n>]` (`"frameReadTimeoutMs+2000"`,
+/// `"frameReadTimeoutMs/2"`, `"maxConnections"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Wait {
@@ -125,8 +126,8 @@ pub enum Action {
     /// (heartbeats, and anything in `skip`) arriving first are passed over.
     Expect(Expect),
     /// Expect the implementation to close the connection within a time (frames before
-    /// the close are passed over).
-    ExpectClose(Within),
+    /// the close are passed over, unless they match `forbid`).
+    ExpectClose(CloseWithin),
     /// Expect no frame (other than ignored ones) for a time, with the connection open.
     ExpectSilence(During),
     /// Do nothing for a time (the runner does not read: back-pressure).
@@ -157,6 +158,18 @@ pub struct Empty {}
 pub struct Within {
     /// How long to wait.
     pub within: Wait,
+}
+
+/// A close to expect.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CloseWithin {
+    /// How long to wait.
+    pub within: Wait,
+    /// A frame arriving before the close that matches this pattern fails the step (for
+    /// example the acknowledgment of a frame that should not have been read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forbid: Option<Value>,
 }
 
 /// A duration.
