@@ -28,6 +28,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How the runner reaches the implementation.
 #[derive(Debug)]
 pub enum Target {
+    /// No implementation as server: only client cases run.
+    Absent,
     /// A socket someone else keeps listening.
     Connect(PathBuf),
     /// A command the runner starts (and restarts after a crash), told where to listen by
@@ -48,6 +50,7 @@ impl Target {
     /// The socket to connect to.
     pub fn socket(&self) -> &Path {
         match self {
+            Target::Absent => Path::new(""),
             Target::Connect(path) | Target::Spawn { socket: path, .. } => path,
         }
     }
@@ -58,6 +61,9 @@ impl Target {
     ///
     /// The command cannot start, or nothing accepts on the socket in time.
     pub fn ensure_running(&mut self) -> anyhow::Result<()> {
+        if matches!(self, Target::Absent) {
+            bail!("no implementation as server was given (--connect or --spawn)");
+        }
         if let Target::Spawn {
             command,
             socket,
@@ -323,6 +329,10 @@ impl From<anyhow::Error> for StepError {
 struct Run<'a> {
     ctx: &'a Context,
     socket: &'a Path,
+    /// Client cases: connections are accepted from the implementation, not opened.
+    listener: Option<&'a std::os::unix::net::UnixListener>,
+    /// Client cases: the implementation's process.
+    client: Option<Child>,
     started: Instant,
     conns: BTreeMap<String, Conn>,
     ids: HashMap<String, String>,
@@ -350,8 +360,15 @@ impl Run<'_> {
 
     fn conn(&mut self, name: &str) -> anyhow::Result<&mut Conn> {
         if !self.conns.contains_key(name) {
-            let stream = UnixStream::connect(self.socket)
-                .with_context(|| format!("connecting to {}", self.socket.display()))?;
+            let stream = match self.listener {
+                None => UnixStream::connect(self.socket)
+                    .with_context(|| format!("connecting to {}", self.socket.display()))?,
+                Some(listener) => {
+                    accept(listener, Instant::now() + CONNECT_TIMEOUT)?.ok_or_else(|| {
+                        anyhow!("the client did not connect within {CONNECT_TIMEOUT:?}")
+                    })?
+                }
+            };
             self.log(name, "note", None, "connected".to_owned());
             self.conns.insert(
                 name.to_owned(),
@@ -655,6 +672,14 @@ impl Run<'_> {
                         ));
                     };
                     if matches(&pattern, &value) {
+                        for (key, path) in &expect.save {
+                            if let Some(saved) = get_path(&value, path) {
+                                let text = saved
+                                    .as_str()
+                                    .map_or_else(|| saved.to_string(), str::to_owned);
+                                self.ids.insert(key.clone(), text);
+                            }
+                        }
                         found += 1;
                         if found == wanted {
                             break Ok(());
@@ -769,6 +794,53 @@ impl Run<'_> {
                 std::thread::sleep(self.ctx.duration(&during.duration)?);
                 Ok(())
             }
+            Action::ExpectNoConnection(during) => {
+                let limit = self.ctx.duration(&during.duration)?;
+                let Some(listener) = self.listener else {
+                    return Err(StepError::Harness(anyhow!(
+                        "expectNoConnection is for client cases"
+                    )));
+                };
+                match accept(listener, Instant::now() + limit)? {
+                    None => Ok(()),
+                    Some(stream) => {
+                        self.log(&name, "note", None, "an unexpected connection".to_owned());
+                        drop(stream);
+                        Err(StepError::Mismatch {
+                            expected: format!("no new connection for {limit:?}"),
+                            actual: "the client connected again".to_owned(),
+                        })
+                    }
+                }
+            }
+            Action::ExpectExit(exit) => {
+                let limit = self.ctx.duration(&exit.within)?;
+                let Some(child) = self.client.as_mut() else {
+                    return Err(StepError::Harness(anyhow!(
+                        "expectExit is for client cases"
+                    )));
+                };
+                let deadline = Instant::now() + limit;
+                loop {
+                    if let Some(status) = child.try_wait().map_err(anyhow::Error::from)? {
+                        self.log(&name, "note", None, format!("the client exited: {status}"));
+                        return match exit.code {
+                            Some(code) if status.code() != Some(code) => Err(StepError::Mismatch {
+                                expected: format!("the client exits with {code}"),
+                                actual: format!("it exited: {status}"),
+                            }),
+                            _ => Ok(()),
+                        };
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(StepError::Mismatch {
+                            expected: format!("the client exits within {limit:?}"),
+                            actual: "it is still running".to_owned(),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
             Action::Fill(fill) => {
                 let count = self.ctx.number(&fill.connections)?;
                 for n in 1..=count {
@@ -851,6 +923,35 @@ pub fn matches(pattern: &Value, actual: &Value) -> bool {
     }
 }
 
+/// The value at a dot-separated path.
+fn get_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.')
+        .try_fold(value, |current, part| current.get(part))
+}
+
+/// Accepts one connection before `deadline`; `None` when none came.
+fn accept(
+    listener: &std::os::unix::net::UnixListener,
+    deadline: Instant,
+) -> anyhow::Result<Option<UnixStream>> {
+    listener.set_nonblocking(true)?;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false)?;
+                return Ok(Some(stream));
+            }
+            Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
 /// Sets the value at a dot-separated path, creating objects on the way.
 fn set_path(value: &mut Value, path: &str, new: Value) -> anyhow::Result<()> {
     let mut current = value;
@@ -886,14 +987,199 @@ fn decode_hex(text: &str) -> anyhow::Result<Vec<u8>> {
 /// Runs one case on fresh connections to `socket`.
 #[must_use]
 pub fn run_case(ctx: &Context, socket: &Path, case: &Case) -> CaseResult {
-    let mut run = Run {
+    let run = Run {
         ctx,
         socket,
+        listener: None,
+        client: None,
         started: Instant::now(),
         conns: BTreeMap::new(),
         ids: HashMap::new(),
         transcript: Vec::new(),
     };
+    finish(run, case)
+}
+
+/// Runs one client case: listens on a fresh socket, starts `command` with the socket in
+/// `IPCSPEC_ADDRESS` and the case id in `IPCSPEC_CASE`, writes the case's client input
+/// to its stdin, and plays the steps on the connections it opens (`main` first). Its
+/// output goes to the transcript; it is stopped at the end.
+#[must_use]
+pub fn run_client_case(ctx: &Context, command: &str, case: &Case) -> CaseResult {
+    let started = Instant::now();
+    let prepared = (|| -> anyhow::Result<(tempfile_dir::Dir, std::os::unix::net::UnixListener)> {
+        let dir = tempfile_dir::Dir::new()?;
+        let listener = std::os::unix::net::UnixListener::bind(dir.path().join("runner.sock"))?;
+        Ok((dir, listener))
+    })();
+    let (dir, listener) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => return harness_failure(case, started, &error),
+    };
+    let socket = dir.path().join("runner.sock");
+    let mut run = Run {
+        ctx,
+        socket: &socket,
+        listener: Some(&listener),
+        client: None,
+        started,
+        conns: BTreeMap::new(),
+        ids: HashMap::new(),
+        transcript: Vec::new(),
+    };
+    let input: Vec<String> = case
+        .client_input
+        .iter()
+        .map(|line| run.substitute(line).to_string())
+        .collect();
+    let spawned = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("IPCSPEC_ADDRESS", format!("unix:{}", socket.display()))
+        .env("IPCSPEC_CASE", &case.id)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            return harness_failure(case, started, &anyhow!("cannot start `{command}`: {error}"));
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        for line in &input {
+            let _ = writeln!(stdin, "{line}");
+        }
+        // Dropping stdin ends the input: the client sends what it was given and goes on.
+    }
+    let output = collect_output(child.stdout.take(), child.stderr.take());
+    run.client = Some(child);
+    let mut result = finish_borrowed(&mut run, case);
+    if let Some(mut child) = run.client.take() {
+        stop_group(&mut child);
+    }
+    for line in output.join() {
+        result.transcript.push(line);
+    }
+    drop(dir);
+    result
+}
+
+/// The client's output lines, as transcript events, once it has exited.
+struct Output(Vec<std::thread::JoinHandle<Vec<Event>>>);
+
+impl Output {
+    fn join(self) -> Vec<Event> {
+        self.0
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    }
+}
+
+fn collect_output(
+    stdout: Option<std::process::ChildStdout>,
+    stderr: Option<std::process::ChildStderr>,
+) -> Output {
+    fn lines(
+        stream: impl Read + std::marker::Send + 'static,
+        connection: &'static str,
+    ) -> std::thread::JoinHandle<Vec<Event>> {
+        std::thread::spawn(move || {
+            let reader = std::io::BufReader::new(stream);
+            std::io::BufRead::lines(reader)
+                .map_while(Result::ok)
+                .map(|text| Event {
+                    at_ms: 0,
+                    connection: connection.to_owned(),
+                    kind: "note",
+                    hex: None,
+                    text,
+                })
+                .collect()
+        })
+    }
+    let mut handles = Vec::new();
+    if let Some(out) = stdout {
+        handles.push(lines(out, "client stdout"));
+    }
+    if let Some(err) = stderr {
+        handles.push(lines(err, "client stderr"));
+    }
+    Output(handles)
+}
+
+/// SIGTERM to the process group, then SIGKILL.
+fn stop_group(child: &mut Child) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let group = Pid::from_raw(pid);
+        let _ = killpg(group, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn harness_failure(case: &Case, started: Instant, error: &anyhow::Error) -> CaseResult {
+    CaseResult {
+        id: case.id.clone(),
+        title: case.title.clone(),
+        group: case.group.clone(),
+        level: case.level,
+        cites: case.cites.clone(),
+        verdict: Verdict::Error,
+        expected: "the harness runs the case".to_owned(),
+        actual: Some(format!("{error:#}")),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        transcript: Vec::new(),
+    }
+}
+
+/// A private temporary directory (removed on drop).
+mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new() -> std::io::Result<Dir> {
+            let path = std::env::temp_dir().join(format!(
+                "ipcspec-conformance-client-{}",
+                uuid::Uuid::new_v4()
+            ));
+            std::fs::create_dir_all(&path)?;
+            Ok(Dir(path))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn finish(mut run: Run<'_>, case: &Case) -> CaseResult {
+    finish_borrowed(&mut run, case)
+}
+
+/// Plays the case's steps (and alternatives) and builds its result.
+fn finish_borrowed(run: &mut Run<'_>, case: &Case) -> CaseResult {
     let (verdict, expected, actual) = match run.steps(&case.steps) {
         Ok(()) => (Verdict::Ok, "every step".to_owned(), None),
         Err((_, StepError::Harness(error))) => (
@@ -949,6 +1235,6 @@ pub fn run_case(ctx: &Context, socket: &Path, case: &Case) -> CaseResult {
         expected,
         actual,
         duration_ms,
-        transcript: run.transcript,
+        transcript: std::mem::take(&mut run.transcript),
     }
 }

@@ -38,12 +38,18 @@ struct RunArgs {
     #[arg(long)]
     scenarios: Option<PathBuf>,
     /// Connect to a running implementation: `unix:PATH`.
-    #[arg(long, conflicts_with = "spawn", required_unless_present = "spawn")]
+    #[arg(long, conflicts_with = "spawn")]
     connect: Option<String>,
     /// Start the implementation with this shell command; it must listen on the address
     /// in `IPCSPEC_ADDRESS` (`unix:PATH`). It is restarted after a crash.
     #[arg(long)]
     spawn: Option<String>,
+    /// Start the implementation as a client with this shell command, once per client
+    /// case: it must connect to `IPCSPEC_ADDRESS` (`unix:PATH`), may read the case id in
+    /// `IPCSPEC_CASE` and the case's client input on stdin, and prints what it saw on
+    /// stdout. Without it, client cases are skipped.
+    #[arg(long)]
+    client_command: Option<String>,
     /// The implementation's capabilities (limits and features), over the catalogue's.
     #[arg(long)]
     capabilities: Option<PathBuf>,
@@ -146,7 +152,11 @@ fn run_command(args: Box<RunArgs>) -> anyhow::Result<bool> {
                 command.clone(),
             )
         }
-        (None, None) => bail!("give --connect or --spawn"),
+        (None, None) if args.client_command.is_some() => (
+            Target::Absent,
+            args.client_command.clone().unwrap_or_default(),
+        ),
+        (None, None) => bail!("give --connect, --spawn or --client-command"),
     };
     let ctx = Context {
         protocol,
@@ -158,6 +168,7 @@ fn run_command(args: Box<RunArgs>) -> anyhow::Result<bool> {
         cases: args.cases,
         groups: args.groups,
         strict: args.strict,
+        client_command: args.client_command.clone(),
     };
     let report = run(
         &ctx,

@@ -23,6 +23,9 @@ pub struct Selection {
     pub groups: Vec<String>,
     /// Also run `should` cases.
     pub strict: bool,
+    /// The shell command that starts the implementation as a client (once per client
+    /// case); client cases are skipped without it.
+    pub client_command: Option<String>,
 }
 
 /// Reads a scenario file.
@@ -145,7 +148,7 @@ pub fn run(
             ));
             continue;
         }
-        if case.role == Role::Client {
+        if case.role == Role::Client && selection.client_command.is_none() {
             results.push(skipped(
                 case,
                 "implementation-as-client cases need --client-command".to_owned(),
@@ -161,6 +164,17 @@ pub fn run(
                 case,
                 format!("the implementation does not declare `{missing}`"),
             ));
+            continue;
+        }
+        if case.role == Role::Server && matches!(target, Target::Absent) {
+            results.push(skipped(
+                case,
+                "no implementation as server (--connect or --spawn)".to_owned(),
+            ));
+            continue;
+        }
+        if let (Role::Client, Some(command)) = (case.role, &selection.client_command) {
+            results.push(crate::engine::run_client_case(ctx, command, case));
             continue;
         }
         // A crash that surfaced only now happened during the case before.

@@ -76,6 +76,11 @@ pub struct Case {
     /// the first step that failed (`from`, the step's index) with its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alternatives: Vec<Alternative>,
+    /// Client cases: lines written to the client's standard input when it starts (what
+    /// it should send, in the form its adapter understands; for the Migration agent,
+    /// `{"type", "payload", "id"}` objects). Placeholders are replaced first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_input: Vec<Value>,
 }
 
 /// A lenient behaviour a case also accepts.
@@ -137,6 +142,22 @@ pub enum Action {
     /// Open this many more connections (`fill-1`, `fill-2`, ...) without sending on
     /// them, e.g. `maxConnections` to reach the implementation's connection limit.
     Fill(Fill),
+    /// Client cases: expect the client not to open another connection for a time.
+    ExpectNoConnection(During),
+    /// Client cases: expect the client process to exit within a time (with `code`, when
+    /// given).
+    ExpectExit(ExitWithin),
+}
+
+/// A process exit to expect.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExitWithin {
+    /// How long to wait.
+    pub within: Wait,
+    /// The exit code required, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
 }
 
 /// Connections to open.
@@ -281,4 +302,8 @@ pub struct Expect {
     /// Expect this many matching frames (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
+    /// Remember values of the matching frame for later steps: name -> dot-separated path
+    /// (`{"sent": "id"}` makes `${id:sent}` the frame's `id`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub save: BTreeMap<String, String>,
 }

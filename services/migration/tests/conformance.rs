@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used)]
-//! The conformance suite against the reference `migration-service`: every must- and
-//! should-level case of `conformance/scenarios/migration.json` passes, run exactly as
-//! `ipcspec-conformance run --spawn conformance/migration-service.sh` runs it.
+//! The conformance suite against the reference `migration-service` and
+//! `migration-agent`: every must- and should-level case of
+//! `conformance/scenarios/migration.json`, server and client, passes, run exactly as
+//! `ipcspec-conformance run --spawn conformance/migration-service.sh --client-command
+//! conformance/migration-agent.sh` runs it.
 
 use std::path::Path;
 
@@ -46,6 +48,11 @@ fn the_reference_service_passes_the_migration_suite() {
     };
     let selection = Selection {
         strict: true,
+        client_command: Some(format!(
+            "MIGRATION_AGENT={} exec {}",
+            env!("CARGO_BIN_EXE_migration-agent"),
+            root.join("conformance/migration-agent.sh").display()
+        )),
         ..Selection::default()
     };
     let report = run(
