@@ -29,9 +29,11 @@
 //! [`BinaryHeaderCodec`]: crate::codec::BinaryHeaderCodec
 
 mod binary_header;
+mod framing;
 mod length_prefixed;
 mod newline;
 
 pub use binary_header::{BinaryFrame, BinaryHeader, BinaryHeaderCodec, BinaryHeaderError};
+pub use framing::{BadFrame, FatalFrameError, FrameCodec, FrameEvent, Framing};
 pub use length_prefixed::{LengthPrefixedCodec, LengthPrefixedError};
 pub use newline::{NewlineCodec, NewlineError};

@@ -56,6 +56,8 @@ impl fmt::Debug for Heartbeat {
 /// heartbeat and no refusal frame; a service sets both from its catalogue.
 #[derive(Clone)]
 pub struct ServerConfig {
+    /// How frames are cut: length-prefixed (the default) or newline-delimited.
+    pub framing: crate::codec::Framing,
     /// Connections served at once; one more is refused (see `refusal`) and closed.
     pub max_connections: usize,
     /// The largest frame body accepted or sent, in bytes. A peer declaring more is
@@ -86,6 +88,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
+            framing: crate::codec::Framing::LengthPrefixed,
             max_connections: 512,
             max_frame_bytes: 1024 * 1024,
             outbound_queue_capacity: 256,
@@ -102,6 +105,7 @@ impl Default for ServerConfig {
 impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConfig")
+            .field("framing", &self.framing)
             .field("max_connections", &self.max_connections)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("outbound_queue_capacity", &self.outbound_queue_capacity)

@@ -8,13 +8,12 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tokio_util::codec::{Decoder, Encoder};
 use tracing::Instrument;
 
 use super::config::{Heartbeat, ServerConfig};
 use super::metrics::Metrics;
 use super::service::Service;
-use crate::codec::{LengthPrefixedCodec, LengthPrefixedError};
+use crate::codec::{FatalFrameError, FrameCodec, FrameEvent, Framing};
 use crate::transport::{BoxReader, BoxWriter, ConnectionId, PeerCredentials};
 
 /// How many queued frames the writer coalesces into one write.
@@ -129,6 +128,7 @@ struct Shared {
     tx: mpsc::Sender<Bytes>,
     capacity: usize,
     max_frame_bytes: usize,
+    framing: Framing,
     close: watch::Sender<Option<CloseReason>>,
     metrics: Arc<Metrics>,
 }
@@ -329,6 +329,7 @@ pub(crate) fn open(
         tx,
         capacity,
         max_frame_bytes: config.max_frame_bytes,
+        framing: config.framing,
         close,
         metrics,
     });
@@ -377,7 +378,7 @@ pub(crate) async fn serve<S: Service>(
 
     service.on_connect(&info).await;
 
-    let mut codec = LengthPrefixedCodec::new(config.max_frame_bytes);
+    let mut codec = FrameCodec::new(config.framing, config.max_frame_bytes);
     let mut buf = BytesMut::with_capacity(8 * 1024);
     // When the first byte of the frame being received arrived; `None` between frames.
     let mut started: Option<Instant> = None;
@@ -398,12 +399,20 @@ pub(crate) async fn serve<S: Service>(
 
     let reason = 'conn: loop {
         match codec.decode(&mut buf) {
-            Ok(Some(frame)) => {
+            Ok(Some(event)) => {
                 let now = Instant::now();
                 last_frame = now;
                 started = if buf.is_empty() { None } else { Some(now) };
-                metrics.message_in(frame.len());
-                let outcome = service.handle(&info, frame.freeze()).await;
+                let outcome = match event {
+                    FrameEvent::Frame(frame) => {
+                        metrics.message_in(frame.len());
+                        service.handle(&info, frame.freeze()).await
+                    }
+                    FrameEvent::Bad(bad) => {
+                        tracing::info!(kind = bad.kind, "skipped a bad frame");
+                        service.on_bad_frame(&info, bad).await
+                    }
+                };
                 if let Some(kind) = outcome.error {
                     metrics.error(kind);
                 }
@@ -439,7 +448,7 @@ pub(crate) async fn serve<S: Service>(
                 continue;
             }
             Ok(None) => {}
-            Err(LengthPrefixedError::FrameTooLarge { declared, max }) => {
+            Err(FatalFrameError::TooLarge { declared, max }) => {
                 tracing::warn!(declared, max, "peer declared a frame above the limit");
                 metrics.error("frame_too_large");
                 break CloseReason::FrameTooLarge;
@@ -547,7 +556,7 @@ async fn write_loop(
     heartbeat: Option<Heartbeat>,
     shared: Arc<Shared>,
 ) {
-    let mut codec = LengthPrefixedCodec::new(shared.max_frame_bytes);
+    let mut codec = FrameCodec::new(shared.framing, shared.max_frame_bytes);
     let mut out = BytesMut::new();
     let mut ticker = heartbeat.map(|heartbeat| {
         let mut interval = tokio::time::interval_at(
@@ -638,7 +647,7 @@ async fn aborted(mode: &mut watch::Receiver<WriterMode>) {
 
 /// Encodes `frames` into `out`; returns how many were encoded and their body bytes.
 fn encode(
-    codec: &mut LengthPrefixedCodec,
+    codec: &mut FrameCodec,
     out: &mut BytesMut,
     frames: impl IntoIterator<Item = Bytes>,
     shared: &Shared,
@@ -664,7 +673,7 @@ fn encode(
 async fn drain(
     mut writer: BoxWriter,
     mut rx: mpsc::Receiver<Bytes>,
-    codec: &mut LengthPrefixedCodec,
+    codec: &mut FrameCodec,
     shared: &Shared,
     deadline: Instant,
 ) {

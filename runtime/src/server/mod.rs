@@ -17,7 +17,10 @@
 //!   ([`ConnectionHandle::send`]) fail with [`SendError::QueueFull`] rather than grow
 //!   memory; the service's replies wait up to [`ServerConfig::reply_timeout`] for room,
 //!   after which the connection is closed as a slow consumer.
-//! - **Reading.** Frames are cut with the [`LengthPrefixedCodec`]. A declared length above [`ServerConfig::max_frame_bytes`] closes that connection
+//! - **Reading.** Frames are cut with the [`ServerConfig::framing`]: length-prefixed
+//!   ([`LengthPrefixedCodec`](crate::codec::LengthPrefixedCodec)) or newline-delimited
+//!   ([`NewlineCodec`](crate::codec::NewlineCodec), whose bad lines are skipped and
+//!   reported to [`Service::on_bad_frame`]). A declared length above [`ServerConfig::max_frame_bytes`] closes that connection
 //!   before anything is allocated; a frame whose first byte arrived but which is not
 //!   complete within [`ServerConfig::frame_read_timeout`] closes it too; so does a
 //!   connection that sends no frame within [`ServerConfig::stale_after`]. Frames of one
@@ -79,7 +82,6 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_util::codec::Encoder;
 use tracing::Instrument;
 
 pub use config::{Heartbeat, HeartbeatFn, RefusalFn, RefusalInfo, ServerConfig};
@@ -90,7 +92,7 @@ pub use metrics::{
 };
 pub use service::{Outcome, Service};
 
-use crate::codec::LengthPrefixedCodec;
+use crate::codec::FrameCodec;
 use crate::transport::{Accept, Connection, ConnectionId};
 
 /// How long the accept loop pauses after a failed accept (for example `EMFILE`).
@@ -339,7 +341,9 @@ async fn refuse(
     };
     let len = frame.len();
     let mut out = BytesMut::new();
-    if let Err(error) = LengthPrefixedCodec::new(config.max_frame_bytes).encode(frame, &mut out) {
+    if let Err(error) =
+        FrameCodec::new(config.framing, config.max_frame_bytes).encode(frame, &mut out)
+    {
         tracing::warn!(%error, "refusal frame not sent");
         metrics.error("frame_too_large_out");
         return;

@@ -16,6 +16,18 @@ pub trait Service: Send + Sync + 'static {
     /// Handles one received frame (the body, without its length prefix).
     fn handle(&self, conn: &ConnectionInfo, frame: Bytes) -> impl Future<Output = Outcome> + Send;
 
+    /// Called for a frame the framing had to skip (newline framing: an over-long line, a
+    /// line that is not UTF-8); the stream goes on. The default counts the error and
+    /// sends nothing; a protocol with an error message answers with it here.
+    fn on_bad_frame(
+        &self,
+        conn: &ConnectionInfo,
+        bad: crate::codec::BadFrame,
+    ) -> impl Future<Output = Outcome> + Send {
+        let _ = conn;
+        async move { Outcome::none().error(bad.kind) }
+    }
+
     /// Called once a connection is accepted, before its first frame is read. A service
     /// keeps `conn.handle()` to push frames to it later.
     fn on_connect(&self, conn: &ConnectionInfo) -> impl Future<Output = ()> + Send {
