@@ -126,3 +126,34 @@ async fn heartbeats_and_the_refusal_are_lines() {
         "closed after the refusal"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_speaks_lines_too() {
+    use ipcspec_runtime::client::{Client, ClientConfig, JsonCorrelator};
+    let (_dir, path, _handle) = start(ServerConfig::default()).await;
+    let (client, mut inbound) = Client::connect(
+        &path,
+        GUARD,
+        ClientConfig {
+            framing: Framing::Newline,
+            ..ClientConfig::default()
+        },
+        JsonCorrelator::ENVELOPE,
+    )
+    .await
+    .unwrap();
+    client.send(Bytes::from_static(b"ping")).await.unwrap();
+    client.send(Bytes::from_static(b"pong")).await.unwrap();
+    let first = tokio::time::timeout(GUARD, inbound.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let second = tokio::time::timeout(GUARD, inbound.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (&first[..], &second[..]),
+        (&b"echo ping"[..], &b"echo pong"[..])
+    );
+}

@@ -36,10 +36,9 @@ use bytes::{Bytes, BytesMut};
 use serde_json::value::RawValue;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{Decoder, Encoder};
 use tracing::Instrument;
 
-use crate::codec::LengthPrefixedCodec;
+use crate::codec::{FrameCodec, FrameEvent, Framing};
 use crate::transport::unix::ConnectError;
 use crate::transport::{BoxReader, BoxWriter, Connection, ConnectionId, PeerCredentials};
 
@@ -142,6 +141,9 @@ impl Correlator for JsonCorrelator {
 /// Limits of a [`Client`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
+    /// How frames are cut: length-prefixed (the default) or newline-delimited (a line
+    /// the framing must skip is logged and counted in `bad_frames`).
+    pub framing: Framing,
     /// The largest frame body sent or accepted, in bytes.
     pub max_frame_bytes: usize,
     /// Frames queued waiting to be written.
@@ -159,6 +161,7 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
+            framing: Framing::LengthPrefixed,
             max_frame_bytes: 1024 * 1024,
             outbound_queue_capacity: 256,
             inbound_queue_capacity: 256,
@@ -223,6 +226,8 @@ pub struct ClientMetrics {
     pub inbound_dropped: u64,
     /// Connections closed by [`ClientConfig::idle_timeout`].
     pub idle_timeouts: u64,
+    /// Inbound frames the framing skipped (newline framing: over-long or not UTF-8).
+    pub bad_frames: u64,
 }
 
 #[derive(Debug, Default)]
@@ -234,6 +239,7 @@ struct Counters {
     late_replies: AtomicU64,
     inbound_dropped: AtomicU64,
     idle_timeouts: AtomicU64,
+    bad_frames: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -375,13 +381,20 @@ impl Client {
         });
         let span = tracing::debug_span!("ipcspec.client", %id);
         tokio::spawn(
-            write_loop(writer, rx, config.max_frame_bytes, Arc::clone(&router))
-                .instrument(span.clone()),
+            write_loop(
+                writer,
+                rx,
+                config.framing,
+                config.max_frame_bytes,
+                Arc::clone(&router),
+            )
+            .instrument(span.clone()),
         );
         tokio::spawn(
             read_loop(
                 reader,
                 inbound_tx,
+                config.framing,
                 config.max_frame_bytes,
                 config.idle_timeout,
                 Arc::clone(&correlator),
@@ -543,6 +556,7 @@ impl Client {
             late_replies: load(&counters.late_replies),
             inbound_dropped: load(&counters.inbound_dropped),
             idle_timeouts: load(&counters.idle_timeouts),
+            bad_frames: load(&counters.bad_frames),
         }
     }
 }
@@ -552,22 +566,27 @@ impl Client {
 async fn read_loop(
     mut reader: BoxReader,
     inbound: mpsc::Sender<Bytes>,
+    framing: Framing,
     max_frame_bytes: usize,
     idle_timeout: Option<Duration>,
     correlator: Arc<dyn Correlator>,
     router: Arc<Router>,
 ) {
     let mut closed = router.close.subscribe();
-    let mut codec = LengthPrefixedCodec::new(max_frame_bytes);
+    let mut codec = FrameCodec::new(framing, max_frame_bytes);
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut inbound = Some(inbound);
     'read: loop {
         loop {
             match codec.decode(&mut buf) {
-                Ok(Some(frame)) => {
+                Ok(Some(FrameEvent::Frame(frame))) => {
                     let frame = frame.freeze();
                     bump(&router.counters.messages_in);
                     route(frame, &mut inbound, &*correlator, &router).await;
+                }
+                Ok(Some(FrameEvent::Bad(bad))) => {
+                    tracing::warn!(kind = bad.kind, detail = %bad.detail, "skipped a bad frame from the server");
+                    bump(&router.counters.bad_frames);
                 }
                 Ok(None) => break,
                 Err(error) => {
@@ -662,11 +681,12 @@ async fn route(
 async fn write_loop(
     mut writer: BoxWriter,
     mut rx: mpsc::Receiver<Bytes>,
+    framing: Framing,
     max_frame_bytes: usize,
     router: Arc<Router>,
 ) {
     let mut closed = router.close.subscribe();
-    let mut codec = LengthPrefixedCodec::new(max_frame_bytes);
+    let mut codec = FrameCodec::new(framing, max_frame_bytes);
     let mut out = BytesMut::new();
     loop {
         let frame = tokio::select! {
@@ -683,9 +703,11 @@ async fn write_loop(
         }
         let mut count = 0;
         for frame in frames {
-            // Sizes were checked when queueing.
-            if codec.encode(frame, &mut out).is_ok() {
-                count += 1;
+            // Sizes were checked when queueing; a line the framing cannot carry (an
+            // embedded newline) is dropped with a warning rather than split in two.
+            match codec.encode(frame, &mut out) {
+                Ok(()) => count += 1,
+                Err(error) => tracing::warn!(%error, "dropping an outbound frame"),
             }
         }
         let written = tokio::select! {
