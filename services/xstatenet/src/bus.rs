@@ -1,0 +1,580 @@
+//! The bus: a runtime [`Service`] that routes events between the machines registered by
+//! its connections.
+//!
+//! # Invariants
+//!
+//! - **A machine id belongs to the live connection that registered it.** A second
+//!   registration from another connection is refused (MACHINE_ALREADY_REGISTERED); a
+//!   connection may send only as its own machines (SOURCE_NOT_REGISTERED); closing a
+//!   connection unregisters its machines at once (`on_close`).
+//! - **Order per sender and target.** Frames of one connection are handled in order and
+//!   an event is queued on the target's connection before the next frame of the sender
+//!   is handled, so events from one connection to one target arrive in the order sent.
+//! - **Memory stays bounded.** Delivery never waits: an event for a target whose outbound
+//!   queue is full is dropped, the target is disconnected as a slow consumer (the NATS
+//!   policy), the sender is told (SLOW_CONSUMER) and the drop is counted.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use bytes::Bytes;
+use ipcspec_generated::xstatenet::{
+    BusError, BusHandler, BusMessage, Envelope, ErrorCode, HealthStatus, MESSAGES, MachineEvent,
+    MachineRegistration, MachineUnregistration, PerformanceMetrics, RegistrationResult,
+    dispatch_to_bus,
+};
+use ipcspec_runtime::codec::BadFrame;
+use ipcspec_runtime::server::{
+    CloseReason, ConnectionHandle, ConnectionInfo, Direction, Outcome, SendError, Service,
+};
+use ipcspec_runtime::transport::ConnectionId;
+use ipcspec_runtime::validate::Validate;
+use ipcspec_runtime::{DispatchError, HandlerError, MessageContext};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// How many machines one connection may register.
+pub const MAX_MACHINES_PER_CONNECTION: usize =
+    ipcspec_generated::xstatenet::MAX_MACHINES_PER_CONNECTION as usize;
+
+/// Counters of the bus, beyond the server's.
+#[derive(Debug, Default)]
+pub struct BusCounters {
+    /// Events delivered to a target's queue.
+    pub routed: AtomicU64,
+    /// Events refused (unknown target, source not registered, invalid).
+    pub refused: AtomicU64,
+    /// Events dropped because the target was too slow.
+    pub dropped: AtomicU64,
+    /// Connections closed as slow consumers.
+    pub slow_consumers: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Registry {
+    /// Machine id -> the connection that registered it.
+    machines: HashMap<String, (ConnectionId, ConnectionHandle)>,
+    /// Connection -> its machines.
+    by_connection: HashMap<ConnectionId, Vec<String>>,
+    connections: u32,
+    peak: u32,
+    peak_at: time::OffsetDateTime,
+    last_activity: time::OffsetDateTime,
+}
+
+/// The message bus; see the [module documentation](self).
+#[derive(Debug)]
+pub struct Bus {
+    registry: Mutex<Registry>,
+    started: Instant,
+    started_at: time::OffsetDateTime,
+    /// The bus's own counters.
+    pub counters: BusCounters,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus::new()
+    }
+}
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+/// Encodes one bus message line (`Envelope` with PascalCase keys).
+fn line<P: Serialize>(message_type: &str, payload: P, correlation: Option<&str>) -> Bytes {
+    let envelope = Envelope {
+        id: None,
+        message_type: message_type.to_owned(),
+        payload,
+        correlation_id: correlation.map(str::to_owned),
+    };
+    // Every payload of the catalogue serializes.
+    serde_json::to_vec(&envelope)
+        .map(Bytes::from)
+        .unwrap_or_default()
+}
+
+/// An Error line.
+fn error_line(
+    code: ErrorCode,
+    message: impl Into<String>,
+    correlation: Option<&str>,
+    detail: ErrorDetail,
+) -> Bytes {
+    let payload = BusError {
+        error_code: code.as_str().to_owned(),
+        message: message.into(),
+        message_type: detail.message_type,
+        machine_id: detail.machine_id,
+        target_machine_id: detail.target_machine_id,
+        field: detail.field,
+    };
+    line("Error", payload, correlation)
+}
+
+/// The optional fields of an Error.
+#[derive(Debug, Default)]
+struct ErrorDetail {
+    message_type: Option<String>,
+    machine_id: Option<String>,
+    target_machine_id: Option<String>,
+    field: Option<String>,
+}
+
+/// A handler refusal carrying the Error's detail fields in its message (as JSON), so
+/// the generated dispatcher's error path can rebuild the Error line.
+fn refuse(code: ErrorCode, message: impl Into<String>, detail: ErrorDetail) -> HandlerError {
+    let encoded = serde_json::json!({
+        "message": message.into(),
+        "messageType": detail.message_type,
+        "machineId": detail.machine_id,
+        "targetMachineId": detail.target_machine_id,
+        "field": detail.field,
+    });
+    HandlerError::new(code.as_str(), encoded.to_string())
+}
+
+impl Bus {
+    /// An empty bus.
+    #[must_use]
+    pub fn new() -> Bus {
+        let at = now();
+        Bus {
+            registry: Mutex::new(Registry {
+                machines: HashMap::new(),
+                by_connection: HashMap::new(),
+                connections: 0,
+                peak: 0,
+                peak_at: at,
+                last_activity: at,
+            }),
+            started: Instant::now(),
+            started_at: at,
+            counters: BusCounters::default(),
+        }
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // Every critical section leaves both maps consistent.
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The machines registered now, sorted.
+    #[must_use]
+    pub fn machines(&self) -> Vec<String> {
+        let mut machines: Vec<String> = self.registry().machines.keys().cloned().collect();
+        machines.sort();
+        machines
+    }
+
+    /// The health record GetHealth answers.
+    #[must_use]
+    pub fn health(&self) -> HealthStatus {
+        let registry = self.registry();
+        HealthStatus {
+            is_healthy: true,
+            connection_count: registry.connections,
+            registered_machines: u32::try_from(registry.machines.len()).unwrap_or(u32::MAX),
+            last_activity_at: registry.last_activity,
+            error_message: None,
+        }
+    }
+
+    /// The metrics record GetMetrics answers.
+    #[must_use]
+    pub fn metrics(&self) -> PerformanceMetrics {
+        let registry = self.registry();
+        PerformanceMetrics {
+            started_at: self.started_at,
+            uptime: self.started.elapsed(),
+            connection_count: registry.connections,
+            registered_machines: u32::try_from(registry.machines.len()).unwrap_or(u32::MAX),
+            peak_connections: registry.peak,
+            peak_connections_at: registry.peak_at,
+        }
+    }
+}
+
+/// One received message being handled.
+struct Call<'a> {
+    bus: &'a Bus,
+    conn: &'a ConnectionInfo,
+    correlation: Option<&'a str>,
+}
+
+fn check<T: Validate>(value: &T) -> Result<(), HandlerError> {
+    value.validate().map_err(|errors| {
+        let field = errors.errors().first().map(|e| e.path.clone());
+        refuse(
+            ErrorCode::InvalidField,
+            errors.to_string(),
+            ErrorDetail {
+                field,
+                ..ErrorDetail::default()
+            },
+        )
+    })
+}
+
+impl BusHandler for Call<'_> {
+    async fn register(
+        &self,
+        _ctx: &MessageContext,
+        payload: MachineRegistration,
+    ) -> Result<RegistrationResult, HandlerError> {
+        check(&payload)?;
+        let id = payload.machine_id;
+        let me = self.conn.id();
+        let mut registry = self.bus.registry();
+        registry.last_activity = now();
+        match registry.machines.get(&id) {
+            Some((owner, _)) if *owner == me => {}
+            Some(_) => {
+                return Err(refuse(
+                    ErrorCode::MachineAlreadyRegistered,
+                    format!("machine {id} is registered by another connection"),
+                    ErrorDetail {
+                        machine_id: Some(id),
+                        ..ErrorDetail::default()
+                    },
+                ));
+            }
+            None => {
+                let mine = registry.by_connection.entry(me).or_default();
+                if mine.len() >= MAX_MACHINES_PER_CONNECTION {
+                    return Err(refuse(
+                        ErrorCode::RegistrationLimit,
+                        format!(
+                            "a connection may register at most {MAX_MACHINES_PER_CONNECTION} machines"
+                        ),
+                        ErrorDetail {
+                            machine_id: Some(id),
+                            ..ErrorDetail::default()
+                        },
+                    ));
+                }
+                mine.push(id.clone());
+                registry
+                    .machines
+                    .insert(id.clone(), (me, self.conn.handle().clone()));
+                tracing::info!(machine = %id, process = %payload.process_name, pid = payload.process_id, "machine registered");
+            }
+        }
+        Ok(RegistrationResult {
+            machine_id: id,
+            registered_at: now(),
+        })
+    }
+
+    async fn unregister(
+        &self,
+        _ctx: &MessageContext,
+        payload: MachineUnregistration,
+    ) -> Result<(), HandlerError> {
+        check(&payload)?;
+        let id = payload.machine_id;
+        let me = self.conn.id();
+        let mut registry = self.bus.registry();
+        registry.last_activity = now();
+        if registry
+            .machines
+            .get(&id)
+            .is_none_or(|(owner, _)| *owner != me)
+        {
+            return Err(refuse(
+                ErrorCode::MachineNotRegistered,
+                format!("machine {id} is not registered by this connection"),
+                ErrorDetail {
+                    machine_id: Some(id),
+                    ..ErrorDetail::default()
+                },
+            ));
+        }
+        registry.machines.remove(&id);
+        if let Some(mine) = registry.by_connection.get_mut(&me) {
+            mine.retain(|m| *m != id);
+        }
+        tracing::info!(machine = %id, "machine unregistered");
+        Ok(())
+    }
+
+    async fn send_event(
+        &self,
+        _ctx: &MessageContext,
+        payload: MachineEvent,
+    ) -> Result<(), HandlerError> {
+        if let Err(error) = check(&payload) {
+            self.bus.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(error);
+        }
+        let me = self.conn.id();
+        let target = {
+            let mut registry = self.bus.registry();
+            registry.last_activity = now();
+            if registry
+                .machines
+                .get(&payload.source_machine_id)
+                .is_none_or(|(owner, _)| *owner != me)
+            {
+                self.bus.counters.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(refuse(
+                    ErrorCode::SourceNotRegistered,
+                    format!(
+                        "source machine {} is not registered on this connection",
+                        payload.source_machine_id
+                    ),
+                    ErrorDetail {
+                        machine_id: Some(payload.source_machine_id),
+                        ..ErrorDetail::default()
+                    },
+                ));
+            }
+            registry.machines.get(&payload.target_machine_id).cloned()
+        };
+        let Some((_, handle)) = target else {
+            self.bus.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(refuse(
+                ErrorCode::UnknownTarget,
+                format!("no machine {} is registered", payload.target_machine_id),
+                ErrorDetail {
+                    target_machine_id: Some(payload.target_machine_id),
+                    ..ErrorDetail::default()
+                },
+            ));
+        };
+        let target_id = payload.target_machine_id.clone();
+        let frame = line("EventReceived", &payload, None);
+        match handle.send(frame) {
+            Ok(()) => {
+                self.bus.counters.routed.fetch_add(1, Ordering::Relaxed);
+                handle
+                    .metrics()
+                    .record_message(Direction::Out, "EventReceived");
+                Ok(())
+            }
+            Err(SendError::QueueFull { .. }) => {
+                // The NATS slow-consumer policy: the target goes, memory stays bounded.
+                tracing::warn!(target = %target_id, connection = %handle.id(), "slow consumer: disconnecting");
+                self.bus.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                self.bus
+                    .counters
+                    .slow_consumers
+                    .fetch_add(1, Ordering::Relaxed);
+                handle.close();
+                Err(refuse(
+                    ErrorCode::SlowConsumer,
+                    format!(
+                        "the connection of {target_id} fell behind and was closed; the event was dropped"
+                    ),
+                    ErrorDetail {
+                        target_machine_id: Some(target_id),
+                        ..ErrorDetail::default()
+                    },
+                ))
+            }
+            Err(_) => {
+                self.bus.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                Err(refuse(
+                    ErrorCode::UnknownTarget,
+                    format!("the connection of {target_id} is closing"),
+                    ErrorDetail {
+                        target_machine_id: Some(target_id),
+                        ..ErrorDetail::default()
+                    },
+                ))
+            }
+        }
+    }
+
+    async fn get_health(&self, _ctx: &MessageContext) -> Result<HealthStatus, HandlerError> {
+        Ok(self.bus.health())
+    }
+
+    async fn get_metrics(&self, _ctx: &MessageContext) -> Result<PerformanceMetrics, HandlerError> {
+        Ok(self.bus.metrics())
+    }
+}
+
+/// The Error line for a failed dispatch.
+fn dispatch_error(
+    error: &DispatchError,
+    message_type: &str,
+    correlation: Option<&str>,
+) -> (Bytes, &'static str) {
+    match error {
+        DispatchError::Handler { error, .. } => {
+            let code = ErrorCode::from_name(&error.code).unwrap_or(ErrorCode::InternalError);
+            let detail: serde_json::Value =
+                serde_json::from_str(&error.message).unwrap_or_default();
+            let text = |key: &str| detail.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+            let message = text("message").unwrap_or_else(|| error.message.clone());
+            let detail = ErrorDetail {
+                message_type: text("messageType").or_else(|| Some(message_type.to_owned())),
+                machine_id: text("machineId"),
+                target_machine_id: text("targetMachineId"),
+                field: text("field"),
+            };
+            (error_line(code, message, correlation, detail), "refused")
+        }
+        DispatchError::MalformedJson { path, source, .. } => {
+            let text = source.to_string();
+            let (code, field) = match text.strip_prefix("missing field `") {
+                Some(rest) => (
+                    ErrorCode::MissingField,
+                    rest.split('`').next().map(str::to_owned),
+                ),
+                None => (
+                    ErrorCode::InvalidField,
+                    (!path.is_empty() && path != ".").then(|| path.clone()),
+                ),
+            };
+            let detail = ErrorDetail {
+                message_type: Some(message_type.to_owned()),
+                field,
+                ..ErrorDetail::default()
+            };
+            (error_line(code, text, correlation, detail), "invalid_field")
+        }
+        _ => (
+            error_line(
+                ErrorCode::UnknownType,
+                format!("`{message_type}` is not a message a client may send"),
+                correlation,
+                ErrorDetail {
+                    message_type: Some(message_type.to_owned()),
+                    ..ErrorDetail::default()
+                },
+            ),
+            "unknown_type",
+        ),
+    }
+}
+
+impl Service for Bus {
+    async fn handle(&self, conn: &ConnectionInfo, frame: Bytes) -> Outcome {
+        let started = Instant::now();
+        let envelope = match ipcspec_runtime::strict::from_slice::<Envelope<&RawValue>>(&frame) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                // Not an envelope: say why, with the Id if one can be read.
+                #[derive(serde::Deserialize)]
+                struct Probe {
+                    #[serde(rename = "Id")]
+                    id: Option<String>,
+                    #[serde(rename = "Type")]
+                    message_type: Option<serde_json::Value>,
+                }
+                let probe = serde_json::from_slice::<Probe>(&frame).ok();
+                let (code, kind) = match &probe {
+                    Some(p)
+                        if !p
+                            .message_type
+                            .as_ref()
+                            .is_some_and(serde_json::Value::is_string) =>
+                    {
+                        (ErrorCode::UnknownType, "unknown_type")
+                    }
+                    Some(_) => (ErrorCode::MissingField, "missing_field"),
+                    None => (ErrorCode::InvalidJson, "invalid_json"),
+                };
+                let id = probe.and_then(|p| p.id);
+                let field = (code == ErrorCode::MissingField).then(|| "Payload".to_owned());
+                return Outcome::reply(error_line(
+                    code,
+                    format!("not a bus message: {error}"),
+                    id.as_deref(),
+                    ErrorDetail {
+                        field,
+                        ..ErrorDetail::default()
+                    },
+                ))
+                .error(kind);
+            }
+        };
+        let message_type = envelope.message_type.as_str();
+        let known = ipcspec_runtime::dispatch::find(MESSAGES, message_type).map(|m| m.name);
+        conn.metrics()
+            .record_message(Direction::In, known.unwrap_or("unknown"));
+        let correlation = envelope.id.as_deref();
+        let call = Call {
+            bus: self,
+            conn,
+            correlation,
+        };
+        let ctx = MessageContext::default();
+        let result = dispatch_to_bus(&call, &ctx, message_type, envelope.payload).await;
+        let mut outcome = Outcome::none();
+        match result {
+            Ok(Some(reply)) => {
+                let frame = match &reply {
+                    BusMessage::Registered(p) => line("Registered", p, call.correlation),
+                    BusMessage::HealthStatus(p) => line("HealthStatus", p, call.correlation),
+                    BusMessage::PerformanceMetrics(p) => {
+                        line("PerformanceMetrics", p, call.correlation)
+                    }
+                    BusMessage::EventReceived(p) => line("EventReceived", p, call.correlation),
+                    BusMessage::Error(p) => line("Error", p, call.correlation),
+                };
+                conn.metrics()
+                    .record_message(Direction::Out, reply.message_type());
+                outcome.frames.push(frame);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                let (frame, kind) = dispatch_error(&error, message_type, correlation);
+                conn.metrics().record_message(Direction::Out, "Error");
+                outcome.frames.push(frame);
+                outcome.error = Some(kind);
+            }
+        }
+        conn.metrics().record_latency(started.elapsed());
+        outcome
+    }
+
+    async fn on_bad_frame(&self, _conn: &ConnectionInfo, bad: BadFrame) -> Outcome {
+        let code = match bad.kind {
+            "line_too_long" => ErrorCode::LineTooLong,
+            _ => ErrorCode::InvalidUtf8,
+        };
+        Outcome::reply(error_line(code, bad.detail, None, ErrorDetail::default())).error(bad.kind)
+    }
+
+    async fn on_connect(&self, _conn: &ConnectionInfo) {
+        let mut registry = self.registry();
+        registry.connections += 1;
+        if registry.connections > registry.peak {
+            registry.peak = registry.connections;
+            registry.peak_at = now();
+        }
+    }
+
+    async fn on_close(&self, conn: &ConnectionInfo, reason: CloseReason) {
+        let mut registry = self.registry();
+        registry.connections = registry.connections.saturating_sub(1);
+        let machines = registry
+            .by_connection
+            .remove(&conn.id())
+            .unwrap_or_default();
+        for machine in &machines {
+            registry.machines.remove(machine);
+        }
+        if !machines.is_empty() {
+            tracing::info!(connection = %conn.id(), reason = reason.as_str(), ?machines, "connection closed; its machines are unregistered");
+        }
+    }
+}
+
+/// The refusal line for a connection beyond the limit (CONNECTION_LIMIT).
+#[must_use]
+pub fn connection_limit_line(max: usize) -> Bytes {
+    error_line(
+        ErrorCode::ConnectionLimit,
+        format!("the bus already has {max} connections; retry later"),
+        None,
+        ErrorDetail::default(),
+    )
+}
