@@ -4,10 +4,14 @@
 //!
 //! - [`bus`]: the bus as a runtime `Service`: registration and ownership of machine ids,
 //!   routing, errors naming the problem, health and metrics.
+//! - [`client`]: the client library (the seed's `InterProcessClient`): register, send,
+//!   receive and wait for events, health and metrics; re-registers after a bus restart.
 //!
-//! Still to come (see the issue): configuration with hot reload, the client library,
-//! the command-line client, the systemd unit and the NATS comparison.
+//! Still to come (see the issue): configuration with hot reload, the systemd unit, the
+//! Prometheus page and the NATS comparison.
 
 pub mod bus;
+pub mod client;
 
 pub use bus::Bus;
+pub use client::{BusClient, BusClientError, Events, Incoming};

@@ -1,5 +1,6 @@
-//! `xstatenet-bus`: the XStateNet message bus. Console mode: run it in a terminal and
-//! stop it with Ctrl+C. See `--help`.
+//! `xstatenet-bus`: the XStateNet message bus (console mode: run it in a terminal and
+//! stop it with Ctrl+C), and `send`, `listen` and `status` for scripts and operators.
+//! See `--help`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,14 +25,42 @@ use ipcspec_xstatenet::bus::connection_limit_line;
 struct Cli {
     /// The socket (default: `$XDG_RUNTIME_DIR/XStateNet.MessageBus`, else
     /// `/run/xstatenet/XStateNet.MessageBus`).
-    #[arg(long, env = "XSTATENET_SOCKET")]
+    #[arg(long, env = "XSTATENET_SOCKET", global = true)]
     socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Connections served at once; more get CONNECTION_LIMIT and are closed.
     #[arg(long, default_value_t = catalogue::MAX_CONNECTIONS as usize)]
     max_connections: usize,
     /// Frames queued per connection before it counts as a slow consumer.
     #[arg(long, default_value_t = 4096)]
     queue: usize,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Send one event (registering the source machine for the moment).
+    Send {
+        /// The source machine (registered by this command, so it must be free).
+        #[arg(long)]
+        from: String,
+        /// The target machine.
+        #[arg(long)]
+        to: String,
+        /// The event name.
+        #[arg(long)]
+        event: String,
+        /// The event's payload, as JSON.
+        #[arg(long)]
+        payload: Option<String>,
+    },
+    /// Register MACHINE_ID and print every event it receives as a JSON line.
+    Listen {
+        /// The machine to listen as.
+        machine_id: String,
+    },
+    /// Print the bus's health and metrics as JSON.
+    Status,
 }
 
 fn default_socket() -> PathBuf {
@@ -61,11 +90,75 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(cli)) {
+    let result = match cli.command {
+        None => runtime.block_on(serve(cli)),
+        Some(command) => {
+            let socket = cli.socket.clone().unwrap_or_else(default_socket);
+            runtime.block_on(client_command(&socket, command))
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("xstatenet-bus: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn client_command(socket: &std::path::Path, command: Command) -> anyhow::Result<()> {
+    use ipcspec_xstatenet::{BusClient, Incoming};
+    let (client, mut events) = BusClient::connect(socket)
+        .await
+        .with_context(|| format!("cannot reach the bus at {}", socket.display()))?;
+    match command {
+        Command::Send {
+            from,
+            to,
+            event,
+            payload,
+        } => {
+            let payload = payload
+                .map(|p| serde_json::from_str(&p))
+                .transpose()
+                .context("--payload is not JSON")?;
+            client.register(&from).await?;
+            client.send_event(&from, &to, &event, payload).await?;
+            // A refusal (unknown target, ...) comes back as an Error; silence means
+            // delivered. Asking for health after the event orders the answer after it.
+            client.health().await?;
+            while let Ok(Some(incoming)) =
+                tokio::time::timeout(Duration::from_millis(50), events.recv()).await
+            {
+                if let Incoming::Error(error) = incoming {
+                    anyhow::bail!(
+                        "the bus refused the event: {}: {}",
+                        error.error_code,
+                        error.message
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Listen { machine_id } => {
+            client.register(&machine_id).await?;
+            while let Some(incoming) = events.recv().await {
+                let line = match incoming {
+                    Incoming::Event(event) => serde_json::to_string(&event)?,
+                    Incoming::Error(error) => serde_json::to_string(&error)?,
+                };
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Status => {
+            let health = client.health().await?;
+            let metrics = client.metrics().await?;
+            println!(
+                "{}",
+                serde_json::json!({"health": health, "metrics": metrics})
+            );
+            Ok(())
         }
     }
 }
