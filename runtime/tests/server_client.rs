@@ -246,6 +246,18 @@ async fn connections_beyond_the_limit_are_refused_with_a_frame() {
     eventually("slot freed", || running.handle.connections().len() == 1).await;
     let mut fourth = client(&running.path).await;
     assert_eq!(round_trip(&mut fourth, "four").await, &b"four"[..]);
+
+    // The limit can change while serving (a configuration reload): raised, one more
+    // fits; lowered below the count, open connections stay and new ones are refused.
+    running.handle.set_max_connections(3);
+    assert_eq!(running.handle.max_connections(), 3);
+    let mut fifth = client(&running.path).await;
+    assert_eq!(round_trip(&mut fifth, "five").await, &b"five"[..]);
+    running.handle.set_max_connections(1);
+    let mut sixth = client(&running.path).await;
+    let refusal = recv(&mut sixth).await.unwrap();
+    assert!(refusal.ends_with(b"limit 1"), "{refusal:?}");
+    assert_eq!(round_trip(&mut fifth, "kept").await, &b"kept"[..]);
     assert!(stop(running).await.drained);
 }
 

@@ -105,6 +105,8 @@ const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 struct State {
     connections: Mutex<HashMap<ConnectionId, ConnectionHandle>>,
+    /// The connection limit now ([`ServerHandle::set_max_connections`] changes it).
+    max_connections: std::sync::atomic::AtomicUsize,
     metrics: Arc<Metrics>,
     shutdown: watch::Sender<bool>,
 }
@@ -190,11 +192,13 @@ impl<S: Service> Server<S> {
     /// A server running `service` with `config`.
     pub fn new(config: ServerConfig, service: S) -> Self {
         let (shutdown, _) = watch::channel(false);
+        let max_connections = config.max_connections;
         Server {
             service: Arc::new(service),
             config: Arc::new(config),
             state: Arc::new(State {
                 connections: Mutex::new(HashMap::new()),
+                max_connections: std::sync::atomic::AtomicUsize::new(max_connections),
                 metrics: Arc::new(Metrics::default()),
                 shutdown,
             }),
@@ -270,20 +274,24 @@ impl<S: Service> Server<S> {
         let (reader, writer) = connection.into_split();
         let opened = {
             let mut registry = self.state.registry();
-            if registry.len() >= self.config.max_connections {
+            let max_connections = self
+                .state
+                .max_connections
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if registry.len() >= max_connections {
                 drop(registry);
                 self.state.metrics.refused();
                 let info = RefusalInfo {
                     id,
                     peer,
-                    max_connections: self.config.max_connections,
+                    max_connections,
                 };
                 let frame = self
                     .config
                     .refusal
                     .as_ref()
                     .and_then(|refusal| refusal(&info));
-                tracing::warn!(parent: &span, max = self.config.max_connections, "connection limit reached; refusing");
+                tracing::warn!(parent: &span, max = max_connections, "connection limit reached; refusing");
                 tasks.spawn(
                     refuse(
                         writer,
@@ -374,6 +382,22 @@ impl ServerHandle {
     /// [`Server::serve`] returns when it is complete.
     pub fn shutdown(&self) {
         self.state.shutdown.send_replace(true);
+    }
+
+    /// Changes the connection limit from now on (configuration reload). Connections
+    /// already open stay; new ones are refused while the count is at or above `max`.
+    pub fn set_max_connections(&self, max: usize) {
+        self.state
+            .max_connections
+            .store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The connection limit now.
+    #[must_use]
+    pub fn max_connections(&self) -> usize {
+        self.state
+            .max_connections
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether shutdown has started.
