@@ -7,11 +7,14 @@
 //! - [`client`]: the client library (the seed's `InterProcessClient`): register, send,
 //!   receive and wait for events, health and metrics; re-registers after a bus restart.
 //!
-//! Still to come (see the issue): configuration with hot reload, the systemd unit, the
-//! Prometheus page and the NATS comparison.
+//! - [`config`]: `appsettings.json` with an environment overlay, and hot reload.
+//!
+//! Still to come (see the issue): the systemd unit, the Prometheus page and the NATS
+//! comparison.
 
 pub mod bus;
 pub mod client;
+pub mod config;
 
 pub use bus::Bus;
 pub use client::{BusClient, BusClientError, Events, Incoming};

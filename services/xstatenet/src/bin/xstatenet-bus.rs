@@ -29,9 +29,14 @@ struct Cli {
     socket: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
-    /// Connections served at once; more get CONNECTION_LIMIT and are closed.
-    #[arg(long, default_value_t = catalogue::MAX_CONNECTIONS as usize)]
-    max_connections: usize,
+    /// The directory with `appsettings.json` (and `appsettings.<Environment>.json` for
+    /// the environment in `DOTNET_ENVIRONMENT` or `XSTATENET_ENVIRONMENT`); edits apply
+    /// without a restart.
+    #[arg(long, env = "XSTATENET_CONFIG", default_value = ".")]
+    config: PathBuf,
+    /// Connections served at once, over the configuration's `MaxConnections`.
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// Frames queued per connection before it counts as a slow consumer.
     #[arg(long, default_value_t = 4096)]
     queue: usize,
@@ -64,22 +69,34 @@ enum Command {
 }
 
 fn default_socket() -> PathBuf {
+    socket_for(catalogue::DEFAULT_PIPE_NAME)
+}
+
+/// The socket of pipe `name`: in `$XDG_RUNTIME_DIR`, else `/run/xstatenet/`.
+fn socket_for(name: &str) -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join(catalogue::DEFAULT_PIPE_NAME),
-        _ => PathBuf::from(catalogue::SYSTEM_SOCKET_PATH),
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join(name),
+        _ => PathBuf::from("/run/xstatenet").join(name),
     }
+}
+
+fn environment() -> Option<String> {
+    std::env::var("XSTATENET_ENVIRONMENT")
+        .or_else(|_| std::env::var("DOTNET_ENVIRONMENT"))
+        .ok()
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    if cli.command.is_some() {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -163,8 +180,73 @@ async fn client_command(socket: &std::path::Path, command: Command) -> anyhow::R
     }
 }
 
+/// Installs the logger with a filter the configuration can change later; `RUST_LOG`, when
+/// set, wins over the configuration.
+fn init_logging(filter: &str) -> Option<ReloadHandle> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let from_env = std::env::var("RUST_LOG").ok();
+    let initial = tracing_subscriber::EnvFilter::try_new(from_env.as_deref().unwrap_or(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (layer, handle) = tracing_subscriber::reload::Layer::new(initial);
+    tracing_subscriber::registry()
+        .with(layer)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .init();
+    from_env.is_none().then_some(handle)
+}
+
+type ReloadHandle =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// Every `interval`, closes connections whose peer process is gone (the socket can
+/// outlive its process when a child inherited it).
+async fn health_checks(
+    handle: ipcspec_runtime::server::ServerHandle,
+    mut interval: tokio::sync::watch::Receiver<Duration>,
+) {
+    loop {
+        let period = *interval.borrow_and_update();
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            changed = interval.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        for connection in handle.connections() {
+            let pid = connection.peer().and_then(|p| p.pid);
+            if let Some(pid) = pid
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                tracing::warn!(connection = %connection.id(), pid, "health check: the peer process is gone; closing");
+                handle
+                    .recorder()
+                    .record_message(ipcspec_runtime::server::Direction::In, "dead_peer");
+                connection.close();
+            }
+        }
+    }
+}
+
 async fn serve(cli: Cli) -> anyhow::Result<()> {
-    let socket = cli.socket.unwrap_or_else(default_socket);
+    let files =
+        ipcspec_xstatenet::config::ConfigFiles::in_dir(&cli.config, environment().as_deref());
+    let settings = ipcspec_xstatenet::config::load(&files)?;
+    let reload = init_logging(&settings.filter());
+    let socket = cli
+        .socket
+        .clone()
+        .unwrap_or_else(|| socket_for(&settings.pipe_name));
+    let max = cli
+        .max_connections
+        .unwrap_or(settings.max_connections as usize);
     // 0666: any local process may use the bus, as the seed's pipe allows everyone.
     let options = ListenerOptions {
         mode: 0o666,
@@ -176,7 +258,6 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             socket.display()
         )
     })?;
-    let max = cli.max_connections;
     let config = ServerConfig {
         framing: Framing::Newline,
         max_frame_bytes: catalogue::MAX_LINE_BYTES as usize,
@@ -185,11 +266,42 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         frame_read_timeout: Duration::from_millis(u64::from(catalogue::LINE_READ_TIMEOUT_MS)),
         // The bus has no heartbeat: a client may stay idle for ever.
         stale_after: None,
-        refusal: Some(Arc::new(move |_| Some(connection_limit_line(max)))),
+        refusal: Some(Arc::new(|info| {
+            Some(connection_limit_line(info.max_connections))
+        })),
         ..ServerConfig::default()
     };
     let server = Server::new(config, Bus::new());
     let handle = server.handle();
+    let (interval_tx, interval_rx) = tokio::sync::watch::channel(settings.health_check_interval);
+    tokio::spawn(health_checks(handle.clone(), interval_rx));
+    {
+        let handle = handle.clone();
+        let fixed_max = cli.max_connections.is_some();
+        tokio::spawn(ipcspec_xstatenet::config::watch(
+            files,
+            settings,
+            Duration::from_millis(500),
+            move |old, new| {
+                if !fixed_max && old.max_connections != new.max_connections {
+                    handle.set_max_connections(new.max_connections as usize);
+                    tracing::info!(max = new.max_connections, "MaxConnections changed");
+                }
+                if old.health_check_interval != new.health_check_interval {
+                    interval_tx.send_replace(new.health_check_interval);
+                }
+                if let Some(reload) = &reload
+                    && let Ok(filter) = tracing_subscriber::EnvFilter::try_new(new.filter())
+                    && reload.reload(filter).is_ok()
+                {
+                    tracing::info!(filter = new.filter(), "log levels changed");
+                }
+                if old.pipe_name != new.pipe_name {
+                    tracing::warn!("PipeName changes apply at the next start");
+                }
+            },
+        ));
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::spawn(async move {
         tokio::select! {
