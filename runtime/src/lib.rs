@@ -11,6 +11,7 @@
 //!   [`server::Service`] that decodes and dispatches each frame.
 //! - [`client`]: a connection with sends and requests resolved by correlation id (timeouts,
 //!   late replies discarded and counted), other inbound frames on a channel.
+//! - [`metrics_http`]: a service's Prometheus page on a loopback address.
 //!
 //! - [`serde_as`]: composable serde adapters, so a field of type `list<map<list<i64>>>`
 //!   gets the int64-as-string form at every depth (`As::<ListOf<MapOf<ListOf<I64String>>>>`),
@@ -33,6 +34,7 @@ pub mod client;
 pub mod codec;
 pub mod dispatch;
 pub mod machine;
+pub mod metrics_http;
 pub mod serde_as;
 pub mod server;
 pub mod strict;

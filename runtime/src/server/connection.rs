@@ -200,6 +200,12 @@ impl ConnectionHandle {
         })
     }
 
+    /// Frames waiting in the outbound queue now.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.shared.capacity.saturating_sub(self.shared.tx.capacity())
+    }
+
     /// Closes the connection gracefully: no more frames are read, the frames already
     /// queued are written (within the drain timeout), then the connection is closed.
     pub fn close(&self) {

@@ -13,13 +13,11 @@
 //! - [`commands`]: what an operator asks of the service (`migration-service push`).
 //! - [`agent`]: the agent's connection: AGENT_STARTED on every connection, reconnecting,
 //!   resending, acknowledging what the service sends.
-//! - [`wire`]: envelopes and acknowledgments; [`identity`]: uid to login name;
-//!   [`metrics_http`]: the Prometheus page.
+//! - [`wire`]: envelopes and acknowledgments; [`identity`]: uid to login name.
 
 pub mod agent;
 pub mod commands;
 pub mod identity;
-pub mod metrics_http;
 pub mod service;
 pub mod store;
 pub mod wire;

@@ -568,6 +568,17 @@ impl Service for Bus {
     }
 }
 
+/// The line every connection gets when the bus stops (SHUTTING_DOWN).
+#[must_use]
+pub fn shutting_down_line() -> Bytes {
+    error_line(
+        ErrorCode::ShuttingDown,
+        "the bus is stopping; reconnect and register again when it is back",
+        None,
+        ErrorDetail::default(),
+    )
+}
+
 /// The refusal line for a connection beyond the limit (CONNECTION_LIMIT).
 #[must_use]
 pub fn connection_limit_line(max: usize) -> Bytes {

@@ -15,7 +15,8 @@ use ipcspec_generated::migration::{
 };
 use ipcspec_migration::commands::Command;
 use ipcspec_migration::identity::SystemDirectory;
-use ipcspec_migration::{MigrationService, ServiceConfig, Store, metrics_http, wire};
+use ipcspec_migration::{MigrationService, ServiceConfig, Store, wire};
+use ipcspec_runtime::metrics_http;
 use ipcspec_runtime::server::{Heartbeat, Server, ServerConfig};
 use ipcspec_runtime::transport::unix::{Listener, ListenerOptions};
 

@@ -37,6 +37,10 @@ struct Cli {
     /// Connections served at once, over the configuration's `MaxConnections`.
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics (loopback only; port 0 picks
+    /// one, logged at start).
+    #[arg(long)]
+    metrics_address: Option<std::net::SocketAddr>,
     /// Frames queued per connection before it counts as a slow consumer.
     #[arg(long, default_value_t = 4096)]
     queue: usize,
@@ -235,6 +239,82 @@ async fn health_checks(
     }
 }
 
+/// Pings systemd's watchdog at half its interval when the unit sets `WatchdogSec`.
+async fn watchdog() {
+    let Some(timeout) = sd_notify::watchdog_enabled().filter(|t| !t.is_zero()) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(timeout / 2);
+    loop {
+        tick.tick().await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+    }
+}
+
+/// The Prometheus page: the server's counters (messages in and out by type, errors,
+/// connections, the latency histogram), the bus's routing counters and each
+/// connection's queue depth.
+fn prometheus(handle: &ipcspec_runtime::server::ServerHandle, bus: &Bus) -> String {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering;
+    let mut out = handle.prometheus();
+    let counters = [
+        (
+            "routed",
+            "Events delivered to the target's queue.",
+            &bus.counters.routed,
+        ),
+        (
+            "refused",
+            "Events refused (unknown target, source not registered, invalid).",
+            &bus.counters.refused,
+        ),
+        (
+            "dropped",
+            "Events dropped because the target was too slow or closing.",
+            &bus.counters.dropped,
+        ),
+        (
+            "slow_consumers",
+            "Connections closed as slow consumers.",
+            &bus.counters.slow_consumers,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(out, "# HELP xstatenet_bus_events_{name}_total {help}");
+        let _ = writeln!(out, "# TYPE xstatenet_bus_events_{name}_total counter");
+        let _ = writeln!(
+            out,
+            "xstatenet_bus_events_{name}_total {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP xstatenet_bus_connection_queue_depth Frames waiting to be written, per connection."
+    );
+    let _ = writeln!(out, "# TYPE xstatenet_bus_connection_queue_depth gauge");
+    for connection in handle.connections() {
+        let _ = writeln!(
+            out,
+            "xstatenet_bus_connection_queue_depth{{connection=\"{}\"}} {}",
+            connection.id(),
+            connection.queued()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP xstatenet_bus_registered_machines Machines registered now."
+    );
+    let _ = writeln!(out, "# TYPE xstatenet_bus_registered_machines gauge");
+    let _ = writeln!(
+        out,
+        "xstatenet_bus_registered_machines {}",
+        bus.machines().len()
+    );
+    out
+}
+
 async fn serve(cli: Cli) -> anyhow::Result<()> {
     let files =
         ipcspec_xstatenet::config::ConfigFiles::in_dir(&cli.config, environment().as_deref());
@@ -273,6 +353,18 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     };
     let server = Server::new(config, Bus::new());
     let handle = server.handle();
+    if let Some(address) = cli.metrics_address {
+        let render: ipcspec_runtime::metrics_http::Render = {
+            let handle = handle.clone();
+            let bus = Arc::clone(server.service());
+            Arc::new(move || prometheus(&handle, &bus))
+        };
+        let (bound, serve) = ipcspec_runtime::metrics_http::bind(address, render)
+            .await
+            .with_context(|| format!("cannot serve metrics on {address}"))?;
+        tracing::info!("metrics on http://{bound}/metrics");
+        tokio::spawn(serve);
+    }
     let (interval_tx, interval_rx) = tokio::sync::watch::channel(settings.health_check_interval);
     tokio::spawn(health_checks(handle.clone(), interval_rx));
     {
@@ -302,16 +394,27 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             },
         ));
     }
+    // Installed before the socket is announced, so an early signal is not missed.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("stopping");
-        handle.shutdown();
-    });
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("stopping: telling every client, then draining");
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+            handle.broadcast(ipcspec_xstatenet::bus::shutting_down_line());
+            handle.shutdown();
+        });
+    }
+    tokio::spawn(watchdog());
     tracing::info!("listening on {}", socket.display());
+    if let Err(error) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::debug!(%error, "no readiness notification sent");
+    }
     let report = server.serve(listener).await;
     tracing::info!(drained = report.drained, "stopped");
     Ok(())
