@@ -203,7 +203,9 @@ impl ConnectionHandle {
     /// Frames waiting in the outbound queue now.
     #[must_use]
     pub fn queued(&self) -> usize {
-        self.shared.capacity.saturating_sub(self.shared.tx.capacity())
+        self.shared
+            .capacity
+            .saturating_sub(self.shared.tx.capacity())
     }
 
     /// Closes the connection gracefully: no more frames are read, the frames already
