@@ -149,23 +149,7 @@ impl Target {
             ..
         } = self
         {
-            use nix::sys::signal::{Signal, killpg};
-            use nix::unistd::Pid;
-            let Ok(pid) = i32::try_from(process.id()) else {
-                let _ = process.kill();
-                return;
-            };
-            let group = Pid::from_raw(pid);
-            let _ = killpg(group, Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = process.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = killpg(group, Signal::SIGKILL);
-            let _ = process.wait();
+            stop_group(process);
         }
     }
 }
@@ -257,6 +241,35 @@ pub struct Context {
 }
 
 impl Context {
+    /// The context of a run against the catalogue at `spec`: its wire, the capabilities
+    /// (the catalogue's, with the file's values over them), the runner's login name as
+    /// `${user}` and `other_user` as `${otherUser}`.
+    ///
+    /// # Errors
+    ///
+    /// An invalid catalogue or capabilities file; a runner uid without a login name.
+    pub fn new(
+        spec: &Path,
+        capabilities: Option<&Path>,
+        other_user: &str,
+    ) -> anyhow::Result<Context> {
+        let (protocol, mut caps) = Protocol::load(spec)?;
+        if let Some(path) = capabilities {
+            caps = caps.overlay(path)?;
+        }
+        let user = nix::unistd::User::from_uid(nix::unistd::Uid::current())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .ok_or_else(|| anyhow!("the runner's uid has no login name"))?;
+        Ok(Context {
+            protocol,
+            capabilities: caps,
+            user,
+            other_user: other_user.to_owned(),
+        })
+    }
+
     /// Evaluates a duration (milliseconds).
     ///
     /// # Errors

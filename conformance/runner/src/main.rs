@@ -103,32 +103,24 @@ fn main() -> ExitCode {
 /// Ok(true) when everything passed, Ok(false) on conformance failures, Err on harness
 /// errors.
 fn run_command(args: Box<RunArgs>) -> anyhow::Result<bool> {
-    let (protocol, mut capabilities) = ipcspec_conformance::protocol::Protocol::load(&args.spec)?;
-    if let Some(path) = &args.capabilities {
-        capabilities = capabilities.overlay(path)?;
-    }
+    let ctx = Context::new(&args.spec, args.capabilities.as_deref(), &args.other_user)?;
     let scenarios = args.scenarios.clone().unwrap_or_else(|| {
-        PathBuf::from("conformance/scenarios").join(format!("{}.json", protocol.catalogue))
+        PathBuf::from("conformance/scenarios").join(format!("{}.json", ctx.protocol.catalogue))
     });
     let file = load_scenarios(&scenarios)?;
-    if file.catalogue != protocol.catalogue {
+    if file.catalogue != ctx.protocol.catalogue {
         bail!(
             "{} is for catalogue `{}`, but {} is `{}`",
             scenarios.display(),
             file.catalogue,
             args.spec.display(),
-            protocol.catalogue
+            ctx.protocol.catalogue
         );
     }
     let expected_failures = match &args.expected_failures {
         Some(path) => load_expected_failures(path)?,
         None => Default::default(),
     };
-    let user = nix::unistd::User::from_uid(nix::unistd::Uid::current())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .context("the runner's uid has no login name")?;
     let (mut target, name) = match (&args.connect, &args.spawn) {
         (Some(address), _) => {
             let Some(path) = address.strip_prefix("unix:") else {
@@ -157,12 +149,6 @@ fn run_command(args: Box<RunArgs>) -> anyhow::Result<bool> {
             args.client_command.clone().unwrap_or_default(),
         ),
         (None, None) => bail!("give --connect, --spawn or --client-command"),
-    };
-    let ctx = Context {
-        protocol,
-        capabilities,
-        user,
-        other_user: args.other_user.clone(),
     };
     let selection = Selection {
         cases: args.cases,

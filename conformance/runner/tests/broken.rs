@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ipcspec_conformance::engine::{Context, Target, Verdict};
-use ipcspec_conformance::protocol::Protocol;
 use ipcspec_conformance::run::{Selection, load_scenarios, run};
 
 fn root() -> PathBuf {
@@ -33,21 +32,17 @@ fn python() -> PathBuf {
 /// of the cases that did not pass.
 fn failing_cases(python: &Path, defect: &str) -> BTreeSet<String> {
     let root = root();
-    let (protocol, capabilities) = Protocol::load(&root.join("specs/migration.json")).unwrap();
-    let capabilities = capabilities
-        .overlay(&root.join("conformance/capabilities/migration-service.json"))
-        .unwrap();
     let file = load_scenarios(&root.join("conformance/scenarios/migration.json")).unwrap();
-    let me = nix::unistd::User::from_uid(nix::unistd::Uid::current())
-        .unwrap()
-        .unwrap()
-        .name;
-    let ctx = Context {
-        protocol,
-        capabilities,
-        other_user: if me == "root" { "nobody" } else { "root" }.to_owned(),
-        user: me,
-    };
+    let ctx = Context::new(
+        &root.join("specs/migration.json"),
+        Some(&root.join("conformance/capabilities/migration-service.json")),
+        if nix::unistd::Uid::current().is_root() {
+            "nobody"
+        } else {
+            "root"
+        },
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let flag = if defect == "none" {
         String::new()

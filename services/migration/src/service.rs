@@ -884,6 +884,20 @@ impl<D: Directory> Call<'_, D> {
         Ok(agent)
     }
 
+    /// What every state-changing handler starts with: the checked sender, the user's
+    /// lock (held until the commit), the journal check and the user's record.
+    async fn begin<P: Validate>(
+        &self,
+        payload: &P,
+        user_id: &str,
+    ) -> Result<(Agent, tokio::sync::OwnedMutexGuard<()>, UserUpdate), HandlerError> {
+        let agent = self.sender(payload, user_id)?;
+        let lock = self.service.lock_user(&agent.user_id).await;
+        self.not_yet_handled(&agent)?;
+        let record = self.service.user_or_new(&agent.user_id)?;
+        Ok((agent, lock, record))
+    }
+
     fn origin(&self, agent: &Agent) -> Origin {
         Origin::agent(&agent.user_id, &agent.session_id, self.message_id, "")
     }
@@ -945,6 +959,17 @@ fn invalid_state(state: UserMigration, what: &str) -> HandlerError {
         ErrorCode::InvalidState,
         format!("{what} is not allowed in state {}", state.as_str()),
     )
+}
+
+/// UNKNOWN_BACKUP unless `given` is the user's running backup.
+fn running_backup(record: &UserUpdate, given: &uuid::Uuid) -> Result<(), HandlerError> {
+    if record.state == UserMigration::BackupInProgress
+        && record.backup_id.as_deref() == Some(given.to_string().as_str())
+    {
+        Ok(())
+    } else {
+        Err(unknown_backup(given, record))
+    }
 }
 
 fn unknown_backup(given: &uuid::Uuid, record: &UserUpdate) -> HandlerError {
@@ -1111,10 +1136,7 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         _ctx: &MessageContext,
         payload: BackupStartedPayload,
     ) -> Result<(), HandlerError> {
-        let agent = self.sender(&payload, &payload.user_id)?;
-        let _user = self.service.lock_user(&agent.user_id).await;
-        self.not_yet_handled(&agent)?;
-        let record = self.service.user_or_new(&agent.user_id)?;
+        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
         match record.state {
             UserMigration::NotStarted | UserMigration::Escalated => {}
             UserMigration::BackupRequested | UserMigration::DelayRequested => {
@@ -1143,15 +1165,8 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         _ctx: &MessageContext,
         payload: BackupProgressPayload,
     ) -> Result<(), HandlerError> {
-        let agent = self.sender(&payload, &payload.user_id)?;
-        let _user = self.service.lock_user(&agent.user_id).await;
-        self.not_yet_handled(&agent)?;
-        let record = self.service.user_or_new(&agent.user_id)?;
-        if record.state != UserMigration::BackupInProgress
-            || record.backup_id.as_deref() != Some(payload.backup_id.to_string().as_str())
-        {
-            return Err(unknown_backup(&payload.backup_id, &record));
-        }
+        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+        running_backup(&record, &payload.backup_id)?;
         let progressed = UserUpdate {
             percent_complete: Some(payload.percent_complete),
             bytes_transferred: Some(payload.bytes_transferred),
@@ -1167,15 +1182,8 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         _ctx: &MessageContext,
         payload: BackupCompletedPayload,
     ) -> Result<(), HandlerError> {
-        let agent = self.sender(&payload, &payload.user_id)?;
-        let _user = self.service.lock_user(&agent.user_id).await;
-        self.not_yet_handled(&agent)?;
-        let record = self.service.user_or_new(&agent.user_id)?;
-        if record.state != UserMigration::BackupInProgress
-            || record.backup_id.as_deref() != Some(payload.backup_id.to_string().as_str())
-        {
-            return Err(unknown_backup(&payload.backup_id, &record));
-        }
+        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+        running_backup(&record, &payload.backup_id)?;
         let deadline_passed = record
             .deadline
             .as_deref()
@@ -1237,10 +1245,7 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         _ctx: &MessageContext,
         payload: DelayRequestPayload,
     ) -> Result<(), HandlerError> {
-        let agent = self.sender(&payload, &payload.user_id)?;
-        let _user = self.service.lock_user(&agent.user_id).await;
-        self.not_yet_handled(&agent)?;
-        let record = self.service.user_or_new(&agent.user_id)?;
+        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
         if record.state != UserMigration::BackupRequested {
             return Err(invalid_state(record.state, "DELAY_REQUEST"));
         }

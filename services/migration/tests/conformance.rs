@@ -8,32 +8,22 @@
 use std::path::Path;
 
 use ipcspec_conformance::engine::{Context, Target, Verdict};
-use ipcspec_conformance::protocol::Protocol;
 use ipcspec_conformance::run::{Selection, load_scenarios, run};
 
 #[test]
 fn the_reference_service_passes_the_migration_suite() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let (protocol, capabilities) = Protocol::load(&root.join("specs/migration.json")).unwrap();
-    let capabilities = capabilities
-        .overlay(&root.join("conformance/capabilities/migration-service.json"))
-        .unwrap();
     let file = load_scenarios(&root.join("conformance/scenarios/migration.json")).unwrap();
-    let user = nix::unistd::User::from_uid(nix::unistd::Uid::current())
-        .unwrap()
-        .unwrap()
-        .name;
-    let ctx = Context {
-        protocol,
-        capabilities,
-        user,
-        other_user: if nix::unistd::Uid::current().is_root() {
+    let ctx = Context::new(
+        &root.join("specs/migration.json"),
+        Some(&root.join("conformance/capabilities/migration-service.json")),
+        if nix::unistd::Uid::current().is_root() {
             "nobody"
         } else {
             "root"
-        }
-        .to_owned(),
-    };
+        },
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let command = format!(
         "MIGRATION_SERVICE={} exec {}",

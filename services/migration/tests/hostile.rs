@@ -183,11 +183,21 @@ async fn a_half_sent_frame_is_dropped_after_the_read_timeout_while_others_carry_
             .await;
     }
     staller.closed().await;
-    let metrics = service.metrics().await;
-    assert!(
-        metrics.contains("ipcspec_server_connections_closed_total{reason=\"read_timeout\"} 1"),
-        "{metrics}"
-    );
+    // The close is counted once the connection's task has finished, a moment after the
+    // peer sees it.
+    let counted = "ipcspec_server_connections_closed_total{reason=\"read_timeout\"} 1";
+    let metrics = tokio::time::timeout(HANG, async {
+        loop {
+            let metrics = service.metrics().await;
+            if metrics.contains(counted) {
+                return metrics;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the read timeout was never counted");
+    assert!(metrics.contains(counted));
     // The agent is still served after the staller is gone.
     agent
         .call("after", "USER_ACTION", json!({"action": "HELP_REQUESTED"}))

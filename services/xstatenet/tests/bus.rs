@@ -5,20 +5,19 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::process::{Child, Command};
 
-/// Bounds how long a broken build can hang a test; never a performance threshold.
-const HANG: Duration = Duration::from_secs(60);
+mod common;
+
+use common::HANG;
 
 struct BusProcess {
-    _child: Child,
+    _child: tokio::process::Child,
     socket: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -26,28 +25,7 @@ struct BusProcess {
 async fn start(extra: &[&str]) -> BusProcess {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("XStateNet.MessageBus");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xstatenet-bus"))
-        .arg("--socket")
-        .arg(&socket)
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // Ready when it says so (a probing connection would count against the limit).
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    tokio::time::timeout(HANG, async {
-        while let Some(line) = log.next_line().await.unwrap() {
-            if line.contains("listening on") {
-                return;
-            }
-        }
-        panic!("the bus exited before listening");
-    })
-    .await
-    .unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let child = common::start_bus(&socket, extra).await;
     BusProcess {
         _child: child,
         socket,

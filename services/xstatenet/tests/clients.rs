@@ -10,33 +10,14 @@ use std::time::Duration;
 use ipcspec_xstatenet::{BusClient, Incoming};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-const HANG: Duration = Duration::from_secs(60);
-const BUS: &str = env!("CARGO_BIN_EXE_xstatenet-bus");
+mod common;
 
-async fn start_bus(socket: &Path) -> Child {
-    let mut child = Command::new(BUS)
-        .arg("--socket")
-        .arg(socket)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    tokio::time::timeout(HANG, async {
-        while let Some(line) = log.next_line().await.unwrap() {
-            if line.contains("listening on") {
-                return;
-            }
-        }
-        panic!("the bus exited before listening");
-    })
-    .await
-    .unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
-    child
+use common::{BUS, HANG, start_bus as start};
+
+async fn start_bus(socket: &Path) -> tokio::process::Child {
+    start(socket, &[]).await
 }
 
 fn socket_in(dir: &tempfile::TempDir) -> PathBuf {
