@@ -26,6 +26,8 @@
 //! clients) run on a current-thread runtime by default (`--flavor`), so the task
 //! hand-offs inside a process do not add cross-CPU wake-ups; the table says which.
 
+mod bus;
+mod bus_suite;
 mod codec;
 mod measure;
 mod raw;
@@ -90,6 +92,10 @@ enum Command {
     },
     /// Run the whole Migration benchmark: every row, unpinned and pinned.
     Migration(suite::SuiteArgs),
+    /// One process of the message-bus benchmark (xstatenet-bus or NATS).
+    BusClient(bus::ClientArgs),
+    /// The message-bus benchmark: xstatenet-bus against NATS, unpinned and pinned.
+    Bus(bus_suite::BusArgs),
 }
 
 /// Implementations with a server in this binary.
@@ -243,6 +249,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migration(args) => suite::run(&args),
+        Command::BusClient(args) => bus::run(&args),
+        Command::Bus(args) => bus_suite::run(&args),
     }
 }
 

@@ -6,6 +6,9 @@
 //! When `migration-service` does not build, the durable row is reported as skipped with
 //! the reason; the other rows still run. `ARGS` go to `ipcspec-bench migration` as they
 //! are (`--rtt-count`, `--throughput-count`, `--flavor`, ...; see its `--help`).
+//!
+//! `cargo xtask bench bus [--quick] [ARGS...]`: the XStateNet message bus against NATS
+//! (see [`run_bus`]); `ARGS` go to `ipcspec-bench bus`.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -29,10 +32,23 @@ pub enum Target {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The XStateNet message bus (`xstatenet-bus`) against NATS (`nats-server`, installed
+    /// by `tools/nats/ensure-nats-server.sh`): round trip, one-to-one and fan-in streams.
+    Bus {
+        /// Small counts, for a smoke run.
+        #[arg(long)]
+        quick: bool,
+        /// Passed to `ipcspec-bench bus`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 pub fn run(target: Target) -> anyhow::Result<()> {
-    let Target::Migration { quick, args } = target;
+    let (quick, args) = match target {
+        Target::Migration { quick, args } => (quick, args),
+        Target::Bus { quick, args } => return run_bus(quick, &args),
+    };
     build(&["-p", "ipcspec-bench", "--bin", "ipcspec-bench"])
         .map_err(|reason| anyhow::anyhow!("building ipcspec-bench: {reason}"))?;
     let service = build(&["-p", "ipcspec-migration", "--bin", "migration-service"]);
@@ -73,6 +89,76 @@ pub fn run(target: Target) -> anyhow::Result<()> {
         bail!("the benchmark failed ({status})");
     }
     Ok(())
+}
+
+/// `cargo xtask bench bus`: release builds of `ipcspec-bench` and `xstatenet-bus`,
+/// `nats-server` from `tools/nats/ensure-nats-server.sh` (NATS reported as skipped, with
+/// the script's reason, when it cannot be had), then `ipcspec-bench bus`, which writes
+/// `<target dir>/bench/bus.json`.
+fn run_bus(quick: bool, args: &[String]) -> anyhow::Result<()> {
+    build(&["-p", "ipcspec-bench", "--bin", "ipcspec-bench"])
+        .map_err(|reason| anyhow::anyhow!("building ipcspec-bench: {reason}"))?;
+    build(&["-p", "ipcspec-xstatenet", "--bin", "xstatenet-bus"])
+        .map_err(|reason| anyhow::anyhow!("building xstatenet-bus: {reason}"))?;
+    let release = target_dir().join("release");
+    let bench = release.join("ipcspec-bench");
+    let bus = release.join("xstatenet-bus");
+    for binary in [&bench, &bus] {
+        if !binary.exists() {
+            bail!("{} is missing after the build", binary.display());
+        }
+    }
+    let out = target_dir().join("bench").join("bus.json");
+    let mut command = Command::new(&bench);
+    command
+        .arg("bus")
+        .arg("--out")
+        .arg(&out)
+        .arg("--bus-bin")
+        .arg(&bus);
+    if quick {
+        command.arg("--quick");
+    }
+    match ensure_nats_server() {
+        Ok(path) => {
+            command.arg("--nats-server").arg(path);
+        }
+        Err(reason) => {
+            eprintln!("xtask: NATS is skipped: {reason}");
+            command.arg("--nats-missing").arg(reason);
+        }
+    }
+    command.args(args).current_dir(project_root());
+    eprintln!("xtask: {} bus ...", bench.display());
+    let status = command
+        .status()
+        .with_context(|| format!("running {}", bench.display()))?;
+    if !status.success() {
+        bail!("the benchmark failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs `tools/nats/ensure-nats-server.sh`; the path it prints, or why it failed.
+fn ensure_nats_server() -> Result<PathBuf, String> {
+    let script = project_root().join("tools/nats/ensure-nats-server.sh");
+    eprintln!("xtask: {}", script.display());
+    let output = Command::new("bash")
+        .arg(&script)
+        .current_dir(project_root())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let path = stdout.lines().rev().find(|l| !l.trim().is_empty());
+    match path {
+        Some(path) if output.status.success() => Ok(PathBuf::from(path.trim())),
+        _ => Err(format!(
+            "{} failed ({}); see its message above",
+            script.display(),
+            output.status
+        )),
+    }
 }
 
 /// The cargo target directory: `$CARGO_TARGET_DIR` (or `$CARGO_BUILD_TARGET_DIR`),
