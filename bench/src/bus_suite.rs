@@ -51,11 +51,11 @@ pub struct BusArgs {
     /// Events of the one-to-one stream [default: 100000, quick: 10000].
     #[arg(long)]
     pub stream_count: Option<u64>,
-    /// Events each fan-in sender streams [default: 10000, quick: 1000].
+    /// Events each fan-in sender streams [default: 25000, quick: 2500].
     #[arg(long)]
     pub fan_in_count: Option<u64>,
-    /// Fan-in senders.
-    #[arg(long, default_value_t = 10)]
+    /// Fan-in senders (the brief's 4 publishers -> 1 subscriber).
+    #[arg(long, default_value_t = 4)]
     pub fan_in: u32,
     /// Times each row is measured; the table shows the median round [default: 3, quick: 1].
     #[arg(long)]
@@ -156,6 +156,102 @@ struct Results {
     nats_transport: &'static str,
     cpus: usize,
     runs: Vec<Run>,
+    /// Resident memory added per idle connection at 1,000 connections, bytes.
+    idle_connection_bytes: IdleMemory,
+}
+
+/// Memory per idle connection, per system (`None` when not measured).
+#[derive(Debug, Default, Serialize)]
+struct IdleMemory {
+    bus: Option<f64>,
+    nats: Option<f64>,
+}
+
+/// Idle connections opened for the memory measurement.
+const IDLE_CONNECTIONS: usize = 1_000;
+
+/// Resident memory of process `pid` (`VmRSS`), in bytes.
+fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .context("no VmRSS in /proc/<pid>/status")?;
+    Ok(kib * 1024)
+}
+
+/// Opens [`IDLE_CONNECTIONS`] connections to a fresh broker, each proven accepted (the
+/// bus answers a GetHealth, NATS a PING after CONNECT), and returns the broker's
+/// resident memory growth per connection.
+fn idle_memory(plan: &Plan<'_>, system: System) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let (broker, address) = match system {
+        System::Bus => {
+            let socket = dir.path().join("bus.sock");
+            let config = dir.path().join("config");
+            std::fs::create_dir_all(&config)?;
+            let args = vec![
+                "--socket".to_owned(),
+                socket.display().to_string(),
+                "--config".to_owned(),
+                config.display().to_string(),
+                "--max-connections".to_owned(),
+                (IDLE_CONNECTIONS + 10).to_string(),
+            ];
+            let mut bus = Proc::spawn(
+                "xstatenet-bus".to_owned(),
+                None,
+                &plan.args.bus_bin,
+                &args,
+                &[("RUST_LOG", "info")],
+                "listening on",
+            )?;
+            bus.wait_until(|p| p.ready_line.recv_timeout(Duration::from_millis(20)).is_ok())?;
+            (bus, socket.display().to_string())
+        }
+        System::Nats => start_broker(plan, System::Nats, None, dir.path())?,
+    };
+    let pid = broker.child.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = rss_bytes(pid)?;
+    let mut keep: Vec<Box<dyn std::any::Any>> = Vec::with_capacity(IDLE_CONNECTIONS);
+    for _ in 0..IDLE_CONNECTIONS {
+        match system {
+            System::Bus => {
+                let mut stream = std::os::unix::net::UnixStream::connect(&address)?;
+                stream.write_all(b"{\"Type\":\"GetHealth\",\"Id\":\"h\",\"Payload\":{}}\n")?;
+                let mut reader = BufReader::new(stream.try_clone()?);
+                let mut line = String::new();
+                reader.read_line(&mut line)?;
+                if !line.contains("HealthStatus") {
+                    bail!("the bus refused an idle connection: {line}");
+                }
+                keep.push(Box::new(stream));
+            }
+            System::Nats => {
+                let port = address.rsplit(':').next().unwrap_or_default();
+                let mut stream = TcpStream::connect(("127.0.0.1", port.parse::<u16>()?))?;
+                let mut reader = BufReader::new(stream.try_clone()?);
+                let mut line = String::new();
+                reader.read_line(&mut line)?; // INFO
+                stream.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n")?;
+                line.clear();
+                reader.read_line(&mut line)?;
+                if !line.starts_with("PONG") {
+                    bail!("nats-server did not answer PING: {line}");
+                }
+                keep.push(Box::new(stream));
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let after = rss_bytes(pid)?;
+    drop(keep);
+    #[allow(clippy::cast_precision_loss)]
+    let per = after.saturating_sub(before) as f64 / IDLE_CONNECTIONS as f64;
+    Ok(per)
 }
 
 struct Plan<'a> {
@@ -172,9 +268,9 @@ pub fn run(args: &BusArgs) -> anyhow::Result<()> {
         bail!("{} does not exist", args.bus_bin.display());
     }
     let (warmup, rtt, stream, fan_in_each) = if args.quick {
-        (100, 1_000, 10_000, 1_000)
+        (100, 1_000, 10_000, 2_500)
     } else {
-        (500, 5_000, 100_000, 10_000)
+        (500, 5_000, 100_000, 25_000)
     };
     let plan = Plan {
         exe,
@@ -204,6 +300,30 @@ pub fn run(args: &BusArgs) -> anyhow::Result<()> {
         print_run(run);
         println!();
     }
+    let mut idle = IdleMemory::default();
+    for (system, slot) in [(System::Bus, &mut idle.bus), (System::Nats, &mut idle.nats)] {
+        if matches!(system, System::Nats) && args.nats_missing.is_some() {
+            continue;
+        }
+        match idle_memory(&plan, system) {
+            Ok(bytes) => *slot = Some(bytes),
+            Err(error) => {
+                eprintln!("ipcspec-bench: idle-connection memory not measured: {error:#}")
+            }
+        }
+    }
+    let kib =
+        |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |b| format!("{:.1} KiB", b / 1024.0));
+    let ratio = match (idle.bus, idle.nats) {
+        (Some(bus), Some(nats)) if nats > 0.0 => format!("{:.2}x", bus / nats),
+        _ => "-".to_owned(),
+    };
+    println!(
+        "memory per idle connection at {IDLE_CONNECTIONS} connections (resident growth): bus {}, NATS {}, bus/NATS {ratio}",
+        kib(idle.bus),
+        kib(idle.nats)
+    );
+    println!();
     print_footnotes(&plan);
     println!("total time: {:.1} s", started.elapsed().as_secs_f64());
 
@@ -219,6 +339,7 @@ pub fn run(args: &BusArgs) -> anyhow::Result<()> {
         nats_transport: "tcp 127.0.0.1",
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         runs,
+        idle_connection_bytes: idle,
     };
     if let Some(dir) = args.out.parent()
         && !dir.as_os_str().is_empty()
