@@ -98,6 +98,17 @@ fn line<P: Serialize>(message_type: &str, payload: P, correlation: Option<&str>)
         .unwrap_or_default()
 }
 
+/// The EventReceived line around a SendEvent payload as it was received (a JSON object
+/// from one line, so it holds no newline).
+fn event_received(raw_payload: &str) -> Bytes {
+    const HEAD: &[u8] = b"{\"Type\":\"EventReceived\",\"Payload\":";
+    let mut line = Vec::with_capacity(HEAD.len() + raw_payload.len() + 1);
+    line.extend_from_slice(HEAD);
+    line.extend_from_slice(raw_payload.as_bytes());
+    line.push(b'}');
+    Bytes::from(line)
+}
+
 /// An Error line.
 fn error_line(
     code: ErrorCode,
@@ -204,6 +215,10 @@ struct Call<'a> {
     bus: &'a Bus,
     conn: &'a ConnectionInfo,
     correlation: Option<&'a str>,
+    /// The payload exactly as received: an event is forwarded with these bytes (the
+    /// catalogue: "the fields are those of the SendEvent, unchanged"), so routing does
+    /// not serialize it again.
+    raw_payload: &'a str,
 }
 
 fn check<T: Validate>(value: &T) -> Result<(), HandlerError> {
@@ -347,7 +362,7 @@ impl BusHandler for Call<'_> {
             ));
         };
         let target_id = payload.target_machine_id.clone();
-        let frame = line("EventReceived", &payload, None);
+        let frame = event_received(self.raw_payload);
         match handle.send(frame) {
             Ok(()) => {
                 self.bus.counters.routed.fetch_add(1, Ordering::Relaxed);
@@ -504,6 +519,7 @@ impl Service for Bus {
             bus: self,
             conn,
             correlation,
+            raw_payload: envelope.payload.get(),
         };
         let ctx = MessageContext::default();
         let result = dispatch_to_bus(&call, &ctx, message_type, envelope.payload).await;
