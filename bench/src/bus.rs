@@ -34,6 +34,11 @@ use crate::measure::percentile;
 /// How long a receiver or pinger waits for the next message before giving up.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A receiver that has had events and then hears nothing for this long counts the rest
+/// as lost (async-nats drops silently when a subscription's buffer fills; the bus
+/// disconnects a slow consumer) and reports what arrived.
+const QUIET: Duration = Duration::from_secs(2);
+
 /// The broker a client talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -337,8 +342,9 @@ fn receiver_report(system: System, count: u64, received: u64, elapsed: Duration)
         p99_us: None,
         mean_us: None,
         elapsed_s: elapsed,
+        // What arrived, over the time it took to arrive.
         msgs_per_s: if elapsed > 0.0 {
-            count as f64 / elapsed
+            received as f64 / elapsed
         } else {
             0.0
         },
@@ -431,15 +437,22 @@ async fn bus_client(args: &ClientArgs) -> anyhow::Result<Option<BusReport>> {
             let go = go_clock();
             announce_ready();
             let mut received = 0;
+            let mut end = Instant::now();
             while received < args.count {
-                let line = bus
-                    .next_line()
-                    .await
-                    .with_context(|| format!("after {received} of {} events", args.count))?;
-                parse_bus_line(&line)?;
-                received += 1;
+                let wait = if received == 0 { IDLE_TIMEOUT } else { QUIET };
+                match tokio::time::timeout(wait, bus.lines.next_line()).await {
+                    Ok(Ok(Some(line))) => {
+                        parse_bus_line(&line)?;
+                        received += 1;
+                        end = Instant::now();
+                    }
+                    // Closed (a slow consumer) or quiet: the rest is lost.
+                    Ok(Ok(None)) | Err(_) if received > 0 => break,
+                    Ok(Ok(None)) => bail!("the bus closed the connection before any event"),
+                    Ok(Err(error)) => return Err(error.into()),
+                    Err(_) => bail!("no event from the bus for {IDLE_TIMEOUT:?}"),
+                }
             }
-            let end = Instant::now();
             let start = go
                 .get()
                 .copied()
@@ -542,13 +555,21 @@ async fn nats_client(args: &ClientArgs) -> anyhow::Result<Option<BusReport>> {
             let go = go_clock();
             announce_ready();
             let mut received = 0;
+            let mut end = Instant::now();
             while received < args.count {
-                next_event(&mut inbox)
-                    .await
-                    .with_context(|| format!("after {received} of {} events", args.count))?;
-                received += 1;
+                let wait = if received == 0 { IDLE_TIMEOUT } else { QUIET };
+                match tokio::time::timeout(wait, inbox.next()).await {
+                    Ok(Some(message)) => {
+                        serde_json::from_slice::<Event>(&message.payload)
+                            .context("reading an event from NATS")?;
+                        received += 1;
+                        end = Instant::now();
+                    }
+                    Ok(None) | Err(_) if received > 0 => break,
+                    Ok(None) => bail!("the NATS subscription ended before any event"),
+                    Err(_) => bail!("no event from NATS for {IDLE_TIMEOUT:?}"),
+                }
             }
-            let end = Instant::now();
             let start = go
                 .get()
                 .copied()
