@@ -144,6 +144,76 @@ struct Run {
     pinning: String,
     skipped: Option<String>,
     rows: Vec<Row>,
+    /// The raw socket limit on the same machine and pinning: a blocking std socket
+    /// ping-pong and stream of a ~170-byte length-prefixed frame (the Migration bench's
+    /// row (a)), for orientation.
+    raw: Option<RawLimit>,
+}
+
+/// The raw socket limit.
+#[derive(Debug, Clone, Serialize)]
+struct RawLimit {
+    p50_us: Option<f64>,
+    p99_us: Option<f64>,
+    msgs_per_s: f64,
+}
+
+/// Runs the raw ping-pong server and client of this binary (`--impl raw`).
+fn raw_limit(plan: &Plan<'_>, cpu: Option<u32>) -> anyhow::Result<RawLimit> {
+    let dir = tempfile::tempdir()?;
+    let socket = dir.path().join("raw.sock");
+    let pinned = |program: &Path| {
+        let mut command = match cpu {
+            None => Command::new(program),
+            Some(cpu) => {
+                let mut command = Command::new("taskset");
+                command.arg("-c").arg(cpu.to_string()).arg(program);
+                command
+            }
+        };
+        command.stdin(Stdio::null());
+        command
+    };
+    let mut server = pinned(&plan.exe)
+        .args(["server", "--impl", "raw", "--socket"])
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        if Instant::now() > deadline {
+            let _ = server.kill();
+            bail!("the raw server did not listen");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let run = |mode: &str, count: u64| -> anyhow::Result<crate::measure::ClientReport> {
+        let output = pinned(&plan.exe)
+            .args(["client", "--impl", "raw", "--mode", mode, "--socket"])
+            .arg(&socket)
+            .args([
+                "--count",
+                &count.to_string(),
+                "--warmup",
+                &plan.counts.warmup.to_string(),
+            ])
+            .output()?;
+        if !output.status.success() {
+            bail!("raw client: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(serde_json::from_slice(&output.stdout)?)
+    };
+    let rtt = run("rtt", plan.counts.rtt);
+    let stream = run("throughput", plan.counts.stream);
+    let _ = server.kill();
+    let _ = server.wait();
+    let (rtt, stream) = (rtt?, stream?);
+    Ok(RawLimit {
+        p50_us: rtt.p50_us,
+        p99_us: rtt.p99_us,
+        msgs_per_s: stream.msgs_per_s,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -291,6 +361,7 @@ pub fn run(args: &BusArgs) -> anyhow::Result<()> {
             Err(reason) => runs.push(Run {
                 pinning: "pinned to CPU 0".to_owned(),
                 skipped: Some(reason),
+                raw: None,
                 rows: Vec::new(),
             }),
         }
@@ -456,10 +527,18 @@ fn run_all(plan: &Plan<'_>, cpu: Option<u32>) -> Run {
             rate_ratio,
         });
     }
+    let raw = match raw_limit(plan, cpu) {
+        Ok(raw) => Some(raw),
+        Err(error) => {
+            eprintln!("ipcspec-bench: raw socket limit not measured: {error:#}");
+            None
+        }
+    };
     Run {
         pinning,
         skipped: None,
         rows,
+        raw,
     }
 }
 
@@ -538,6 +617,14 @@ fn print_run(run: &Run) {
             ratio(row.rate_ratio),
             lost(&row.bus),
             lost(&row.nats)
+        );
+    }
+    if let Some(raw) = &run.raw {
+        println!(
+            "raw socket limit (blocking std sockets, ~170-byte frames): round trip p50 {} µs, p99 {} µs; stream {} msgs/s",
+            us(raw.p50_us),
+            us(raw.p99_us),
+            grouped(raw.msgs_per_s)
         );
     }
     for row in &run.rows {
