@@ -162,24 +162,17 @@ struct RawLimit {
 fn raw_limit(plan: &Plan<'_>, cpu: Option<u32>) -> anyhow::Result<RawLimit> {
     let dir = tempfile::tempdir()?;
     let socket = dir.path().join("raw.sock");
-    let pinned = |program: &Path| {
-        let mut command = match cpu {
-            None => Command::new(program),
-            Some(cpu) => {
-                let mut command = Command::new("taskset");
-                command.arg("-c").arg(cpu.to_string()).arg(program);
-                command
-            }
-        };
-        command.stdin(Stdio::null());
-        command
-    };
-    let mut server = pinned(&plan.exe)
-        .args(["server", "--impl", "raw", "--socket"])
-        .arg(&socket)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let path = socket.display().to_string();
+    let strings = |args: &[&str]| args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    let mut server = crate::suite::command(
+        cpu,
+        &plan.exe,
+        &strings(&["server", "--impl", "raw", "--socket", &path]),
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::os::unix::net::UnixStream::connect(&socket).is_err() {
         if Instant::now() > deadline {
@@ -189,15 +182,14 @@ fn raw_limit(plan: &Plan<'_>, cpu: Option<u32>) -> anyhow::Result<RawLimit> {
         std::thread::sleep(Duration::from_millis(10));
     }
     let run = |mode: &str, count: u64| -> anyhow::Result<crate::measure::ClientReport> {
-        let output = pinned(&plan.exe)
-            .args(["client", "--impl", "raw", "--mode", mode, "--socket"])
-            .arg(&socket)
-            .args([
-                "--count",
-                &count.to_string(),
-                "--warmup",
-                &plan.counts.warmup.to_string(),
-            ])
+        let warmup = plan.counts.warmup.to_string();
+        let count = count.to_string();
+        let args = strings(&[
+            "client", "--impl", "raw", "--mode", mode, "--socket", &path, "--count", &count,
+            "--warmup", &warmup,
+        ]);
+        let output = crate::suite::command(cpu, &plan.exe, &args)
+            .stdin(Stdio::null())
             .output()?;
         if !output.status.success() {
             bail!("raw client: {}", String::from_utf8_lossy(&output.stderr));
@@ -257,32 +249,12 @@ fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
 /// resident memory growth per connection.
 fn idle_memory(plan: &Plan<'_>, system: System) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
-    let (broker, address) = match system {
-        System::Bus => {
-            let socket = dir.path().join("bus.sock");
-            let config = dir.path().join("config");
-            std::fs::create_dir_all(&config)?;
-            let args = vec![
-                "--socket".to_owned(),
-                socket.display().to_string(),
-                "--config".to_owned(),
-                config.display().to_string(),
-                "--max-connections".to_owned(),
-                (IDLE_CONNECTIONS + 10).to_string(),
-            ];
-            let mut bus = Proc::spawn(
-                "xstatenet-bus".to_owned(),
-                None,
-                &plan.args.bus_bin,
-                &args,
-                &[("RUST_LOG", "info")],
-                "listening on",
-            )?;
-            bus.wait_until(|p| p.ready_line.recv_timeout(Duration::from_millis(20)).is_ok())?;
-            (bus, socket.display().to_string())
-        }
-        System::Nats => start_broker(plan, System::Nats, None, dir.path())?,
-    };
+    // The bus must admit all of them (its default limit is 100).
+    let bus_args = [
+        "--max-connections".to_owned(),
+        (IDLE_CONNECTIONS + 10).to_string(),
+    ];
+    let (broker, address) = start_broker(plan, system, None, dir.path(), &bus_args)?;
     let pid = broker.child.id();
     std::thread::sleep(Duration::from_millis(300));
     let before = rss_bytes(pid)?;
@@ -854,13 +826,14 @@ fn start_broker(
     system: System,
     cpu: Option<u32>,
     dir: &Path,
+    bus_args: &[String],
 ) -> anyhow::Result<(Proc, String)> {
     match system {
         System::Bus => {
             let socket = dir.join("bus.sock");
             let config = dir.join("config");
             std::fs::create_dir_all(&config)?;
-            let args = vec![
+            let mut args = vec![
                 "--socket".to_owned(),
                 socket.display().to_string(),
                 "--config".to_owned(),
@@ -868,6 +841,7 @@ fn start_broker(
                 "--queue".to_owned(),
                 plan.args.bus_queue.to_string(),
             ];
+            args.extend_from_slice(bus_args);
             let mut bus = Proc::spawn(
                 "xstatenet-bus".to_owned(),
                 cpu,
@@ -920,7 +894,7 @@ fn measure(
         .prefix("ipcspec-busbench-")
         .tempdir()
         .context("creating a temporary directory")?;
-    let (mut broker, address) = start_broker(plan, system, cpu, dir.path())?;
+    let (mut broker, address) = start_broker(plan, system, cpu, dir.path(), &[])?;
     let c = plan.counts;
     let client = |name: &str, role: Role, machine: &str, peer: &str, count: u64, warmup: u64| {
         let args = vec![

@@ -670,7 +670,7 @@ impl Drop for Guard {
 }
 
 /// `program args…`, under `taskset -c CPU` when pinned.
-fn command(cpu: Option<u32>, program: &Path, args: &[String]) -> Command {
+pub(crate) fn command(cpu: Option<u32>, program: &Path, args: &[String]) -> Command {
     match cpu {
         None => {
             let mut command = Command::new(program);

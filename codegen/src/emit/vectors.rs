@@ -1709,7 +1709,7 @@ fn recount(m: &Module, s: &Struct, base: &Value, value: &Value) -> Value {
             (Ty::Prim(PrimitiveType::Bytes), Value::String(text)) => {
                 base64_decode(text).map(|mut bytes| {
                     bytes.resize(n, 0);
-                    json!(base64_encode(&bytes))
+                    json!(examples::base64(&bytes))
                 })
             }
             (Ty::List(_), Value::Array(items)) => items.first().map(|first| {
@@ -2333,26 +2333,6 @@ fn rfc3339_nanos(s: &str) -> Option<i128> {
     Some(i128::from(seconds) * 1_000_000_000 + nanos)
 }
 
-/// Standard padded base64 (RFC 4648).
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// Standard padded base64 (RFC 4648), strictly.
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
@@ -2605,7 +2585,7 @@ mod tests {
         assert_eq!(rfc3339_nanos("2025-01-15 10:00:00Z"), None);
         assert_eq!(base64_decode("Zm9vYg==").as_deref(), Some(&b"foob"[..]));
         for text in ["", "f", "fo", "foo", "foob", "fooba", "foobar"] {
-            let encoded = base64_encode(text.as_bytes());
+            let encoded = examples::base64(text.as_bytes());
             assert_eq!(base64_decode(&encoded).as_deref(), Some(text.as_bytes()));
         }
         assert_eq!(base64_decode("Zm9v").as_deref(), Some(&b"foo"[..]));
