@@ -72,14 +72,14 @@ pub struct BusArgs {
     /// Where to write the results as JSON.
     #[arg(long, default_value = "target/bench/bus.json")]
     pub out: PathBuf,
-    /// The bus's `--queue`: frames queued per connection before the bus disconnects it
-    /// as a slow consumer. Large by default so the streaming rows measure throughput:
-    /// a receiver that falls behind a 100,000-event stream by more than a smaller queue
-    /// is disconnected by design (the slow-consumer policy, tested in
-    /// services/xstatenet), which NATS, with 64 MB of pending data per connection, does
-    /// not do at this size.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub bus_queue: usize,
+    /// The bus's `--max-pending-bytes`: bytes queued for one connection before the bus
+    /// disconnects it as a slow consumer. 64 MiB by default, NATS's default
+    /// `max_pending`, so both brokers give a receiver the same room; the catalogue's
+    /// 8 MiB (the bus's default) would disconnect a receiver that falls behind a
+    /// streaming row by more than about 38,000 events, by design (the slow-consumer
+    /// policy, tested in services/xstatenet).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub bus_max_pending_bytes: usize,
     /// Skip the pinned run.
     #[arg(long)]
     pub unpinned_only: bool,
@@ -620,11 +620,11 @@ fn print_footnotes(plan: &Plan<'_>) {
         c.stream, c.fan_in_senders, c.fan_in_each
     );
     println!(
-        "- bus: xstatenet-bus on a Unix socket (--queue {}; a receiver more than that many frames behind is \
-         disconnected as a slow consumer); NATS: nats-server on TCP 127.0.0.1 \
+        "- bus: xstatenet-bus on a Unix socket (--max-pending-bytes {}, NATS's default max_pending; a receiver \
+         that many bytes behind is disconnected as a slow consumer); NATS: nats-server on TCP 127.0.0.1 \
          (it has no Unix-socket client listener; TCP loopback is how it is deployed), async-nats clients, \
          subject machine.<id>, the same JSON event body, parsed by every receiver.",
-        plan.args.bus_queue
+        plan.args.bus_max_pending_bytes
     );
     println!(
         "- every broker and client is its own process, on current-thread tokio runtimes; pinned = all under `taskset -c 0`. \
@@ -838,8 +838,8 @@ fn start_broker(
                 socket.display().to_string(),
                 "--config".to_owned(),
                 config.display().to_string(),
-                "--queue".to_owned(),
-                plan.args.bus_queue.to_string(),
+                "--max-pending-bytes".to_owned(),
+                plan.args.bus_max_pending_bytes.to_string(),
             ];
             args.extend_from_slice(bus_args);
             let mut bus = Proc::spawn(

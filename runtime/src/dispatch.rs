@@ -132,12 +132,19 @@ fn at_path(path: &str) -> String {
     }
 }
 
-/// Decodes `T` strictly from `json` (see [`crate::strict`]), tracking where an error
+/// Decodes `T` strictly from `json` (see [`crate::strict`]), saying where an error
 /// happens.
+///
+/// Tracking the path costs on every value decoded, and almost every payload is valid: so
+/// the payload is decoded without tracking first, and only a payload that fails is decoded
+/// again, tracked, for the path (the same decoder on the same text fails the same way).
 fn decode_tracked<'de, T, A>(json: &'de str) -> Result<T, (String, serde_json::Error)>
 where
     A: DeserializeAs<'de, T> + ?Sized,
 {
+    if let Ok(value) = crate::strict::from_str_as::<T, A>(json) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_str(json);
     let mut track = serde_path_to_error::Track::new();
     let tracked = serde_path_to_error::Deserializer::new(

@@ -414,7 +414,7 @@ async fn a_full_outbound_queue_reports_queue_full_and_others_are_unaffected() {
         tokio::task::yield_now().await;
     };
     assert!(
-        matches!(full, SendError::QueueFull { capacity: 4, .. }),
+        matches!(full, SendError::QueueFull { max_frames: 4, .. }),
         "{full:?}"
     );
     assert!(running.handle.metrics().errors_of("queue_full") >= 1);

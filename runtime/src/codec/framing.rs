@@ -7,7 +7,7 @@
 //! be told what was wrong: [`FrameEvent::Bad`]).
 
 use bytes::{Bytes, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Decoder;
 
 use super::{LengthPrefixedCodec, LengthPrefixedError, NewlineCodec, NewlineError};
 
@@ -19,6 +19,74 @@ pub enum Framing {
     LengthPrefixed,
     /// One UTF-8 line per frame ([`NewlineCodec`]).
     Newline,
+}
+
+impl Framing {
+    /// Appends one frame, whose body is `parts` concatenated, to `out`, framed. Encoding
+    /// is stateless, so any task can frame into a shared buffer (the server's outbound
+    /// queues do), and a body assembled from pieces (a header, a payload borrowed from
+    /// a received frame, a trailer) is copied once, into `out`, with no buffer of its own.
+    ///
+    /// # Errors
+    ///
+    /// A body the peer could not decode back (above `max` bytes; for lines: empty, not
+    /// UTF-8, with a newline or a trailing carriage return), described; `out` is then
+    /// unchanged.
+    pub fn encode_parts(
+        self,
+        parts: &[&[u8]],
+        max: usize,
+        out: &mut BytesMut,
+    ) -> Result<(), String> {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        match self {
+            Framing::LengthPrefixed => {
+                let max = max.min(u32::MAX as usize);
+                let too_large =
+                    || LengthPrefixedError::FrameTooLarge { declared: len, max }.to_string();
+                if len > max {
+                    return Err(too_large());
+                }
+                let prefix = u32::try_from(len).map_err(|_| too_large())?;
+                out.reserve(LengthPrefixedCodec::PREFIX_SIZE + len);
+                out.extend_from_slice(&prefix.to_le_bytes());
+                for part in parts {
+                    out.extend_from_slice(part);
+                }
+                Ok(())
+            }
+            Framing::Newline => {
+                if len == 0 {
+                    return Err(NewlineError::EmptyLine.to_string());
+                }
+                if len > max {
+                    return Err(NewlineError::LineTooLong { max }.to_string());
+                }
+                let start = out.len();
+                out.reserve(len + 1);
+                for part in parts {
+                    out.extend_from_slice(part);
+                }
+                let body = &out[start..];
+                let refused = match std::str::from_utf8(body) {
+                    Err(error) => Some(format!("a line must be UTF-8: {error}")),
+                    Ok(_) => match memchr::memchr(b'\n', body) {
+                        Some(offset) => Some(NewlineError::EmbeddedNewline { offset }.to_string()),
+                        None if body.last() == Some(&b'\r') => {
+                            Some(NewlineError::TrailingCarriageReturn.to_string())
+                        }
+                        None => None,
+                    },
+                };
+                if let Some(refused) = refused {
+                    out.truncate(start);
+                    return Err(refused);
+                }
+                out.extend_from_slice(b"\n");
+                Ok(())
+            }
+        }
+    }
 }
 
 /// What the decoder found.
@@ -95,8 +163,8 @@ impl FrameCodec {
                     other.to_string(),
                 ))),
             },
-            Inner::Newline(codec) => match codec.decode(buf) {
-                Ok(line) => Ok(line.map(|line| FrameEvent::Frame(BytesMut::from(line.as_bytes())))),
+            Inner::Newline(codec) => match codec.decode_line(buf) {
+                Ok(line) => Ok(line.map(FrameEvent::Frame)),
                 Err(NewlineError::LineTooLong { max }) => Ok(Some(FrameEvent::Bad(BadFrame {
                     kind: "line_too_long",
                     detail: format!("a line exceeded the limit of {max} bytes and was skipped"),
@@ -124,13 +192,10 @@ impl FrameCodec {
     /// A frame the peer could not decode back (too large; for lines: empty, or with a
     /// newline or trailing carriage return), described.
     pub fn encode(&mut self, frame: Bytes, out: &mut BytesMut) -> Result<(), String> {
-        match &mut self.inner {
-            Inner::LengthPrefixed(codec) => codec.encode(frame, out).map_err(|e| e.to_string()),
-            Inner::Newline(codec) => {
-                let text = std::str::from_utf8(&frame)
-                    .map_err(|e| format!("a line must be UTF-8: {e}"))?;
-                codec.encode(text, out).map_err(|e| e.to_string())
-            }
-        }
+        let (framing, max) = match &self.inner {
+            Inner::LengthPrefixed(codec) => (Framing::LengthPrefixed, codec.max_frame_length()),
+            Inner::Newline(codec) => (Framing::Newline, codec.max_line_length()),
+        };
+        framing.encode_parts(&[&frame], max, out)
     }
 }

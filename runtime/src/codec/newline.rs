@@ -106,14 +106,18 @@ impl NewlineCodec {
 
 /// Position of the first `\n` in `bytes`.
 fn find_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', bytes)
 }
 
-impl Decoder for NewlineCodec {
-    type Item = String;
-    type Error = NewlineError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<String>, NewlineError> {
+impl NewlineCodec {
+    /// The next line of `src` as bytes (checked to be UTF-8, without its `\n` or `\r\n`),
+    /// split off the buffer without copying; `None` when more bytes are needed. This is
+    /// [`Decoder::decode`] without the `String`, for callers that keep bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Decoder::decode`]: the errors concern one line, already skipped.
+    pub fn decode_line(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, NewlineError> {
         loop {
             if self.is_discarding {
                 match find_newline(src) {
@@ -149,7 +153,7 @@ impl Decoder for NewlineCodec {
                         continue;
                     }
                     return match std::str::from_utf8(&line) {
-                        Ok(text) => Ok(Some(text.to_owned())),
+                        Ok(_) => Ok(Some(line)),
                         Err(error) => Err(NewlineError::InvalidUtf8 {
                             valid_up_to: error.valid_up_to(),
                         }),
@@ -171,6 +175,17 @@ impl Decoder for NewlineCodec {
                 }
             }
         }
+    }
+}
+
+impl Decoder for NewlineCodec {
+    type Item = String;
+    type Error = NewlineError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<String>, NewlineError> {
+        Ok(self
+            .decode_line(src)?
+            .map(|line| String::from_utf8_lossy(&line).into_owned()))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<String>, NewlineError> {

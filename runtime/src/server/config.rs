@@ -53,7 +53,8 @@ impl fmt::Debug for Heartbeat {
 ///
 /// The defaults are the Migration catalogue's documented values (512 connections, 1 MiB
 /// frames, 256 queued frames, a 10 s frame read timeout, stale after 90 s) with no
-/// heartbeat and no refusal frame; a service sets both from its catalogue.
+/// heartbeat and no refusal frame; a service sets both from its catalogue. Queued bytes
+/// are bounded at 64 MiB, NATS's default `max_pending`.
 #[derive(Clone)]
 pub struct ServerConfig {
     /// How frames are cut: length-prefixed (the default) or newline-delimited.
@@ -66,6 +67,11 @@ pub struct ServerConfig {
     /// Frames queued per connection waiting to be written. A push beyond it fails with
     /// [`SendError::QueueFull`](super::SendError::QueueFull).
     pub outbound_queue_capacity: usize,
+    /// Bytes (framing included) queued per connection waiting to be written, NATS's
+    /// `max_pending`: a push that would go beyond it fails like one beyond
+    /// `outbound_queue_capacity`. An empty queue takes any frame, so every frame up to
+    /// `max_frame_bytes` can be sent whatever this limit.
+    pub outbound_queue_bytes: usize,
     /// How long a frame may take to arrive completely once its first byte was received;
     /// a connection exceeding it is dropped.
     pub frame_read_timeout: Duration,
@@ -92,6 +98,7 @@ impl Default for ServerConfig {
             max_connections: 512,
             max_frame_bytes: 1024 * 1024,
             outbound_queue_capacity: 256,
+            outbound_queue_bytes: 64 * 1024 * 1024,
             frame_read_timeout: Duration::from_secs(10),
             stale_after: Some(Duration::from_secs(90)),
             heartbeat: None,
@@ -109,6 +116,7 @@ impl fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("outbound_queue_capacity", &self.outbound_queue_capacity)
+            .field("outbound_queue_bytes", &self.outbound_queue_bytes)
             .field("frame_read_timeout", &self.frame_read_timeout)
             .field("stale_after", &self.stale_after)
             .field("heartbeat", &self.heartbeat)

@@ -4,20 +4,24 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::config::{Heartbeat, ServerConfig};
 use super::metrics::Metrics;
+use super::outbox::{Batch, Outbox, PushError};
 use super::service::Service;
-use crate::codec::{FatalFrameError, FrameCodec, FrameEvent, Framing};
+use crate::codec::{FatalFrameError, FrameCodec, FrameEvent};
 use crate::transport::{BoxReader, BoxWriter, ConnectionId, PeerCredentials};
 
-/// How many queued frames the writer coalesces into one write.
-const MAX_BATCH: usize = 64;
+/// The read buffer's starting size: small, so an idle connection costs little memory.
+const MIN_READ: usize = 1024;
+
+/// The read buffer's largest size, reached by doubling while reads fill it.
+const MAX_READ: usize = 64 * 1024;
 
 /// Extra time given to a closing writer beyond the drain timeout before it is aborted.
 const WRITER_MARGIN: Duration = Duration::from_millis(500);
@@ -98,12 +102,14 @@ impl fmt::Display for CloseReason {
 pub enum SendError {
     /// The connection's outbound queue is full: the peer does not read fast enough. The
     /// frame was not queued; nothing grows.
-    #[error("the outbound queue of {id} is full ({capacity} frames)")]
+    #[error("the outbound queue of {id} is full (at most {max_frames} frames, {max_bytes} bytes)")]
     QueueFull {
         /// The connection.
         id: ConnectionId,
-        /// The queue's capacity.
-        capacity: usize,
+        /// The queue's frame limit.
+        max_frames: usize,
+        /// The queue's byte limit.
+        max_bytes: usize,
     },
     /// The connection is closing or closed.
     #[error("{id} is closed")]
@@ -119,16 +125,21 @@ pub enum SendError {
         /// The limit.
         max: usize,
     },
+    /// The framing cannot carry the frame (for lines: empty, not UTF-8, with a newline
+    /// or a trailing carriage return).
+    #[error("the frame cannot be sent: {reason}")]
+    Invalid {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What a connection's handles share.
 struct Shared {
     id: ConnectionId,
     peer: Option<PeerCredentials>,
-    tx: mpsc::Sender<Bytes>,
-    capacity: usize,
+    outbox: Outbox,
     max_frame_bytes: usize,
-    framing: Framing,
     close: watch::Sender<Option<CloseReason>>,
     metrics: Arc<Metrics>,
 }
@@ -150,7 +161,9 @@ impl Shared {
 /// A cheap, cloneable handle to push frames to one connection from any task.
 ///
 /// Frames go through the connection's bounded outbound queue, written in order by its
-/// writer task; [`ConnectionHandle::send`] never waits and never grows memory.
+/// writer task; [`ConnectionHandle::send`] never waits and never grows memory beyond the
+/// queue's limits ([`ServerConfig::outbound_queue_capacity`] frames,
+/// [`ServerConfig::outbound_queue_bytes`] bytes).
 #[derive(Clone)]
 pub struct ConnectionHandle {
     shared: Arc<Shared>,
@@ -169,43 +182,61 @@ impl ConnectionHandle {
         self.shared.peer
     }
 
-    /// Queues `frame` (a body, without length prefix) for this connection.
+    /// Queues `frame` (a body, without framing) for this connection.
     ///
     /// # Errors
     ///
     /// [`SendError::QueueFull`] when the queue is full (counted as a `queue_full` error),
     /// [`SendError::Closed`] once the connection is closing, [`SendError::TooLarge`] for a
-    /// frame above the maximum frame size.
-    pub fn send(&self, frame: impl Into<Bytes>) -> Result<(), SendError> {
-        let frame = frame.into();
+    /// frame above the maximum frame size, [`SendError::Invalid`] for a frame the framing
+    /// cannot carry.
+    pub fn send(&self, frame: impl AsRef<[u8]>) -> Result<(), SendError> {
+        self.send_parts(&[frame.as_ref()])
+    }
+
+    /// Queues one frame whose body is `parts` concatenated: the body is framed straight
+    /// into the queue, so a frame assembled from pieces (say, a received payload between
+    /// a new head and tail) costs no buffer of its own. Errors as [`Self::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::send`].
+    pub fn send_parts(&self, parts: &[&[u8]]) -> Result<(), SendError> {
         let shared = &self.shared;
-        if frame.len() > shared.max_frame_bytes {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        if len > shared.max_frame_bytes {
             return Err(SendError::TooLarge {
-                len: frame.len(),
+                len,
                 max: shared.max_frame_bytes,
             });
         }
         if shared.close.borrow().is_some() {
             return Err(SendError::Closed { id: shared.id });
         }
-        shared.tx.try_send(frame).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => {
+        shared.outbox.push(parts).map_err(|error| match error {
+            PushError::Full => {
                 shared.metrics.error("queue_full");
                 SendError::QueueFull {
                     id: shared.id,
-                    capacity: shared.capacity,
+                    max_frames: shared.outbox.max_frames(),
+                    max_bytes: shared.outbox.max_bytes(),
                 }
             }
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed { id: shared.id },
+            PushError::Closed => SendError::Closed { id: shared.id },
+            PushError::Invalid(reason) => SendError::Invalid { reason },
         })
     }
 
-    /// Frames waiting in the outbound queue now.
+    /// Frames waiting in the outbound queue now (a batch being written not counted).
     #[must_use]
     pub fn queued(&self) -> usize {
-        self.shared
-            .capacity
-            .saturating_sub(self.shared.tx.capacity())
+        self.shared.outbox.queued().0
+    }
+
+    /// Bytes waiting in the outbound queue now, framing included.
+    #[must_use]
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.outbox.queued().1
     }
 
     /// Closes the connection gracefully: no more frames are read, the frames already
@@ -315,7 +346,6 @@ pub(crate) struct Opened {
     pub(crate) info: ConnectionInfo,
     reader: BoxReader,
     writer: BoxWriter,
-    rx: mpsc::Receiver<Bytes>,
     close_rx: watch::Receiver<Option<CloseReason>>,
 }
 
@@ -328,16 +358,17 @@ pub(crate) fn open(
     config: &ServerConfig,
     metrics: Arc<Metrics>,
 ) -> Opened {
-    let capacity = config.outbound_queue_capacity.max(1);
-    let (tx, rx) = mpsc::channel(capacity);
     let (close, close_rx) = watch::channel(None);
     let shared = Arc::new(Shared {
         id,
         peer,
-        tx,
-        capacity,
+        outbox: Outbox::new(
+            config.framing,
+            config.max_frame_bytes,
+            config.outbound_queue_capacity,
+            config.outbound_queue_bytes,
+        ),
         max_frame_bytes: config.max_frame_bytes,
-        framing: config.framing,
         close,
         metrics,
     });
@@ -347,7 +378,6 @@ pub(crate) fn open(
         },
         reader,
         writer,
-        rx,
         close_rx,
     }
 }
@@ -364,7 +394,6 @@ pub(crate) async fn serve<S: Service>(
         info,
         mut reader,
         writer,
-        rx,
         mut close_rx,
     } = opened;
     let shared = Arc::clone(&info.handle.shared);
@@ -376,7 +405,6 @@ pub(crate) async fn serve<S: Service>(
     let mut writer_task = AbortOnDrop(tokio::spawn(
         write_loop(
             writer,
-            rx,
             mode_rx,
             config.heartbeat.clone(),
             Arc::clone(&shared),
@@ -387,7 +415,10 @@ pub(crate) async fn serve<S: Service>(
     service.on_connect(&info).await;
 
     let mut codec = FrameCodec::new(config.framing, config.max_frame_bytes);
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    // Grows while reads fill it and shrinks when they do not, so a busy connection reads
+    // in large chunks and an idle one holds little.
+    let mut read_size = MIN_READ;
+    let mut buf = BytesMut::new();
     // When the first byte of the frame being received arrived; `None` between frames.
     let mut started: Option<Instant> = None;
     let mut last_frame = Instant::now();
@@ -435,16 +466,24 @@ pub(crate) async fn serve<S: Service>(
                         continue;
                     }
                     // Room in the queue is the common case: no timer for it.
-                    let reply = match shared.tx.try_send(reply) {
-                        Ok(()) => continue,
-                        // The writer is gone; the close request says why.
-                        Err(mpsc::error::TrySendError::Closed(_)) => break,
-                        Err(mpsc::error::TrySendError::Full(reply)) => reply,
+                    let pushed = match shared.outbox.push(&[&reply]) {
+                        Err(PushError::Full) => {
+                            shared
+                                .outbox
+                                .push_wait(&[&reply], config.reply_timeout)
+                                .await
+                        }
+                        other => other,
                     };
-                    match tokio::time::timeout(config.reply_timeout, shared.tx.send(reply)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_closed)) => break,
-                        Err(_elapsed) => {
+                    match pushed {
+                        Ok(()) => {}
+                        // The writer is gone; the close request says why.
+                        Err(PushError::Closed) => break,
+                        Err(PushError::Invalid(reason)) => {
+                            tracing::warn!(%reason, "dropping a reply the framing cannot carry");
+                            metrics.error("frame_too_large_out");
+                        }
+                        Err(PushError::Full) => {
                             metrics.error("slow_consumer");
                             break 'conn CloseReason::SlowConsumer;
                         }
@@ -474,9 +513,10 @@ pub(crate) async fn serve<S: Service>(
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(8 * 1024);
+        if buf.capacity() - buf.len() < read_size / 2 {
+            buf.reserve(read_size);
         }
+        let room = buf.capacity() - buf.len();
         if let Some(deadline) = deadline
             && armed.is_none_or(|at| deadline < at)
         {
@@ -496,9 +536,14 @@ pub(crate) async fn serve<S: Service>(
                     }
                     break CloseReason::PeerClosed;
                 }
-                Ok(_) => {
+                Ok(n) => {
                     if started.is_none() {
                         started = Some(Instant::now());
+                    }
+                    if n == room {
+                        read_size = (read_size * 2).min(MAX_READ);
+                    } else if n < read_size / 4 {
+                        read_size = (read_size / 2).max(MIN_READ);
                     }
                 }
                 Err(error) => {
@@ -555,17 +600,14 @@ async fn close_requested(close: &mut watch::Receiver<Option<CloseReason>>) -> Cl
     }
 }
 
-/// Writes queued frames (coalescing what is ready into one write) and heartbeats until
-/// told to drain or abort.
+/// Writes queued frames (everything queued at a time, in one write) and heartbeats
+/// until told to drain or abort.
 async fn write_loop(
     mut writer: BoxWriter,
-    mut rx: mpsc::Receiver<Bytes>,
     mut mode: watch::Receiver<WriterMode>,
     heartbeat: Option<Heartbeat>,
     shared: Arc<Shared>,
 ) {
-    let mut codec = FrameCodec::new(shared.framing, shared.max_frame_bytes);
-    let mut out = BytesMut::new();
     let mut ticker = heartbeat.map(|heartbeat| {
         let mut interval = tokio::time::interval_at(
             Instant::now() + heartbeat.interval,
@@ -574,61 +616,54 @@ async fn write_loop(
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         (interval, heartbeat.frame, heartbeat.message_type)
     });
-    let mut frames = Vec::new();
+    let mut batch = Batch::default();
     loop {
         let current = *mode.borrow_and_update();
         match current {
             WriterMode::Run => {}
             WriterMode::Abort => return,
             WriterMode::Drain(deadline) => {
-                drain(writer, rx, &mut codec, &shared, deadline).await;
+                drain(writer, &shared, deadline).await;
                 return;
             }
         }
-        // Queued frames first: a ready frame is taken without registering for the other
-        // events, and the mode is read again at the top of every turn anyway.
-        tokio::select! {
-            biased;
-            frame = rx.recv() => {
-                let Some(frame) = frame else { return };
-                frames.push(frame);
-                while frames.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(frame) => frames.push(frame),
-                        Err(_) => break,
+        if !shared.outbox.take(&mut batch) {
+            // Nothing queued: wait for a push, a heartbeat or a new mode.
+            tokio::select! {
+                biased;
+                () = shared.outbox.ready() => {}
+                () = tick(&mut ticker) => {
+                    if let Some((_, make, message_type)) = &ticker {
+                        // A full queue already has frames on their way; the peer
+                        // hears from us without a heartbeat.
+                        if shared.outbox.push(&[&make(shared.id)]).is_ok()
+                            && let Some(message_type) = message_type
+                        {
+                            shared.metrics.record_message(super::Direction::Out, message_type);
+                        }
+                    }
+                }
+                changed = mode.changed() => {
+                    if changed.is_err() {
+                        return;
                     }
                 }
             }
-            () = tick(&mut ticker) => {
-                if let Some((_, make, message_type)) = &ticker {
-                    frames.push(make(shared.id));
-                    if let Some(message_type) = message_type {
-                        shared.metrics.record_message(super::Direction::Out, message_type);
-                    }
-                }
-            }
-            changed = mode.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                continue;
-            }
+            continue;
         }
-        let (count, bytes) = encode(&mut codec, &mut out, frames.drain(..), &shared);
         // The write usually completes at once; the abort watch is polled only if not.
         let written = tokio::select! {
             biased;
-            result = writer.write_all(&out) => result,
+            result = writer.write_all(&batch.bytes) => result,
             () = aborted(&mut mode) => return,
         };
-        out.clear();
         if let Err(error) = written {
             tracing::debug!(%error, "write failed");
             shared.metrics.error("write_io");
             shared.request_close(CloseReason::WriteError);
             return;
         }
-        shared.metrics.messages_out(count, bytes);
+        shared.metrics.messages_out(batch.frames, batch.body_bytes);
     }
 }
 
@@ -653,52 +688,16 @@ async fn aborted(mode: &mut watch::Receiver<WriterMode>) {
     let _ = mode.wait_for(|mode| *mode == WriterMode::Abort).await;
 }
 
-/// Encodes `frames` into `out`; returns how many were encoded and their body bytes.
-fn encode(
-    codec: &mut FrameCodec,
-    out: &mut BytesMut,
-    frames: impl IntoIterator<Item = Bytes>,
-    shared: &Shared,
-) -> (usize, usize) {
-    let (mut count, mut bytes) = (0, 0);
-    for frame in frames {
-        let len = frame.len();
-        match codec.encode(frame, out) {
-            Ok(()) => {
-                count += 1;
-                bytes += len;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "dropping an outbound frame");
-                shared.metrics.error("frame_too_large_out");
-            }
-        }
-    }
-    (count, bytes)
-}
-
 /// Writes every frame still queued, until `deadline`, then shuts the write half down.
-async fn drain(
-    mut writer: BoxWriter,
-    mut rx: mpsc::Receiver<Bytes>,
-    codec: &mut FrameCodec,
-    shared: &Shared,
-    deadline: Instant,
-) {
-    rx.close();
-    let mut frames = Vec::new();
-    while let Ok(frame) = rx.try_recv() {
-        frames.push(frame);
-    }
-    let mut out = BytesMut::new();
-    let (count, bytes) = encode(codec, &mut out, frames, shared);
+async fn drain(mut writer: BoxWriter, shared: &Shared, deadline: Instant) {
+    let batch = shared.outbox.close();
     let result = tokio::time::timeout_at(deadline, async {
-        writer.write_all(&out).await?;
+        writer.write_all(&batch.bytes).await?;
         writer.shutdown().await
     })
     .await;
     match result {
-        Ok(Ok(())) => shared.metrics.messages_out(count, bytes),
+        Ok(Ok(())) => shared.metrics.messages_out(batch.frames, batch.body_bytes),
         Ok(Err(error)) => {
             tracing::debug!(%error, "write failed while draining");
             shared.metrics.error("write_io");

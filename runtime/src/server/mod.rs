@@ -11,12 +11,15 @@
 //!   [`ServerHandle::connections`], [`ServerHandle::broadcast`]). Beyond
 //!   [`ServerConfig::max_connections`] a new connection is sent the frame
 //!   [`ServerConfig::refusal`] builds (if any) and closed; the others carry on.
-//! - **Bounded outbound queues.** Each connection has a queue of
-//!   [`ServerConfig::outbound_queue_capacity`] frames, written in order by its own writer
-//!   task (frames that are ready are coalesced into one write). Pushes from other tasks
-//!   ([`ConnectionHandle::send`]) fail with [`SendError::QueueFull`] rather than grow
+//! - **Bounded outbound queues.** Each connection has a queue of at most
+//!   [`ServerConfig::outbound_queue_capacity`] frames and
+//!   [`ServerConfig::outbound_queue_bytes`] bytes, written in order by its own writer
+//!   task (everything queued goes out in one write). Pushes from any task
+//!   ([`ConnectionHandle::send`], [`ConnectionHandle::send_parts`]) frame the body
+//!   straight into the queue, and fail with [`SendError::QueueFull`] rather than grow
 //!   memory; the service's replies wait up to [`ServerConfig::reply_timeout`] for room,
-//!   after which the connection is closed as a slow consumer.
+//!   after which the connection is closed as a slow consumer. This is the broker's fan-in
+//!   point: many connections' handlers push to one connection's queue.
 //! - **Reading.** Frames are cut with the [`ServerConfig::framing`]: length-prefixed
 //!   ([`LengthPrefixedCodec`](crate::codec::LengthPrefixedCodec)) or newline-delimited
 //!   ([`NewlineCodec`](crate::codec::NewlineCodec), whose bad lines are skipped and
@@ -72,6 +75,7 @@
 mod config;
 mod connection;
 pub(crate) mod metrics;
+mod outbox;
 mod service;
 
 use std::collections::HashMap;
@@ -426,7 +430,7 @@ impl ServerHandle {
         let frame = frame.into();
         let mut report = Broadcast::default();
         for handle in self.connections() {
-            match handle.send(frame.clone()) {
+            match handle.send(&frame) {
                 Ok(()) => report.sent += 1,
                 Err(SendError::QueueFull { .. }) => report.queue_full += 1,
                 Err(_) => report.closed += 1,

@@ -99,14 +99,11 @@ fn line<P: Serialize>(message_type: &str, payload: P, correlation: Option<&str>)
 }
 
 /// The EventReceived line around a SendEvent payload as it was received (a JSON object
-/// from one line, so it holds no newline).
-fn event_received(raw_payload: &str) -> Bytes {
+/// from one line, so it holds no newline), in pieces: the target's queue frames them
+/// straight into its buffer.
+fn event_received(raw_payload: &str) -> [&[u8]; 3] {
     const HEAD: &[u8] = b"{\"Type\":\"EventReceived\",\"Payload\":";
-    let mut line = Vec::with_capacity(HEAD.len() + raw_payload.len() + 1);
-    line.extend_from_slice(HEAD);
-    line.extend_from_slice(raw_payload.as_bytes());
-    line.push(b'}');
-    Bytes::from(line)
+    [HEAD, raw_payload.as_bytes(), b"}"]
 }
 
 /// An Error line.
@@ -362,8 +359,7 @@ impl BusHandler for Call<'_> {
             ));
         };
         let target_id = payload.target_machine_id.clone();
-        let frame = event_received(self.raw_payload);
-        match handle.send(frame) {
+        match handle.send_parts(&event_received(self.raw_payload)) {
             Ok(()) => {
                 self.bus.counters.routed.fetch_add(1, Ordering::Relaxed);
                 handle

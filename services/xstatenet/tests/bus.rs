@@ -241,7 +241,7 @@ async fn bad_lines_get_errors_naming_the_problem_and_the_connection_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_that_stops_reading_is_disconnected_and_others_carry_on() {
-    let bus = start(&["--queue", "64"]).await;
+    let bus = start(&["--max-pending-bytes", "16384"]).await;
     let mut sender = Client::connect(&bus.socket).await;
     let mut slow = Client::connect(&bus.socket).await;
     let mut fast = Client::connect(&bus.socket).await;

@@ -41,9 +41,10 @@ struct Cli {
     /// one, logged at start).
     #[arg(long)]
     metrics_address: Option<std::net::SocketAddr>,
-    /// Frames queued per connection before it counts as a slow consumer.
-    #[arg(long, default_value_t = 4096)]
-    queue: usize,
+    /// Bytes queued for one connection before it counts as a slow consumer and is
+    /// disconnected (the catalogue's MAX_PENDING_OUTBOUND_BYTES by default).
+    #[arg(long, default_value_t = catalogue::MAX_PENDING_OUTBOUND_BYTES as usize)]
+    max_pending_bytes: usize,
 }
 
 #[derive(clap::Subcommand)]
@@ -342,7 +343,9 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         framing: Framing::Newline,
         max_frame_bytes: catalogue::MAX_LINE_BYTES as usize,
         max_connections: max,
-        outbound_queue_capacity: cli.queue.max(1),
+        // Bounded in bytes, as the catalogue says; the frame count is no extra limit.
+        outbound_queue_capacity: usize::MAX,
+        outbound_queue_bytes: cli.max_pending_bytes.max(1),
         frame_read_timeout: Duration::from_millis(u64::from(catalogue::LINE_READ_TIMEOUT_MS)),
         // The bus has no heartbeat: a client may stay idle for ever.
         stale_after: None,
