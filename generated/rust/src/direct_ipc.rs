@@ -2052,6 +2052,32 @@ impl validate::Validate for PendingInvoke {
     }
 }
 
+/// The constraints of each constrained alias, as a function of one value.
+pub mod constraints {
+    #[allow(unused_imports)]
+    use super::*;
+
+    /// Checks one `Identifier` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    pub fn identifier(
+        value: &str,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::min_length(value, 1, at, errors);
+        validate::max_length(value, 256, at, errors);
+    }
+
+    /// Checks one `ChannelName` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    pub fn channel_name(
+        value: &str,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::min_length(value, 1, at, errors);
+        validate::max_length(value, 256, at, errors);
+    }
+}
+
 /// Deserializes `value` as the catalogue type named `type_name` and checks it
 /// against the catalogue's constraints: `Err` names the first decoding error
 /// or every violated constraint; `None` when the module has no such type.

@@ -1529,6 +1529,67 @@ impl validate::Validate for AppSettings {
 
 impl validate::Validate for StartupType {}
 
+/// The constraints of each constrained alias, as a function of one value.
+pub mod constraints {
+    #[allow(unused_imports)]
+    use super::*;
+
+    /// Checks one `MessageId` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    pub fn message_id(
+        value: &str,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::min_length(value, 1, at, errors);
+        validate::max_length(value, 128, at, errors);
+        validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
+    }
+
+    /// Checks one `MachineId` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    pub fn machine_id(
+        value: &str,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::min_length(value, 1, at, errors);
+        validate::max_length(value, 128, at, errors);
+        validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
+    }
+
+    /// Checks one `EventName` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    pub fn event_name(
+        value: &str,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::min_length(value, 1, at, errors);
+        validate::max_length(value, 256, at, errors);
+        validate::pattern(value, &VALIDATE_PATTERN_2, at, errors);
+    }
+
+    /// Checks one `PipeName` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    pub fn pipe_name(
+        value: &str,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::min_length(value, 1, at, errors);
+        validate::max_length(value, 100, at, errors);
+        validate::pattern(value, &VALIDATE_PATTERN_3, at, errors);
+    }
+
+    /// Checks one `ErrorCodeName` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    pub fn error_code_name(
+        value: &str,
+        at: &validate::Path<'_>,
+        errors: &mut Vec<validate::ValidationError>,
+    ) {
+        validate::min_length(value, 1, at, errors);
+        validate::max_length(value, 64, at, errors);
+        validate::pattern(value, &VALIDATE_PATTERN_4, at, errors);
+    }
+}
+
 /// Deserializes `value` as the catalogue type named `type_name` and checks it
 /// against the catalogue's constraints: `Err` names the first decoding error
 /// or every violated constraint; `None` when the module has no such type.

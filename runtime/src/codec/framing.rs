@@ -38,7 +38,32 @@ impl Framing {
         max: usize,
         out: &mut BytesMut,
     ) -> Result<(), String> {
-        let len: usize = parts.iter().map(|part| part.len()).sum();
+        self.encode_pieces(parts, false, max, out)
+    }
+
+    /// [`Self::encode_parts`] for text: the parts are UTF-8 by their type, so a line is
+    /// not checked for it again.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::encode_parts`].
+    pub fn encode_str_parts(
+        self,
+        parts: &[&str],
+        max: usize,
+        out: &mut BytesMut,
+    ) -> Result<(), String> {
+        self.encode_pieces(parts, true, max, out)
+    }
+
+    fn encode_pieces<P: AsRef<[u8]>>(
+        self,
+        parts: &[P],
+        utf8: bool,
+        max: usize,
+        out: &mut BytesMut,
+    ) -> Result<(), String> {
+        let len: usize = parts.iter().map(|part| part.as_ref().len()).sum();
         match self {
             Framing::LengthPrefixed => {
                 let max = max.min(u32::MAX as usize);
@@ -51,7 +76,7 @@ impl Framing {
                 out.reserve(LengthPrefixedCodec::PREFIX_SIZE + len);
                 out.extend_from_slice(&prefix.to_le_bytes());
                 for part in parts {
-                    out.extend_from_slice(part);
+                    out.extend_from_slice(part.as_ref());
                 }
                 Ok(())
             }
@@ -65,12 +90,17 @@ impl Framing {
                 let start = out.len();
                 out.reserve(len + 1);
                 for part in parts {
-                    out.extend_from_slice(part);
+                    out.extend_from_slice(part.as_ref());
                 }
                 let body = &out[start..];
-                let refused = match std::str::from_utf8(body) {
+                let text = if utf8 {
+                    Ok(())
+                } else {
+                    std::str::from_utf8(body).map(drop)
+                };
+                let refused = match text {
                     Err(error) => Some(format!("a line must be UTF-8: {error}")),
-                    Ok(_) => match memchr::memchr(b'\n', body) {
+                    Ok(()) => match memchr::memchr(b'\n', body) {
                         Some(offset) => Some(NewlineError::EmbeddedNewline { offset }.to_string()),
                         None if body.last() == Some(&b'\r') => {
                             Some(NewlineError::TrailingCarriageReturn.to_string())

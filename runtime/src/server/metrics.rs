@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use super::connection::CloseReason;
@@ -60,6 +60,13 @@ pub struct MessageCounts {
     pub received: u64,
     /// Messages sent.
     pub sent: u64,
+}
+
+/// The live counters of one message type.
+#[derive(Debug, Default)]
+struct TypeCounters {
+    received: AtomicU64,
+    sent: AtomicU64,
 }
 
 /// The live latency histogram: one counter per bucket (not cumulative) and one beyond
@@ -119,7 +126,9 @@ pub struct Metrics {
     active: AtomicU64,
     closed: Mutex<BTreeMap<&'static str, u64>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
-    by_type: Mutex<BTreeMap<String, MessageCounts>>,
+    /// Read-locked to count a type already seen (the common case, so handlers on
+    /// several threads do not queue up), write-locked to add one.
+    by_type: RwLock<BTreeMap<String, TypeCounters>>,
     latency: Histogram,
 }
 
@@ -130,7 +139,26 @@ impl Metrics {
     /// a name longer than [`MAX_MESSAGE_TYPE_LEN`] bytes, the message is counted under
     /// [`OTHER_MESSAGE_TYPE`].
     pub fn record_message(&self, direction: Direction, message_type: &str) {
-        let mut by_type = lock(&self.by_type);
+        let count = |counters: &TypeCounters| {
+            match direction {
+                Direction::In => &counters.received,
+                Direction::Out => &counters.sent,
+            }
+            .fetch_add(1, Ordering::Relaxed);
+        };
+        if let Some(counters) = self
+            .by_type
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(message_type)
+        {
+            count(counters);
+            return;
+        }
+        let mut by_type = self
+            .by_type
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = if message_type.len() > MAX_MESSAGE_TYPE_LEN {
             OTHER_MESSAGE_TYPE
         } else if by_type.contains_key(message_type)
@@ -141,13 +169,9 @@ impl Metrics {
         } else {
             OTHER_MESSAGE_TYPE
         };
-        let counts = match by_type.get_mut(key) {
-            Some(counts) => counts,
-            None => by_type.entry(key.to_owned()).or_default(),
-        };
-        match direction {
-            Direction::In => counts.received += 1,
-            Direction::Out => counts.sent += 1,
+        match by_type.get(key) {
+            Some(counters) => count(counters),
+            None => count(by_type.entry(key.to_owned()).or_default()),
         }
     }
 
@@ -195,7 +219,19 @@ impl Metrics {
             connections_active: self.active.load(Ordering::Relaxed),
             connections_closed: copy(&self.closed),
             errors: copy(&self.errors),
-            messages_by_type: copy(&self.by_type),
+            messages_by_type: self
+                .by_type
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .map(|(name, counters)| {
+                    let counts = MessageCounts {
+                        received: counters.received.load(Ordering::Relaxed),
+                        sent: counters.sent.load(Ordering::Relaxed),
+                    };
+                    (name.clone(), counts)
+                })
+                .collect(),
             latency: self.latency.snapshot(),
         }
     }

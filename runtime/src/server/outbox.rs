@@ -109,7 +109,25 @@ impl Outbox {
 
     /// Queues one frame whose body is `parts` concatenated, never waiting.
     pub(crate) fn push(&self, parts: &[&[u8]]) -> Result<(), PushError> {
-        let body: usize = parts.iter().map(|part| part.len()).sum();
+        self.push_with(parts.iter().map(|part| part.len()).sum(), |out| {
+            self.framing.encode_parts(parts, self.max_frame_bytes, out)
+        })
+    }
+
+    /// [`Self::push`] for text parts (UTF-8 by their type, so not checked again).
+    pub(crate) fn push_str(&self, parts: &[&str]) -> Result<(), PushError> {
+        self.push_with(parts.iter().map(|part| part.len()).sum(), |out| {
+            self.framing
+                .encode_str_parts(parts, self.max_frame_bytes, out)
+        })
+    }
+
+    /// Queues one frame of `body` bytes that `encode` appends, framed.
+    fn push_with(
+        &self,
+        body: usize,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), String>,
+    ) -> Result<(), PushError> {
         let mut pending = self.lock();
         if pending.closed {
             return Err(PushError::Closed);
@@ -122,9 +140,7 @@ impl Outbox {
         {
             return Err(PushError::Full);
         }
-        self.framing
-            .encode_parts(parts, self.max_frame_bytes, &mut batch.bytes)
-            .map_err(PushError::Invalid)?;
+        encode(&mut batch.bytes).map_err(PushError::Invalid)?;
         batch.frames += 1;
         batch.body_bytes += body;
         drop(pending);

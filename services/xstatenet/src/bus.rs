@@ -20,6 +20,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
+use ipcspec_generated::xstatenet::constraints;
 use ipcspec_generated::xstatenet::{
     BusError, BusHandler, BusMessage, Envelope, ErrorCode, HealthStatus, MESSAGES, MachineEvent,
     MachineRegistration, MachineUnregistration, PerformanceMetrics, RegistrationResult,
@@ -30,10 +31,15 @@ use ipcspec_runtime::server::{
     CloseReason, ConnectionHandle, ConnectionInfo, Direction, Outcome, SendError, Service,
 };
 use ipcspec_runtime::transport::ConnectionId;
+use ipcspec_runtime::validate::Path;
 use ipcspec_runtime::validate::Validate;
 use ipcspec_runtime::{DispatchError, HandlerError, MessageContext};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// The wire name of the message routed without a typed decode.
+const SEND_EVENT: &str = "SendEvent";
 
 /// How many machines one connection may register.
 pub const MAX_MACHINES_PER_CONNECTION: usize =
@@ -61,7 +67,9 @@ struct Registry {
     connections: u32,
     peak: u32,
     peak_at: time::OffsetDateTime,
-    last_activity: time::OffsetDateTime,
+    /// When the last message was handled, by the monotonic clock the handler already
+    /// read (a wall-clock read per event costs; health turns it into a time of day).
+    last_activity: Instant,
 }
 
 /// The message bus; see the [module documentation](self).
@@ -101,9 +109,9 @@ fn line<P: Serialize>(message_type: &str, payload: P, correlation: Option<&str>)
 /// The EventReceived line around a SendEvent payload as it was received (a JSON object
 /// from one line, so it holds no newline), in pieces: the target's queue frames them
 /// straight into its buffer.
-fn event_received(raw_payload: &str) -> [&[u8]; 3] {
-    const HEAD: &[u8] = b"{\"Type\":\"EventReceived\",\"Payload\":";
-    [HEAD, raw_payload.as_bytes(), b"}"]
+fn event_received(raw_payload: &str) -> [&str; 3] {
+    const HEAD: &str = "{\"Type\":\"EventReceived\",\"Payload\":";
+    [HEAD, raw_payload, "}"]
 }
 
 /// An Error line.
@@ -158,7 +166,7 @@ impl Bus {
                 connections: 0,
                 peak: 0,
                 peak_at: at,
-                last_activity: at,
+                last_activity: Instant::now(),
             }),
             started: Instant::now(),
             started_at: at,
@@ -169,6 +177,158 @@ impl Bus {
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         // Every critical section leaves both maps consistent.
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Routes one valid event: the source must be registered on `conn`, the target on
+    /// some connection, whose queue gets the EventReceived line around `raw_payload`.
+    fn route(
+        &self,
+        conn: &ConnectionInfo,
+        received: Instant,
+        source: &str,
+        target_id: &str,
+        raw_payload: &str,
+    ) -> Result<(), HandlerError> {
+        let handle = match self.lookup(conn, received, source, target_id) {
+            Lookup::Target(handle) => handle,
+            Lookup::SourceNotMine => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(refuse(
+                    ErrorCode::SourceNotRegistered,
+                    format!("source machine {source} is not registered on this connection"),
+                    ErrorDetail {
+                        machine_id: Some(source.to_owned()),
+                        ..ErrorDetail::default()
+                    },
+                ));
+            }
+            Lookup::UnknownTarget => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(refuse(
+                    ErrorCode::UnknownTarget,
+                    format!("no machine {target_id} is registered"),
+                    ErrorDetail {
+                        target_machine_id: Some(target_id.to_owned()),
+                        ..ErrorDetail::default()
+                    },
+                ));
+            }
+        };
+        self.deliver(&handle, target_id, raw_payload)
+    }
+
+    /// The connection of `target`, if `source` is registered on `conn` and `target`
+    /// anywhere (one lock for both).
+    fn lookup(
+        &self,
+        conn: &ConnectionInfo,
+        received: Instant,
+        source: &str,
+        target: &str,
+    ) -> Lookup {
+        let mut registry = self.registry();
+        registry.last_activity = received;
+        if registry
+            .machines
+            .get(source)
+            .is_none_or(|(owner, _)| *owner != conn.id())
+        {
+            return Lookup::SourceNotMine;
+        }
+        match registry.machines.get(target) {
+            Some((_, handle)) => Lookup::Target(handle.clone()),
+            None => Lookup::UnknownTarget,
+        }
+    }
+
+    /// Queues the EventReceived line around `raw_payload` on the target's connection.
+    fn deliver(
+        &self,
+        handle: &ConnectionHandle,
+        target_id: &str,
+        raw_payload: &str,
+    ) -> Result<(), HandlerError> {
+        match handle.send_str_parts(&event_received(raw_payload)) {
+            Ok(()) => {
+                self.counters.routed.fetch_add(1, Ordering::Relaxed);
+                handle
+                    .metrics()
+                    .record_message(Direction::Out, "EventReceived");
+                Ok(())
+            }
+            Err(SendError::QueueFull { .. }) => {
+                // The NATS slow-consumer policy: the target goes, memory stays bounded.
+                tracing::warn!(target = %target_id, connection = %handle.id(), "slow consumer: disconnecting");
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                self.counters.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                handle.close();
+                Err(refuse(
+                    ErrorCode::SlowConsumer,
+                    format!(
+                        "the connection of {target_id} fell behind and was closed; the event was dropped"
+                    ),
+                    ErrorDetail {
+                        target_machine_id: Some(target_id.to_owned()),
+                        ..ErrorDetail::default()
+                    },
+                ))
+            }
+            Err(_) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                Err(refuse(
+                    ErrorCode::UnknownTarget,
+                    format!("the connection of {target_id} is closing"),
+                    ErrorDetail {
+                        target_machine_id: Some(target_id.to_owned()),
+                        ..ErrorDetail::default()
+                    },
+                ))
+            }
+        }
+    }
+
+    /// Routes a SendEvent without decoding it into a [`MachineEvent`], when it is valid:
+    /// the payload is forwarded as received, so the bus needs only the two ids (borrowed),
+    /// the event name (checked against the catalogue's constraints) and a well-formed
+    /// timestamp. The ids need no check of their own: the source must be registered on
+    /// this connection and the target somewhere, and only ids that passed the
+    /// catalogue's checks at registration are. `None` when the event does not decode or
+    /// breaks a constraint: the caller takes the typed path, which says precisely why.
+    fn route_borrowed(
+        &self,
+        conn: &ConnectionInfo,
+        received: Instant,
+        raw_payload: &str,
+    ) -> Option<Result<(), HandlerError>> {
+        /// The fields of a MachineEvent routing reads. `Payload` is skipped (its JSON
+        /// was checked with the envelope) but named, so that a duplicate fails here as
+        /// it does in the generated type; unknown keys are ignored, as there.
+        #[derive(serde::Deserialize)]
+        struct EventRoute<'a> {
+            #[serde(rename = "Payload", default)]
+            _payload: Option<serde::de::IgnoredAny>,
+            #[serde(rename = "SourceMachineId", borrow)]
+            source: Cow<'a, str>,
+            #[serde(rename = "TargetMachineId", borrow)]
+            target: Cow<'a, str>,
+            #[serde(rename = "EventName", borrow)]
+            event_name: Cow<'a, str>,
+            #[serde(
+                rename = "Timestamp",
+                with = "ipcspec_runtime::serde_as::As::<ipcspec_runtime::serde_as::Rfc3339>"
+            )]
+            _timestamp: time::OffsetDateTime,
+        }
+        let event = ipcspec_runtime::strict::from_str::<EventRoute<'_>>(raw_payload).ok()?;
+        let mut errors = Vec::new();
+        constraints::event_name(&event.event_name, &Path::Root, &mut errors);
+        if !errors.is_empty() {
+            return None;
+        }
+        match self.lookup(conn, received, &event.source, &event.target) {
+            Lookup::Target(handle) => Some(self.deliver(&handle, &event.target, raw_payload)),
+            Lookup::SourceNotMine | Lookup::UnknownTarget => None,
+        }
     }
 
     /// The machines registered now, sorted.
@@ -187,7 +347,7 @@ impl Bus {
             is_healthy: true,
             connection_count: registry.connections,
             registered_machines: u32::try_from(registry.machines.len()).unwrap_or(u32::MAX),
-            last_activity_at: registry.last_activity,
+            last_activity_at: now() - registry.last_activity.elapsed(),
             error_message: None,
         }
     }
@@ -207,10 +367,22 @@ impl Bus {
     }
 }
 
+/// Where an event goes.
+enum Lookup {
+    /// To this connection.
+    Target(ConnectionHandle),
+    /// Nowhere: the source is not registered on the sending connection.
+    SourceNotMine,
+    /// Nowhere: no connection registered the target.
+    UnknownTarget,
+}
+
 /// One received message being handled.
 struct Call<'a> {
     bus: &'a Bus,
     conn: &'a ConnectionInfo,
+    /// When handling began.
+    received: Instant,
     correlation: Option<&'a str>,
     /// The payload exactly as received: an event is forwarded with these bytes (the
     /// catalogue: "the fields are those of the SendEvent, unchanged"), so routing does
@@ -242,7 +414,7 @@ impl BusHandler for Call<'_> {
         let id = payload.machine_id;
         let me = self.conn.id();
         let mut registry = self.bus.registry();
-        registry.last_activity = now();
+        registry.last_activity = self.received;
         match registry.machines.get(&id) {
             Some((owner, _)) if *owner == me => {}
             Some(_) => {
@@ -291,7 +463,7 @@ impl BusHandler for Call<'_> {
         let id = payload.machine_id;
         let me = self.conn.id();
         let mut registry = self.bus.registry();
-        registry.last_activity = now();
+        registry.last_activity = self.received;
         if registry
             .machines
             .get(&id)
@@ -323,82 +495,13 @@ impl BusHandler for Call<'_> {
             self.bus.counters.refused.fetch_add(1, Ordering::Relaxed);
             return Err(error);
         }
-        let me = self.conn.id();
-        let target = {
-            let mut registry = self.bus.registry();
-            registry.last_activity = now();
-            if registry
-                .machines
-                .get(&payload.source_machine_id)
-                .is_none_or(|(owner, _)| *owner != me)
-            {
-                self.bus.counters.refused.fetch_add(1, Ordering::Relaxed);
-                return Err(refuse(
-                    ErrorCode::SourceNotRegistered,
-                    format!(
-                        "source machine {} is not registered on this connection",
-                        payload.source_machine_id
-                    ),
-                    ErrorDetail {
-                        machine_id: Some(payload.source_machine_id),
-                        ..ErrorDetail::default()
-                    },
-                ));
-            }
-            registry.machines.get(&payload.target_machine_id).cloned()
-        };
-        let Some((_, handle)) = target else {
-            self.bus.counters.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(refuse(
-                ErrorCode::UnknownTarget,
-                format!("no machine {} is registered", payload.target_machine_id),
-                ErrorDetail {
-                    target_machine_id: Some(payload.target_machine_id),
-                    ..ErrorDetail::default()
-                },
-            ));
-        };
-        let target_id = payload.target_machine_id.clone();
-        match handle.send_parts(&event_received(self.raw_payload)) {
-            Ok(()) => {
-                self.bus.counters.routed.fetch_add(1, Ordering::Relaxed);
-                handle
-                    .metrics()
-                    .record_message(Direction::Out, "EventReceived");
-                Ok(())
-            }
-            Err(SendError::QueueFull { .. }) => {
-                // The NATS slow-consumer policy: the target goes, memory stays bounded.
-                tracing::warn!(target = %target_id, connection = %handle.id(), "slow consumer: disconnecting");
-                self.bus.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                self.bus
-                    .counters
-                    .slow_consumers
-                    .fetch_add(1, Ordering::Relaxed);
-                handle.close();
-                Err(refuse(
-                    ErrorCode::SlowConsumer,
-                    format!(
-                        "the connection of {target_id} fell behind and was closed; the event was dropped"
-                    ),
-                    ErrorDetail {
-                        target_machine_id: Some(target_id),
-                        ..ErrorDetail::default()
-                    },
-                ))
-            }
-            Err(_) => {
-                self.bus.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                Err(refuse(
-                    ErrorCode::UnknownTarget,
-                    format!("the connection of {target_id} is closing"),
-                    ErrorDetail {
-                        target_machine_id: Some(target_id),
-                        ..ErrorDetail::default()
-                    },
-                ))
-            }
-        }
+        self.bus.route(
+            self.conn,
+            self.received,
+            &payload.source_machine_id,
+            &payload.target_machine_id,
+            self.raw_payload,
+        )
     }
 
     async fn get_health(&self, _ctx: &MessageContext) -> Result<HealthStatus, HandlerError> {
@@ -511,9 +614,27 @@ impl Service for Bus {
         conn.metrics()
             .record_message(Direction::In, known.unwrap_or("unknown"));
         let correlation = envelope.id.as_deref();
+        if message_type == SEND_EVENT
+            && let Some(routed) = self.route_borrowed(conn, started, envelope.payload.get())
+        {
+            let mut outcome = Outcome::none();
+            if let Err(error) = routed {
+                let error = DispatchError::Handler {
+                    message_type: SEND_EVENT,
+                    error,
+                };
+                let (frame, kind) = dispatch_error(&error, message_type, correlation);
+                conn.metrics().record_message(Direction::Out, "Error");
+                outcome.frames.push(frame);
+                outcome.error = Some(kind);
+            }
+            conn.metrics().record_latency(started.elapsed());
+            return outcome;
+        }
         let call = Call {
             bus: self,
             conn,
+            received: started,
             correlation,
             raw_payload: envelope.payload.get(),
         };

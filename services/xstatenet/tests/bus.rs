@@ -216,6 +216,46 @@ async fn bad_lines_get_errors_naming_the_problem_and_the_connection_goes_on() {
 
     // Still served, and so is everyone else.
     client.register("after-the-storm").await;
+    // Events between registered machines that break the catalogue are refused, not
+    // routed, and a malformed source is reported as malformed before as unregistered.
+    let event = |payload: &str| format!("{{\"Type\":\"SendEvent\",\"Payload\":{payload}}}\n");
+    let refused = [
+        (
+            event(
+                r#"{"SourceMachineId":"after-the-storm","TargetMachineId":"calm","EventName":"not a name","Timestamp":"2026-11-25T10:00:00Z"}"#,
+            ),
+            "EventName",
+        ),
+        (
+            event(
+                r#"{"SourceMachineId":"after-the-storm","TargetMachineId":"calm","EventName":"E","Timestamp":"yesterday"}"#,
+            ),
+            "Timestamp",
+        ),
+        (
+            event(
+                r#"{"SourceMachineId":"has spaces","TargetMachineId":"calm","EventName":"E","Timestamp":"2026-11-25T10:00:00Z"}"#,
+            ),
+            "SourceMachineId",
+        ),
+        (
+            event(
+                r#"{"SourceMachineId":"after-the-storm","TargetMachineId":"calm","EventName":"E","Payload":1,"Payload":2,"Timestamp":"2026-11-25T10:00:00Z"}"#,
+            ),
+            "",
+        ),
+    ];
+    for (line, field) in refused {
+        client.raw(line.as_bytes()).await;
+        let error = client.next().await.expect("closed instead of an Error");
+        assert_eq!(
+            error["Payload"]["ErrorCode"], "INVALID_FIELD",
+            "{line}: {error}"
+        );
+        if !field.is_empty() {
+            assert_eq!(error["Payload"]["Field"], field, "{line}: {error}");
+        }
+    }
     client
         .event("after-the-storm", "calm", "FINE", json!({}))
         .await;

@@ -32,10 +32,12 @@ pub(super) fn items(module: &Module, types: &Types) -> TokenStream {
     let v = Validation::new(module, types);
     let statics = v.pattern_statics();
     let impls = (0..module.types.len()).map(|i| v.implementation(TypeId(i)));
+    let alias_checks = v.alias_checks();
     let registry = v.registry();
     quote! {
         #statics
         #(#impls)*
+        #alias_checks
         #registry
     }
 }
@@ -218,6 +220,60 @@ impl<'m> Validation<'m> {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// `pub mod constraints`: for every alias that constrains its values, a function
+    /// checking one value as a field of that type is checked (`constraints::machine_id`
+    /// for `MachineId`), so code holding a bare value (a borrowed string, say) applies
+    /// the catalogue's rules without building the struct around it. The names are the
+    /// aliases' in snake case; the IR reports two aliases that would share one.
+    fn alias_checks(&self) -> TokenStream {
+        let functions: Vec<TokenStream> = self
+            .module
+            .types
+            .iter()
+            .enumerate()
+            .filter_map(|(i, def)| {
+                let TypeKind::Alias(_) = &def.kind else {
+                    return None;
+                };
+                let ty = Ty::Named(TypeId(i));
+                let check = self.value(&ty, &[], quote!(value), quote!(at))?;
+                let function = ident(&crate::ir::names::rust_member(&def.name));
+                let alias = ident(&def.idents.rust);
+                let param = match self.types.resolve(&ty) {
+                    Ty::Prim(PrimitiveType::String) => quote!(str),
+                    _ => quote!(#alias),
+                };
+                let doc = docs::outer(&[format!(
+                    "Checks one `{}` value against the constraints of the alias and of every \
+                     alias it names, as a field of that type is checked, appending what it \
+                     breaks to `errors` at `at`.",
+                    def.name
+                )]);
+                Some(quote! {
+                    #doc
+                    pub fn #function(
+                        value: &#param,
+                        at: &validate::Path<'_>,
+                        errors: &mut Vec<validate::ValidationError>,
+                    ) {
+                        #check
+                    }
+                })
+            })
+            .collect();
+        if functions.is_empty() {
+            return TokenStream::new();
+        }
+        quote! {
+            /// The constraints of each constrained alias, as a function of one value.
+            pub mod constraints {
+                #[allow(unused_imports)]
+                use super::*;
+                #(#functions)*
             }
         }
     }
