@@ -8,6 +8,9 @@
 //!
 //! - `echo`: answers each `PING` with a `PONG` carrying the same `n` to its source;
 //! - `ping`: sequential PING/PONG round trips to `--peer`, each timed;
+//! - `request`: the same with NATS's request/reply (`Client::request`: a reply subject
+//!   per request, the echo answering on it); on the bus, whose request/reply is an event
+//!   and the event answering it, the same as `ping`;
 //! - `sender`: streams `--count` events to `--peer` without waiting;
 //! - `receiver`: counts `--count` events, whatever their source.
 //!
@@ -63,6 +66,7 @@ impl System {
 pub enum Role {
     Echo,
     Ping,
+    Request,
     Sender,
     Receiver,
 }
@@ -72,6 +76,7 @@ impl Role {
         match self {
             Role::Echo => "echo",
             Role::Ping => "ping",
+            Role::Request => "request",
             Role::Sender => "sender",
             Role::Receiver => "receiver",
         }
@@ -375,7 +380,7 @@ async fn bus_client(args: &ClientArgs) -> anyhow::Result<Option<BusReport>> {
             }
             Ok(None)
         }
-        Role::Ping => {
+        Role::Ping | Role::Request => {
             announce_ready();
             tokio::task::spawn_blocking(wait_go).await??;
             let mut samples = Vec::with_capacity(usize::try_from(args.count).unwrap_or(0));
@@ -506,11 +511,13 @@ async fn nats_client(args: &ClientArgs) -> anyhow::Result<Option<BusReport>> {
                     ping.payload.n,
                     &stamp,
                 );
+                // A request is answered on its reply subject, an event on the source's.
+                let to = match message.reply {
+                    Some(reply) => reply,
+                    None => subject(&ping.source_machine_id).into(),
+                };
                 client
-                    .publish(
-                        subject(&ping.source_machine_id),
-                        serde_json::to_vec(&pong)?.into(),
-                    )
+                    .publish(to, serde_json::to_vec(&pong)?.into())
                     .await?;
             }
             Ok(None)
@@ -530,6 +537,33 @@ async fn nats_client(args: &ClientArgs) -> anyhow::Result<Option<BusReport>> {
                 let elapsed = start.elapsed();
                 if pong.event_name != "PONG" || pong.payload.n != n {
                     bail!("ping {n}: got {} {}", pong.event_name, pong.payload.n);
+                }
+                if n >= args.warmup {
+                    samples.push(elapsed);
+                }
+            }
+            Ok(Some(rtt_report(System::Nats, &samples)))
+        }
+        Role::Request => {
+            announce_ready();
+            tokio::task::spawn_blocking(wait_go).await??;
+            let target = subject(&args.peer);
+            let mut samples = Vec::with_capacity(usize::try_from(args.count).unwrap_or(0));
+            for n in 0..args.warmup + args.count {
+                let ping = event(&args.machine, &args.peer, "PING", n, &stamp);
+                let start = Instant::now();
+                let reply = tokio::time::timeout(
+                    IDLE_TIMEOUT,
+                    client.request(target.clone(), serde_json::to_vec(&ping)?.into()),
+                )
+                .await
+                .with_context(|| format!("no reply from NATS for {IDLE_TIMEOUT:?}"))?
+                .context("a NATS request")?;
+                let pong: Event =
+                    serde_json::from_slice(&reply.payload).context("reading a reply from NATS")?;
+                let elapsed = start.elapsed();
+                if pong.event_name != "PONG" || pong.payload.n != n {
+                    bail!("request {n}: got {} {}", pong.event_name, pong.payload.n);
                 }
                 if n >= args.warmup {
                     samples.push(elapsed);

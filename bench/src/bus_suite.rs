@@ -99,6 +99,7 @@ struct Counts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     RoundTrip,
+    RequestReply,
     OneToOne,
     FanIn,
 }
@@ -107,13 +108,24 @@ impl Kind {
     fn label(self) -> &'static str {
         match self {
             Kind::RoundTrip => "round trip",
+            Kind::RequestReply => "request/reply",
             Kind::OneToOne => "one-to-one",
             Kind::FanIn => "fan-in",
         }
     }
+
+    /// Whether the row times sequential round trips (rather than a stream).
+    fn is_round_trip(self) -> bool {
+        matches!(self, Kind::RoundTrip | Kind::RequestReply)
+    }
 }
 
-const KINDS: [Kind; 3] = [Kind::RoundTrip, Kind::OneToOne, Kind::FanIn];
+const KINDS: [Kind; 4] = [
+    Kind::RoundTrip,
+    Kind::RequestReply,
+    Kind::OneToOne,
+    Kind::FanIn,
+];
 
 /// One system's result in one row.
 #[derive(Debug, Clone, Serialize)]
@@ -487,7 +499,9 @@ fn run_all(plan: &Plan<'_>, cpu: Option<u32>) -> Run {
             _ => None,
         };
         let (p50_ratio, p99_ratio, rate_ratio) = match kind {
-            Kind::RoundTrip => (ratio(|r| r.p50_us), ratio(|r| r.p99_us), None),
+            Kind::RoundTrip | Kind::RequestReply => {
+                (ratio(|r| r.p50_us), ratio(|r| r.p99_us), None)
+            }
             _ => (None, None, ratio(|r| Some(r.msgs_per_s))),
         };
         rows.push(Row {
@@ -526,7 +540,7 @@ fn missing(system: &'static str) -> Cell {
 /// The round with the median p50 (round trip) or msgs/s (streams).
 fn median(rounds: &[BusReport], kind: Kind) -> Option<BusReport> {
     let key = |r: &BusReport| match kind {
-        Kind::RoundTrip => r.p50_us.unwrap_or(f64::MAX),
+        Kind::RoundTrip | Kind::RequestReply => r.p50_us.unwrap_or(f64::MAX),
         _ => r.msgs_per_s,
     };
     let mut sorted: Vec<&BusReport> = rounds.iter().collect();
@@ -541,7 +555,7 @@ fn print_run(run: &Run) {
         return;
     }
     println!(
-        "{:<12} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
+        "{:<14} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
         "row",
         "bus p50 µs",
         "nats p50 µs",
@@ -552,11 +566,16 @@ fn print_run(run: &Run) {
     );
     let us = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
     let ratio = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}x"));
-    for row in run.rows.iter().filter(|r| r.row == Kind::RoundTrip.label()) {
+    let timed = |row: &&Row| {
+        KINDS
+            .iter()
+            .any(|k| k.is_round_trip() && k.label() == row.row)
+    };
+    for row in run.rows.iter().filter(timed) {
         let b = row.bus.report.as_ref();
         let n = row.nats.report.as_ref();
         println!(
-            "{:<12} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
+            "{:<14} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
             row.row,
             us(b.and_then(|r| r.p50_us)),
             us(n.and_then(|r| r.p50_us)),
@@ -567,10 +586,10 @@ fn print_run(run: &Run) {
         );
     }
     println!(
-        "{:<12} {:>14} {:>14} {:>14} {:>10} {:>10}",
+        "{:<14} {:>14} {:>14} {:>14} {:>10} {:>10}",
         "row", "bus msgs/s", "nats msgs/s", "rate bus/nats", "bus lost", "nats lost"
     );
-    for row in run.rows.iter().filter(|r| r.row != Kind::RoundTrip.label()) {
+    for row in run.rows.iter().filter(|row| !timed(row)) {
         let rate = |c: &Cell| {
             c.report
                 .as_ref()
@@ -582,7 +601,7 @@ fn print_run(run: &Run) {
             })
         };
         println!(
-            "{:<12} {:>14} {:>14} {:>14} {:>10} {:>10}",
+            "{:<14} {:>14} {:>14} {:>14} {:>10} {:>10}",
             row.row,
             rate(&row.bus),
             rate(&row.nats),
@@ -611,7 +630,9 @@ fn print_run(run: &Run) {
 fn print_footnotes(plan: &Plan<'_>) {
     let c = plan.counts;
     println!(
-        "- round trip: m1 sends PING to m2, m2's process answers PONG; {} warm-up then {} measured, sequential.",
+        "- round trip: m1 sends PING to m2, m2's process answers PONG; {} warm-up then {} measured, sequential. \
+         request/reply: the same through NATS's request/reply (async-nats `request`, answered on the reply subject); \
+         the bus's request/reply is an event and the event answering it, so its cell repeats the round trip.",
         c.warmup, c.rtt
     );
     println!(
@@ -627,7 +648,7 @@ fn print_footnotes(plan: &Plan<'_>) {
         plan.args.bus_max_pending_bytes
     );
     println!(
-        "- every broker and client is its own process, on current-thread tokio runtimes; pinned = all under `taskset -c 0`. \
+        "- every broker and client is its own process: clients on current-thread tokio runtimes, the bus on its multi-thread runtime (a worker per CPU), nats-server with GOMAXPROCS = CPUs; pinned = all under `taskset -c 0`. \
          {} round(s) per cell, median shown. Ratios are bus / NATS, reported, not asserted.",
         plan.rounds
     );
@@ -922,6 +943,10 @@ fn measure(
             client("ping", Role::Ping, "m1", "m2", c.rtt, c.warmup)?,
             client("echo", Role::Echo, "m2", "", 0, 0)?,
         ],
+        Kind::RequestReply => vec![
+            client("ping", Role::Request, "m1", "m2", c.rtt, c.warmup)?,
+            client("echo", Role::Echo, "m2", "", 0, 0)?,
+        ],
         Kind::OneToOne => vec![
             client("receiver", Role::Receiver, "m2", "", c.stream, 0)?,
             client("sender", Role::Sender, "m1", "m2", c.stream, 0)?,
@@ -946,7 +971,7 @@ fn measure(
         proc.wait_client_ready()?;
     }
     for proc in &mut procs {
-        if kind == Kind::RoundTrip && proc.name == "echo" {
+        if kind.is_round_trip() && proc.name == "echo" {
             continue;
         }
         proc.go()?;
@@ -963,7 +988,7 @@ fn measure(
     // Senders stay connected until stdin closes; a failed sender reports on exit.
     for mut proc in procs.drain(1..) {
         drop(proc.stdin.take());
-        if kind != Kind::RoundTrip {
+        if !kind.is_round_trip() {
             let deadline = Instant::now() + READY_TIMEOUT;
             loop {
                 match proc.child.try_wait()? {
@@ -979,7 +1004,7 @@ fn measure(
     }
     // A round trip must be complete; a stream reports what arrived, and the rest is
     // counted as lost in the table.
-    if kind == Kind::RoundTrip && report.received != report.count {
+    if kind.is_round_trip() && report.received != report.count {
         bail!("{} of {} round trips", report.received, report.count);
     }
     Ok(report)

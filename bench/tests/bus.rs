@@ -75,7 +75,12 @@ fn every_bus_row_delivers_every_event() {
     let runs = results["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 1);
     let rows = runs[0]["rows"].as_array().unwrap();
-    let expected = [("round trip", 20), ("one-to-one", 200), ("fan-in", 150)];
+    let expected = [
+        ("round trip", 20),
+        ("request/reply", 20),
+        ("one-to-one", 200),
+        ("fan-in", 150),
+    ];
     assert_eq!(rows.len(), expected.len());
     for (row, (name, count)) in rows.iter().zip(expected) {
         assert_eq!(row["row"], name);

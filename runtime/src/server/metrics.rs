@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::connection::CloseReason;
@@ -67,6 +67,31 @@ pub struct MessageCounts {
 struct TypeCounters {
     received: AtomicU64,
     sent: AtomicU64,
+}
+
+impl TypeCounters {
+    fn of(&self, direction: Direction) -> &AtomicU64 {
+        match direction {
+            Direction::In => &self.received,
+            Direction::Out => &self.sent,
+        }
+    }
+}
+
+/// One message type's counter in one direction, from [`Metrics::message_counter`].
+#[derive(Debug, Clone)]
+pub struct MessageCounter {
+    counters: Arc<TypeCounters>,
+    direction: Direction,
+}
+
+impl MessageCounter {
+    /// Counts one message.
+    pub fn count(&self) {
+        self.counters
+            .of(self.direction)
+            .fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The live latency histogram: one counter per bucket (not cumulative) and one beyond
@@ -128,7 +153,7 @@ pub struct Metrics {
     errors: Mutex<BTreeMap<&'static str, u64>>,
     /// Read-locked to count a type already seen (the common case, so handlers on
     /// several threads do not queue up), write-locked to add one.
-    by_type: RwLock<BTreeMap<String, TypeCounters>>,
+    by_type: RwLock<BTreeMap<String, Arc<TypeCounters>>>,
     latency: Histogram,
 }
 
@@ -139,22 +164,22 @@ impl Metrics {
     /// a name longer than [`MAX_MESSAGE_TYPE_LEN`] bytes, the message is counted under
     /// [`OTHER_MESSAGE_TYPE`].
     pub fn record_message(&self, direction: Direction, message_type: &str) {
-        let count = |counters: &TypeCounters| {
-            match direction {
-                Direction::In => &counters.received,
-                Direction::Out => &counters.sent,
-            }
-            .fetch_add(1, Ordering::Relaxed);
-        };
-        if let Some(counters) = self
+        let known = self
             .by_type
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(message_type)
-        {
-            count(counters);
-            return;
+            .map(|counters| counters.of(direction).fetch_add(1, Ordering::Relaxed));
+        if known.is_none() {
+            self.message_counter(direction, message_type).count();
         }
+    }
+
+    /// The counter [`Metrics::record_message`] bumps for `message_type` in `direction`,
+    /// to keep: counting through it is one atomic add, with no lookup (for a service's
+    /// hot path). The same limits apply: a type beyond them gets the
+    /// [`OTHER_MESSAGE_TYPE`] counter.
+    pub fn message_counter(&self, direction: Direction, message_type: &str) -> MessageCounter {
         let mut by_type = self
             .by_type
             .write()
@@ -169,9 +194,13 @@ impl Metrics {
         } else {
             OTHER_MESSAGE_TYPE
         };
-        match by_type.get(key) {
-            Some(counters) => count(counters),
-            None => count(by_type.entry(key.to_owned()).or_default()),
+        let counters = match by_type.get(key) {
+            Some(counters) => Arc::clone(counters),
+            None => Arc::clone(by_type.entry(key.to_owned()).or_default()),
+        };
+        MessageCounter {
+            counters,
+            direction,
         }
     }
 

@@ -91,8 +91,8 @@ use tracing::Instrument;
 pub use config::{Heartbeat, HeartbeatFn, RefusalFn, RefusalInfo, ServerConfig};
 pub use connection::{CloseReason, ConnectionHandle, ConnectionInfo, SendError};
 pub use metrics::{
-    Direction, LatencyHistogram, MAX_MESSAGE_TYPE_LEN, MAX_MESSAGE_TYPES, MessageCounts, Metrics,
-    MetricsSnapshot, OTHER_MESSAGE_TYPE,
+    Direction, LatencyHistogram, MAX_MESSAGE_TYPE_LEN, MAX_MESSAGE_TYPES, MessageCounter,
+    MessageCounts, Metrics, MetricsSnapshot, OTHER_MESSAGE_TYPE,
 };
 pub use service::{Outcome, Service};
 

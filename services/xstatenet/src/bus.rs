@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -28,7 +28,8 @@ use ipcspec_generated::xstatenet::{
 };
 use ipcspec_runtime::codec::BadFrame;
 use ipcspec_runtime::server::{
-    CloseReason, ConnectionHandle, ConnectionInfo, Direction, Outcome, SendError, Service,
+    CloseReason, ConnectionHandle, ConnectionInfo, Direction, MessageCounter, Metrics, Outcome,
+    SendError, Service,
 };
 use ipcspec_runtime::transport::ConnectionId;
 use ipcspec_runtime::validate::Path;
@@ -67,17 +68,22 @@ struct Registry {
     connections: u32,
     peak: u32,
     peak_at: time::OffsetDateTime,
-    /// When the last message was handled, by the monotonic clock the handler already
-    /// read (a wall-clock read per event costs; health turns it into a time of day).
-    last_activity: Instant,
 }
 
 /// The message bus; see the [module documentation](self).
 #[derive(Debug)]
 pub struct Bus {
-    registry: Mutex<Registry>,
+    /// Read-locked to route (every event), write-locked to change (registrations and
+    /// closes), so events from connections on different threads do not queue up.
+    registry: RwLock<Registry>,
+    /// When the last message was handled, in nanoseconds after `started`: the
+    /// monotonic clock the handler already read (a wall-clock read per event costs;
+    /// health turns it into a time of day).
+    last_activity: AtomicU64,
     started: Instant,
     started_at: time::OffsetDateTime,
+    /// The per-type counters of every event, kept rather than looked up per event.
+    hot_counters: OnceLock<HotCounters>,
     /// The bus's own counters.
     pub counters: BusCounters,
 }
@@ -160,23 +166,44 @@ impl Bus {
     pub fn new() -> Bus {
         let at = now();
         Bus {
-            registry: Mutex::new(Registry {
+            last_activity: AtomicU64::new(0),
+            registry: RwLock::new(Registry {
                 machines: HashMap::new(),
                 by_connection: HashMap::new(),
                 connections: 0,
                 peak: 0,
                 peak_at: at,
-                last_activity: Instant::now(),
             }),
             started: Instant::now(),
+            hot_counters: OnceLock::new(),
             started_at: at,
             counters: BusCounters::default(),
         }
     }
 
-    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+    fn registry(&self) -> RwLockWriteGuard<'_, Registry> {
         // Every critical section leaves both maps consistent.
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+        self.registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The event counters, from the server's metrics (every connection shares them).
+    fn hot_counters(&self, metrics: &Metrics) -> &HotCounters {
+        self.hot_counters.get_or_init(|| HotCounters {
+            send_event_in: metrics.message_counter(Direction::In, SEND_EVENT),
+            event_received_out: metrics.message_counter(Direction::Out, "EventReceived"),
+        })
+    }
+
+    fn registry_read(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn active(&self, at: Instant) {
+        let nanos = u64::try_from(at.saturating_duration_since(self.started).as_nanos())
+            .unwrap_or(u64::MAX);
+        self.last_activity.fetch_max(nanos, Ordering::Relaxed);
     }
 
     /// Routes one valid event: the source must be registered on `conn`, the target on
@@ -226,8 +253,8 @@ impl Bus {
         source: &str,
         target: &str,
     ) -> Lookup {
-        let mut registry = self.registry();
-        registry.last_activity = received;
+        self.active(received);
+        let registry = self.registry_read();
         if registry
             .machines
             .get(source)
@@ -251,9 +278,9 @@ impl Bus {
         match handle.send_str_parts(&event_received(raw_payload)) {
             Ok(()) => {
                 self.counters.routed.fetch_add(1, Ordering::Relaxed);
-                handle
-                    .metrics()
-                    .record_message(Direction::Out, "EventReceived");
+                self.hot_counters(handle.metrics())
+                    .event_received_out
+                    .count();
                 Ok(())
             }
             Err(SendError::QueueFull { .. }) => {
@@ -347,7 +374,13 @@ impl Bus {
             is_healthy: true,
             connection_count: registry.connections,
             registered_machines: u32::try_from(registry.machines.len()).unwrap_or(u32::MAX),
-            last_activity_at: now() - registry.last_activity.elapsed(),
+            last_activity_at: now()
+                - self
+                    .started
+                    .elapsed()
+                    .saturating_sub(std::time::Duration::from_nanos(
+                        self.last_activity.load(Ordering::Relaxed),
+                    )),
             error_message: None,
         }
     }
@@ -365,6 +398,13 @@ impl Bus {
             peak_connections_at: registry.peak_at,
         }
     }
+}
+
+/// Counters of the messages every event makes.
+#[derive(Debug)]
+struct HotCounters {
+    send_event_in: MessageCounter,
+    event_received_out: MessageCounter,
 }
 
 /// Where an event goes.
@@ -413,8 +453,8 @@ impl BusHandler for Call<'_> {
         check(&payload)?;
         let id = payload.machine_id;
         let me = self.conn.id();
+        self.bus.active(self.received);
         let mut registry = self.bus.registry();
-        registry.last_activity = self.received;
         match registry.machines.get(&id) {
             Some((owner, _)) if *owner == me => {}
             Some(_) => {
@@ -462,8 +502,8 @@ impl BusHandler for Call<'_> {
         check(&payload)?;
         let id = payload.machine_id;
         let me = self.conn.id();
+        self.bus.active(self.received);
         let mut registry = self.bus.registry();
-        registry.last_activity = self.received;
         if registry
             .machines
             .get(&id)
@@ -610,9 +650,13 @@ impl Service for Bus {
             }
         };
         let message_type = envelope.message_type.as_str();
-        let known = ipcspec_runtime::dispatch::find(MESSAGES, message_type).map(|m| m.name);
-        conn.metrics()
-            .record_message(Direction::In, known.unwrap_or("unknown"));
+        if message_type == SEND_EVENT {
+            self.hot_counters(conn.metrics()).send_event_in.count();
+        } else {
+            let known = ipcspec_runtime::dispatch::find(MESSAGES, message_type).map(|m| m.name);
+            conn.metrics()
+                .record_message(Direction::In, known.unwrap_or("unknown"));
+        }
         let correlation = envelope.id.as_deref();
         if message_type == SEND_EVENT
             && let Some(routed) = self.route_borrowed(conn, started, envelope.payload.get())

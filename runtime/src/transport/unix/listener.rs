@@ -40,6 +40,14 @@ pub struct ListenerOptions {
     /// The `listen(2)` backlog: how many connections may wait to be accepted (the kernel
     /// caps it at `net.core.somaxconn`). 128 by default.
     pub backlog: u32,
+    /// `SO_SNDBUF` of every accepted connection, in bytes, or `None` for the kernel's
+    /// default (`net.core.wmem_default`, typically 208 KiB; the kernel caps a request at
+    /// `net.core.wmem_max` and doubles it for bookkeeping). On a Unix stream socket this
+    /// is how much the server may write before the peer reads: a broker streaming events
+    /// to a consumer wants more than the default, or its writer waits on the reader
+    /// after every batch. Memory is used only while data waits. A failure to set it is
+    /// logged and the connection kept.
+    pub send_buffer_bytes: Option<usize>,
 }
 
 impl Default for ListenerOptions {
@@ -48,6 +56,7 @@ impl Default for ListenerOptions {
             mode: 0o600,
             group: None,
             backlog: 128,
+            send_buffer_bytes: None,
         }
     }
 }
@@ -78,6 +87,7 @@ pub struct Listener {
     inner: UnixListener,
     path: PathBuf,
     identity: FileIdentity,
+    send_buffer_bytes: Option<usize>,
 }
 
 impl Listener {
@@ -139,6 +149,7 @@ impl Listener {
                     inner,
                     path: path.to_path_buf(),
                     identity,
+                    send_buffer_bytes: options.send_buffer_bytes,
                 });
             }
             // Something appeared at the path between the probe and the link: look again.
@@ -163,6 +174,11 @@ impl Listener {
     /// case the connection is dropped.
     pub async fn accept(&self) -> io::Result<(Connection, PeerCredentials)> {
         let (stream, _address) = self.inner.accept().await?;
+        if let Some(bytes) = self.send_buffer_bytes
+            && let Err(error) = socket2::SockRef::from(&stream).set_send_buffer_size(bytes)
+        {
+            tracing::warn!(%error, bytes, "could not set SO_SNDBUF; keeping the default");
+        }
         let peer = peer_credentials(&stream)?;
         let connection = connection_with_peer(stream, Some(peer));
         tracing::debug!(
