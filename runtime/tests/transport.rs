@@ -729,3 +729,46 @@ async fn concurrent_binds_on_a_stale_socket_leave_exactly_one_winner() {
     })
     .await;
 }
+
+/// Bytes the server side of a fresh connection accepts without the client reading: the
+/// socket's send buffer, filled by writes until one would wait (checked without waiting,
+/// so nothing here depends on time).
+async fn bytes_writable_before_the_peer_reads(options: ListenerOptions) -> usize {
+    use futures::FutureExt;
+
+    let dir = TempDir::new().unwrap();
+    let path = socket_path(&dir);
+    let listener = Listener::bind(&path, options).await.unwrap();
+    let (client, accepted) = tokio::join!(unix::connect(&path, CONNECT), listener.accept());
+    let _client = client.unwrap();
+    let (_reader, mut writer) = accepted.unwrap().0.into_split();
+    let chunk = vec![b'x'; 4096];
+    let mut written = 0;
+    // A write that is not ready at once finds the buffer full: the client never reads.
+    while let Some(result) = writer.write(&chunk).now_or_never() {
+        written += result.unwrap();
+        assert!(written < 64 * 1024 * 1024, "the send buffer never filled");
+    }
+    written
+}
+
+#[tokio::test]
+async fn send_buffer_bytes_lets_the_server_write_more_before_the_peer_reads() {
+    let default = guarded(bytes_writable_before_the_peer_reads(
+        ListenerOptions::default(),
+    ))
+    .await;
+    // Well above the usual default (net.core.wmem_default, 208 KiB) and below the usual
+    // cap (net.core.wmem_max); the kernel's accounting makes the bytes writable a
+    // fraction of the buffer, so only the comparison is exact.
+    let requested = 1024 * 1024;
+    let enlarged = guarded(bytes_writable_before_the_peer_reads(ListenerOptions {
+        send_buffer_bytes: Some(requested),
+        ..ListenerOptions::default()
+    }))
+    .await;
+    assert!(
+        enlarged > default,
+        "{enlarged} bytes writable with SO_SNDBUF {requested}, {default} with the default"
+    );
+}

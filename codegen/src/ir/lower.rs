@@ -338,25 +338,6 @@ impl<'a> Lowerer<'a> {
             "type",
             items.iter().map(|(n, i, s)| (n.as_str(), i, s.clone())),
         );
-        // Constrained aliases also name a Rust function (`constraints::machine_id`);
-        // only the Rust spelling can collide (the others are the unique catalogue names).
-        let functions: Vec<(String, Idents, Src)> = types
-            .iter()
-            .zip(&self.order)
-            .filter(|(t, _)| matches!(t.kind, TypeKind::Alias(_)))
-            .map(|(t, def)| {
-                let idents = Idents {
-                    rust: rust_member(&t.name),
-                    c: t.name.clone(),
-                    ts: t.name.clone(),
-                };
-                (t.name.clone(), idents, def.src().at("name"))
-            })
-            .collect();
-        self.unique_idents(
-            "alias check function",
-            functions.iter().map(|(n, i, s)| (n.as_str(), i, s.clone())),
-        );
     }
 
     fn messages(&mut self) -> Vec<Message> {

@@ -147,17 +147,52 @@ struct ErrorDetail {
     field: Option<String>,
 }
 
+/// Why the bus refuses a message: what its Error line says.
+#[derive(Debug)]
+struct Refusal {
+    code: ErrorCode,
+    message: String,
+    /// Boxed: the refusal travels in the `Err` of every routing call, kept small.
+    detail: Box<ErrorDetail>,
+}
+
+impl Refusal {
+    /// The Error line answering a message of `message_type`.
+    fn line(self, message_type: &str, correlation: Option<&str>) -> Bytes {
+        let detail = ErrorDetail {
+            message_type: self
+                .detail
+                .message_type
+                .or_else(|| Some(message_type.to_owned())),
+            ..*self.detail
+        };
+        error_line(self.code, self.message, correlation, detail)
+    }
+}
+
 /// A handler refusal carrying the Error's detail fields in its message (as JSON), so
-/// the generated dispatcher's error path can rebuild the Error line.
-fn refuse(code: ErrorCode, message: impl Into<String>, detail: ErrorDetail) -> HandlerError {
-    let encoded = serde_json::json!({
-        "message": message.into(),
-        "messageType": detail.message_type,
-        "machineId": detail.machine_id,
-        "targetMachineId": detail.target_machine_id,
-        "field": detail.field,
-    });
-    HandlerError::new(code.as_str(), encoded.to_string())
+/// the generated dispatcher's error path can rebuild the Error line
+/// ([`dispatch_error`]). Paths that build the line themselves keep the [`Refusal`].
+impl From<Refusal> for HandlerError {
+    fn from(refusal: Refusal) -> HandlerError {
+        let encoded = serde_json::json!({
+            "message": refusal.message,
+            "messageType": refusal.detail.message_type,
+            "machineId": refusal.detail.machine_id,
+            "targetMachineId": refusal.detail.target_machine_id,
+            "field": refusal.detail.field,
+        });
+        HandlerError::new(refusal.code.as_str(), encoded.to_string())
+    }
+}
+
+/// A refusal with `code`, `message` and `detail`.
+fn refuse(code: ErrorCode, message: impl Into<String>, detail: ErrorDetail) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+        detail: Box::new(detail),
+    }
 }
 
 impl Bus {
@@ -215,7 +250,7 @@ impl Bus {
         source: &str,
         target_id: &str,
         raw_payload: &str,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<(), Refusal> {
         let handle = match self.lookup(conn, received, source, target_id) {
             Lookup::Target(handle) => handle,
             Lookup::SourceNotMine => {
@@ -274,7 +309,7 @@ impl Bus {
         handle: &ConnectionHandle,
         target_id: &str,
         raw_payload: &str,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<(), Refusal> {
         match handle.send_str_parts(&event_received(raw_payload)) {
             Ok(()) => {
                 self.counters.routed.fetch_add(1, Ordering::Relaxed);
@@ -315,18 +350,21 @@ impl Bus {
     }
 
     /// Routes a SendEvent without decoding it into a [`MachineEvent`], when it is valid:
-    /// the payload is forwarded as received, so the bus needs only the two ids (borrowed),
-    /// the event name (checked against the catalogue's constraints) and a well-formed
-    /// timestamp. The ids need no check of their own: the source must be registered on
-    /// this connection and the target somewhere, and only ids that passed the
-    /// catalogue's checks at registration are. `None` when the event does not decode or
-    /// breaks a constraint: the caller takes the typed path, which says precisely why.
+    /// the payload is forwarded as received (it was checked to be JSON with the
+    /// envelope), so the bus needs only the two ids and the event name, borrowed and
+    /// checked against the catalogue's constraints, and a well-formed timestamp. `None`
+    /// when the event does not decode or breaks a constraint: the caller takes the
+    /// typed path, which says precisely why.
+    ///
+    /// The ids are checked only when routing fails: an id registered on a connection
+    /// passed the checks at registration, so a routed event's ids are valid; a refused
+    /// one's are checked before the refusal, so a malformed id is reported as malformed.
     fn route_borrowed(
         &self,
         conn: &ConnectionInfo,
         received: Instant,
         raw_payload: &str,
-    ) -> Option<Result<(), HandlerError>> {
+    ) -> Option<Result<(), Refusal>> {
         /// The fields of a MachineEvent routing reads. `Payload` is skipped (its JSON
         /// was checked with the envelope) but named, so that a duplicate fails here as
         /// it does in the generated type; unknown keys are ignored, as there.
@@ -352,10 +390,15 @@ impl Bus {
         if !errors.is_empty() {
             return None;
         }
-        match self.lookup(conn, received, &event.source, &event.target) {
-            Lookup::Target(handle) => Some(self.deliver(&handle, &event.target, raw_payload)),
-            Lookup::SourceNotMine | Lookup::UnknownTarget => None,
+        if let Lookup::Target(handle) = self.lookup(conn, received, &event.source, &event.target) {
+            return Some(self.deliver(&handle, &event.target, raw_payload));
         }
+        constraints::machine_id(&event.source, &Path::Root, &mut errors);
+        constraints::machine_id(&event.target, &Path::Root, &mut errors);
+        if !errors.is_empty() {
+            return None;
+        }
+        Some(self.route(conn, received, &event.source, &event.target, raw_payload))
     }
 
     /// The machines registered now, sorted.
@@ -433,14 +476,14 @@ struct Call<'a> {
 fn check<T: Validate>(value: &T) -> Result<(), HandlerError> {
     value.validate().map_err(|errors| {
         let field = errors.errors().first().map(|e| e.path.clone());
-        refuse(
+        HandlerError::from(refuse(
             ErrorCode::InvalidField,
             errors.to_string(),
             ErrorDetail {
                 field,
                 ..ErrorDetail::default()
             },
-        )
+        ))
     })
 }
 
@@ -465,7 +508,8 @@ impl BusHandler for Call<'_> {
                         machine_id: Some(id),
                         ..ErrorDetail::default()
                     },
-                ));
+                )
+                .into());
             }
             None => {
                 let mine = registry.by_connection.entry(me).or_default();
@@ -479,7 +523,8 @@ impl BusHandler for Call<'_> {
                             machine_id: Some(id),
                             ..ErrorDetail::default()
                         },
-                    ));
+                    )
+                    .into());
                 }
                 mine.push(id.clone());
                 registry
@@ -516,7 +561,8 @@ impl BusHandler for Call<'_> {
                     machine_id: Some(id),
                     ..ErrorDetail::default()
                 },
-            ));
+            )
+            .into());
         }
         registry.machines.remove(&id);
         if let Some(mine) = registry.by_connection.get_mut(&me) {
@@ -535,13 +581,15 @@ impl BusHandler for Call<'_> {
             self.bus.counters.refused.fetch_add(1, Ordering::Relaxed);
             return Err(error);
         }
-        self.bus.route(
-            self.conn,
-            self.received,
-            &payload.source_machine_id,
-            &payload.target_machine_id,
-            self.raw_payload,
-        )
+        self.bus
+            .route(
+                self.conn,
+                self.received,
+                &payload.source_machine_id,
+                &payload.target_machine_id,
+                self.raw_payload,
+            )
+            .map_err(HandlerError::from)
     }
 
     async fn get_health(&self, _ctx: &MessageContext) -> Result<HealthStatus, HandlerError> {
@@ -662,15 +710,10 @@ impl Service for Bus {
             && let Some(routed) = self.route_borrowed(conn, started, envelope.payload.get())
         {
             let mut outcome = Outcome::none();
-            if let Err(error) = routed {
-                let error = DispatchError::Handler {
-                    message_type: SEND_EVENT,
-                    error,
-                };
-                let (frame, kind) = dispatch_error(&error, message_type, correlation);
+            if let Err(refusal) = routed {
                 conn.metrics().record_message(Direction::Out, "Error");
-                outcome.frames.push(frame);
-                outcome.error = Some(kind);
+                outcome.frames.push(refusal.line(message_type, correlation));
+                outcome.error = Some("refused");
             }
             conn.metrics().record_latency(started.elapsed());
             return outcome;

@@ -228,7 +228,8 @@ impl<'m> Validation<'m> {
     /// checking one value as a field of that type is checked (`constraints::machine_id`
     /// for `MachineId`), so code holding a bare value (a borrowed string, say) applies
     /// the catalogue's rules without building the struct around it. The names are the
-    /// aliases' in snake case; the IR reports two aliases that would share one.
+    /// aliases' in snake case: the same words as the type names, which the IR has
+    /// checked are distinct, so they cannot collide either.
     fn alias_checks(&self) -> TokenStream {
         let functions: Vec<TokenStream> = self
             .module
