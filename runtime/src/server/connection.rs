@@ -534,6 +534,10 @@ pub(crate) async fn serve<S: Service>(
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        if buf.is_empty() && buf.capacity() > 2 * read_size {
+            // Reads shrank back after a burst: let the burst's buffer go.
+            buf = BytesMut::new();
+        }
         if buf.capacity() - buf.len() < read_size / 2 {
             buf.reserve(read_size);
         }
