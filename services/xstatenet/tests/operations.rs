@@ -146,6 +146,7 @@ async fn the_prometheus_page_counts_routing_and_shows_queue_depths() {
         "xstatenet_bus_events_routed_total 1",
         "xstatenet_bus_registered_machines 2",
         "xstatenet_bus_connection_queue_depth{connection=",
+        "xstatenet_bus_connection_queue_bytes{connection=",
         "ipcspec_server_messages_by_type_total{direction=\"in\",message_type=\"SendEvent\"} 1",
         "ipcspec_server_messages_by_type_total{direction=\"out\",message_type=\"EventReceived\"} 1",
         "ipcspec_server_handling_latency_seconds_count",

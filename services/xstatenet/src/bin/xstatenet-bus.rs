@@ -295,12 +295,27 @@ fn prometheus(handle: &ipcspec_runtime::server::ServerHandle, bus: &Bus) -> Stri
         "# HELP xstatenet_bus_connection_queue_depth Frames waiting to be written, per connection."
     );
     let _ = writeln!(out, "# TYPE xstatenet_bus_connection_queue_depth gauge");
-    for connection in handle.connections() {
+    let connections = handle.connections();
+    for connection in &connections {
         let _ = writeln!(
             out,
             "xstatenet_bus_connection_queue_depth{{connection=\"{}\"}} {}",
             connection.id(),
             connection.queued()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP xstatenet_bus_connection_queue_bytes Bytes waiting to be written, per connection \
+         (a connection reaching --max-pending-bytes is disconnected as a slow consumer)."
+    );
+    let _ = writeln!(out, "# TYPE xstatenet_bus_connection_queue_bytes gauge");
+    for connection in &connections {
+        let _ = writeln!(
+            out,
+            "xstatenet_bus_connection_queue_bytes{{connection=\"{}\"}} {}",
+            connection.id(),
+            connection.queued_bytes()
         );
     }
     let _ = writeln!(
