@@ -444,6 +444,13 @@ async fn a_full_outbound_queue_reports_queue_full_and_others_are_unaffected() {
         );
     }
     assert_eq!(round_trip(&mut worker, "still").await, &b"still"[..]);
+    // A frame no connection can take is refused everywhere, not miscounted as closed.
+    let report = running.handle.broadcast(vec![b'x'; MAX_FRAME + 1]);
+    assert_eq!(
+        (report.sent, report.refused, report.closed),
+        (0, 2, 0),
+        "{report:?}"
+    );
 
     // Closing the sleeper's connection from the server refuses further pushes.
     target.close();

@@ -70,7 +70,8 @@ pub struct ServerConfig {
     /// Bytes (framing included) queued per connection waiting to be written, NATS's
     /// `max_pending`: a push that would go beyond it fails like one beyond
     /// `outbound_queue_capacity`. An empty queue takes any frame, so every frame up to
-    /// `max_frame_bytes` can be sent whatever this limit.
+    /// `max_frame_bytes` can be sent whatever this limit. The batch the writer is
+    /// writing no longer counts, so a connection holds at most about twice this.
     pub outbound_queue_bytes: usize,
     /// How long a frame may take to arrive completely once its first byte was received;
     /// a connection exceeding it is dropped.

@@ -190,6 +190,9 @@ pub struct Broadcast {
     pub queue_full: usize,
     /// Connections that were closing.
     pub closed: usize,
+    /// Connections that could not take the frame at all: it is above the frame limit or
+    /// the framing cannot carry it (every connection, then).
+    pub refused: usize,
 }
 
 impl<S: Service> Server<S> {
@@ -433,7 +436,8 @@ impl ServerHandle {
             match handle.send(&frame) {
                 Ok(()) => report.sent += 1,
                 Err(SendError::QueueFull { .. }) => report.queue_full += 1,
-                Err(_) => report.closed += 1,
+                Err(SendError::Closed { .. }) => report.closed += 1,
+                Err(_) => report.refused += 1,
             }
         }
         report

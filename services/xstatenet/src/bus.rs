@@ -13,18 +13,23 @@
 //! - **Memory stays bounded.** Delivery never waits: an event for a target whose outbound
 //!   queue is full is dropped, the target is disconnected as a slow consumer (the NATS
 //!   policy), the sender is told (SLOW_CONSUMER) and the drop is counted.
+//! - **One verdict, two paths.** A valid SendEvent is routed from its borrowed fields
+//!   (`route_borrowed`) and its payload forwarded as received; anything that path cannot
+//!   accept takes the typed decode through the generated dispatcher, so every refusal
+//!   says what the typed path says. Both share the ownership check and the delivery
+//!   (`lookup`, `deliver`, `route`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
-use ipcspec_generated::xstatenet::constraints;
 use ipcspec_generated::xstatenet::{
     BusError, BusHandler, BusMessage, Envelope, ErrorCode, HealthStatus, MESSAGES, MachineEvent,
     MachineRegistration, MachineUnregistration, PerformanceMetrics, RegistrationResult,
-    dispatch_to_bus,
+    constraints, dispatch_to_bus,
 };
 use ipcspec_runtime::codec::BadFrame;
 use ipcspec_runtime::server::{
@@ -32,12 +37,10 @@ use ipcspec_runtime::server::{
     SendError, Service,
 };
 use ipcspec_runtime::transport::ConnectionId;
-use ipcspec_runtime::validate::Path;
-use ipcspec_runtime::validate::Validate;
+use ipcspec_runtime::validate::{Path, Validate};
 use ipcspec_runtime::{DispatchError, HandlerError, MessageContext};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 
 /// The wire name of the message routed without a typed decode.
 const SEND_EVENT: &str = "SendEvent";
