@@ -22,6 +22,7 @@
 //!   structs implement, and precise [`binary::DecodeError`]s.
 //! - [`dispatch`]: what generated dispatchers and handler traits take and return.
 //! - [`machine`]: the [`Trigger`] that drives generated state machines.
+//! - [`nesting`]: the JSON nesting limit, checked on the raw text.
 //! - [`strict`]: strict JSON decoding, structs only from JSON objects (never serde's
 //!   positional array form), at every depth; every JSON decoding helper here uses it.
 //! - [`validate`]: the [`validate::Validate`] trait generated types implement, checking
@@ -35,6 +36,7 @@ pub mod codec;
 pub mod dispatch;
 pub mod machine;
 pub mod metrics_http;
+pub mod nesting;
 pub mod serde_as;
 pub mod server;
 pub mod strict;

@@ -6,9 +6,9 @@
 
 use bytes::Bytes;
 use ipcspec_generated::migration::{
-    AcknowledgmentPayload, AgentMessage, Envelope, ErrorCode, ServiceMessage,
+    AcknowledgmentPayload, AgentMessage, Envelope, ErrorCode, ServiceMessage, constraints,
 };
-use ipcspec_runtime::validate::Validate;
+use ipcspec_runtime::validate::{Path, Validate, ValidationErrors};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -131,18 +131,21 @@ pub enum Received<'a> {
 /// `MessageId` constraints.
 #[must_use]
 pub fn receive(frame: &[u8]) -> Received<'_> {
+    const MAX_DEPTH: usize = ipcspec_generated::migration::MAX_NESTING_DEPTH as usize;
+    if ipcspec_runtime::nesting::deeper_than(frame, MAX_DEPTH) {
+        let error = format!("the body nests deeper than {MAX_DEPTH} levels of arrays and objects");
+        return match readable_id(frame) {
+            Some(id) => Received::Invalid { id, error },
+            None => Received::Unreadable { error },
+        };
+    }
     match ipcspec_runtime::strict::from_slice::<Envelope<&RawValue>>(frame) {
         Ok(envelope) => {
             let mut problems = Vec::new();
             for (field, value) in std::iter::once(("id", Some(&envelope.id))).chain(
                 std::iter::once(("correlationId", envelope.correlation_id.as_ref())),
             ) {
-                if let Some(Some(Err(error))) = value.map(|v| {
-                    ipcspec_generated::migration::validate_json(
-                        "MessageId",
-                        serde_json::Value::String(v.clone()),
-                    )
-                }) {
+                if let Some(Err(error)) = value.map(|id| message_id_verdict(id)) {
                     problems.push(format!("`{field}`: {error}"));
                 }
             }
@@ -175,11 +178,14 @@ fn readable_id(frame: &[u8]) -> Option<String> {
         id: String,
     }
     let IdOnly { id } = serde_json::from_slice(frame).ok()?;
-    let valid = ipcspec_generated::migration::validate_json(
-        "MessageId",
-        serde_json::Value::String(id.clone()),
-    );
-    matches!(valid, Some(Ok(()))).then_some(id)
+    message_id_verdict(&id).is_ok().then_some(id)
+}
+
+/// Whether `id` is a valid `MessageId`, by the catalogue's rules.
+fn message_id_verdict(id: &str) -> Result<(), ValidationErrors> {
+    let mut errors = Vec::new();
+    constraints::message_id(id, &Path::Root, &mut errors);
+    ValidationErrors::result(errors)
 }
 
 /// Checks a decoded payload against the catalogue's constraints; the error names every
@@ -192,4 +198,43 @@ pub fn check<T: Validate>(payload: &T) -> Result<(), ipcspec_runtime::HandlerErr
     payload
         .validate()
         .map_err(|errors| ErrorCode::InvalidMessage.error(format!("payload {errors}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> String {
+        format!(
+            r#"{{"id":"m-1","type":"HEARTBEAT","timestamp":"2026-11-25T10:00:00Z","payload":{{"x":{}1{}}}}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    }
+
+    #[test]
+    fn a_body_nested_deeper_than_the_limit_is_refused_naming_the_limit() {
+        // The envelope is level 1, the payload 2: 63 more levels make 65.
+        match receive(nested(63).as_bytes()) {
+            Received::Invalid { id, error } => {
+                assert_eq!(id, "m-1");
+                assert!(error.contains("nests deeper than 64"), "{error}");
+            }
+            other => panic!("not refused for its depth: {other:?}"),
+        }
+        // At the limit the envelope is read (the payload's own checks come later).
+        assert!(matches!(
+            receive(nested(62).as_bytes()),
+            Received::Envelope(_)
+        ));
+    }
+
+    #[test]
+    fn envelope_ids_are_checked_by_the_catalogue_rules() {
+        let frame = br#"{"id":"has spaces","type":"HEARTBEAT","timestamp":"2026-11-25T10:00:00Z","payload":{}}"#;
+        match receive(frame) {
+            Received::Invalid { error, .. } => assert!(error.contains("`id`"), "{error}"),
+            other => panic!("an invalid id was accepted: {other:?}"),
+        }
+    }
 }

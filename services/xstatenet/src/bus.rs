@@ -45,6 +45,9 @@ use serde_json::value::RawValue;
 /// The wire name of the message routed without a typed decode.
 const SEND_EVENT: &str = "SendEvent";
 
+/// The deepest JSON nesting a line may have (the envelope object is level 1).
+const MAX_NESTING_DEPTH: usize = ipcspec_generated::xstatenet::MAX_NESTING_DEPTH as usize;
+
 /// How many machines one connection may register.
 pub const MAX_MACHINES_PER_CONNECTION: usize =
     ipcspec_generated::xstatenet::MAX_MACHINES_PER_CONNECTION as usize;
@@ -662,6 +665,18 @@ fn dispatch_error(
 impl Service for Bus {
     async fn handle(&self, conn: &ConnectionInfo, frame: Bytes) -> Outcome {
         let started = Instant::now();
+        if ipcspec_runtime::nesting::deeper_than(&frame, MAX_NESTING_DEPTH) {
+            // The catalogue: INVALID_JSON, without CorrelationId (the line is not read).
+            return Outcome::reply(error_line(
+                ErrorCode::InvalidJson,
+                format!(
+                    "the line nests deeper than {MAX_NESTING_DEPTH} levels of arrays and objects"
+                ),
+                None,
+                ErrorDetail::default(),
+            ))
+            .error("invalid_json");
+        }
         let envelope = match ipcspec_runtime::strict::from_slice::<Envelope<&RawValue>>(&frame) {
             Ok(envelope) => envelope,
             Err(error) => {

@@ -245,6 +245,22 @@ async fn bad_lines_get_errors_naming_the_problem_and_the_connection_goes_on() {
             "",
         ),
     ];
+    // Nesting: the envelope is level 1, its payload 2, so the event's own payload may
+    // nest 62 more levels (64 in all) and not one more.
+    let nested = |levels: usize| {
+        event(&format!(
+            r#"{{"SourceMachineId":"after-the-storm","TargetMachineId":"calm","EventName":"DEEP","Payload":{}1{},"Timestamp":"2026-11-25T10:00:00Z"}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        ))
+    };
+    client.raw(nested(63).as_bytes()).await;
+    let error = client.next().await.expect("closed instead of an Error");
+    assert_eq!(error["Payload"]["ErrorCode"], "INVALID_JSON", "{error}");
+    assert!(error["CorrelationId"].is_null(), "{error}");
+    client.raw(nested(62).as_bytes()).await;
+    let deep = bystander.next().await.unwrap();
+    assert_eq!(deep["Payload"]["EventName"], "DEEP", "{deep}");
     for (line, field) in refused {
         client.raw(line.as_bytes()).await;
         let error = client.next().await.expect("closed instead of an Error");
