@@ -522,7 +522,7 @@ async fn nats_client(args: &ClientArgs) -> anyhow::Result<Option<BusReport>> {
             }
             Ok(None)
         }
-        Role::Ping => {
+        Role::Ping | Role::Request => {
             announce_ready();
             tokio::task::spawn_blocking(wait_go).await??;
             let target = subject(&args.peer);
@@ -530,40 +530,27 @@ async fn nats_client(args: &ClientArgs) -> anyhow::Result<Option<BusReport>> {
             for n in 0..args.warmup + args.count {
                 let ping = event(&args.machine, &args.peer, "PING", n, &stamp);
                 let start = Instant::now();
-                client
-                    .publish(target.clone(), serde_json::to_vec(&ping)?.into())
-                    .await?;
-                let pong = next_event(&mut inbox).await?;
+                let body = serde_json::to_vec(&ping)?.into();
+                let pong = if args.role == Role::Request {
+                    // Request/reply: a reply subject per request, answered there.
+                    let reply =
+                        tokio::time::timeout(IDLE_TIMEOUT, client.request(target.clone(), body))
+                            .await
+                            .with_context(|| format!("no reply from NATS for {IDLE_TIMEOUT:?}"))?
+                            .context("a NATS request")?;
+                    serde_json::from_slice(&reply.payload).context("reading a reply from NATS")?
+                } else {
+                    client.publish(target.clone(), body).await?;
+                    next_event(&mut inbox).await?
+                };
                 let elapsed = start.elapsed();
                 if pong.event_name != "PONG" || pong.payload.n != n {
-                    bail!("ping {n}: got {} {}", pong.event_name, pong.payload.n);
-                }
-                if n >= args.warmup {
-                    samples.push(elapsed);
-                }
-            }
-            Ok(Some(rtt_report(System::Nats, &samples)))
-        }
-        Role::Request => {
-            announce_ready();
-            tokio::task::spawn_blocking(wait_go).await??;
-            let target = subject(&args.peer);
-            let mut samples = Vec::with_capacity(usize::try_from(args.count).unwrap_or(0));
-            for n in 0..args.warmup + args.count {
-                let ping = event(&args.machine, &args.peer, "PING", n, &stamp);
-                let start = Instant::now();
-                let reply = tokio::time::timeout(
-                    IDLE_TIMEOUT,
-                    client.request(target.clone(), serde_json::to_vec(&ping)?.into()),
-                )
-                .await
-                .with_context(|| format!("no reply from NATS for {IDLE_TIMEOUT:?}"))?
-                .context("a NATS request")?;
-                let pong: Event =
-                    serde_json::from_slice(&reply.payload).context("reading a reply from NATS")?;
-                let elapsed = start.elapsed();
-                if pong.event_name != "PONG" || pong.payload.n != n {
-                    bail!("request {n}: got {} {}", pong.event_name, pong.payload.n);
+                    bail!(
+                        "{} {n}: got {} {}",
+                        args.role.name(),
+                        pong.event_name,
+                        pong.payload.n
+                    );
                 }
                 if n >= args.warmup {
                     samples.push(elapsed);

@@ -2090,25 +2090,13 @@ pub fn validate_json(
             validate::json_verdict::<
                 Identifier,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 1, at, errors);
-                    validate::max_length(value, 256, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::identifier(value, at, errors))
         }
         "ChannelName" => {
             validate::json_verdict::<
                 ChannelName,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 1, at, errors);
-                    validate::max_length(value, 256, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::channel_name(value, at, errors))
         }
         "ProcessType" => {
             validate::json_verdict::<ProcessType, serde_as::Same>(value, |_, _, _| {})

@@ -3131,66 +3131,31 @@ pub fn validate_json(
             validate::json_verdict::<
                 MessageId,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 1, at, errors);
-                    validate::max_length(value, 128, at, errors);
-                    validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::message_id(value, at, errors))
         }
         "UserId" => {
             validate::json_verdict::<
                 UserId,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 1, at, errors);
-                    validate::max_length(value, 32, at, errors);
-                    validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::user_id(value, at, errors))
         }
         "SessionId" => {
             validate::json_verdict::<
                 SessionId,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 1, at, errors);
-                    validate::max_length(value, 64, at, errors);
-                    validate::pattern(value, &VALIDATE_PATTERN_2, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::session_id(value, at, errors))
         }
         "Version" => {
             validate::json_verdict::<
                 Version,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 5, at, errors);
-                    validate::max_length(value, 64, at, errors);
-                    validate::pattern(value, &VALIDATE_PATTERN_3, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::version(value, at, errors))
         }
         "ErrorCodeName" => {
             validate::json_verdict::<
                 ErrorCodeName,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 1, at, errors);
-                    validate::max_length(value, 64, at, errors);
-                    validate::pattern(value, &VALIDATE_PATTERN_4, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::error_code_name(value, at, errors))
         }
         "MessageTypes" => {
             validate::json_verdict::<MessageTypes, serde_as::Same>(value, |_, _, _| {})

@@ -1602,66 +1602,31 @@ pub fn validate_json(
             validate::json_verdict::<
                 MessageId,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 1, at, errors);
-                    validate::max_length(value, 128, at, errors);
-                    validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::message_id(value, at, errors))
         }
         "MachineId" => {
             validate::json_verdict::<
                 MachineId,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 1, at, errors);
-                    validate::max_length(value, 128, at, errors);
-                    validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::machine_id(value, at, errors))
         }
         "EventName" => {
             validate::json_verdict::<
                 EventName,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 1, at, errors);
-                    validate::max_length(value, 256, at, errors);
-                    validate::pattern(value, &VALIDATE_PATTERN_2, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::event_name(value, at, errors))
         }
         "PipeName" => {
             validate::json_verdict::<
                 PipeName,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 1, at, errors);
-                    validate::max_length(value, 100, at, errors);
-                    validate::pattern(value, &VALIDATE_PATTERN_3, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::pipe_name(value, at, errors))
         }
         "ErrorCodeName" => {
             validate::json_verdict::<
                 ErrorCodeName,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::min_length(value, 1, at, errors);
-                    validate::max_length(value, 64, at, errors);
-                    validate::pattern(value, &VALIDATE_PATTERN_4, at, errors);
-                },
-            )
+            >(value, |value, at, errors| constraints::error_code_name(value, at, errors))
         }
         "MachineRegistration" => {
             validate::json_verdict::<

@@ -454,9 +454,14 @@ impl<'m> Validation<'m> {
                 TypeKind::Alias(_) => self.types.adapter_or_same(&ty),
                 _ => quote!(serde_as::Same),
             };
-            let check = match self.value(&ty, &[], quote!(value), quote!(at)) {
-                Some(check) => quote!(|value, at, errors| { #check }),
-                None => quote!(|_, _, _| {}),
+            let check = match (&def.kind, self.value(&ty, &[], quote!(value), quote!(at))) {
+                // The alias's function in `constraints` holds these very checks.
+                (TypeKind::Alias(_), Some(_)) => {
+                    let function = ident(&crate::ir::names::rust_member(&def.name));
+                    quote!(|value, at, errors| constraints::#function(value, at, errors))
+                }
+                (_, Some(check)) => quote!(|value, at, errors| { #check }),
+                (_, None) => quote!(|_, _, _| {}),
             };
             quote!(#name => validate::json_verdict::<#rust, #adapter>(value, #check),)
         });
