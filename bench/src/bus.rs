@@ -297,6 +297,20 @@ fn event(source: &str, target: &str, name: &str, n: u64, timestamp: &str) -> Eve
     }
 }
 
+/// The PONG `machine` answers `ping` with, or why `ping` is not a PING.
+fn pong_for(ping: &Event, machine: &str, stamp: &str) -> anyhow::Result<Event> {
+    if ping.event_name != "PING" {
+        bail!("echo: unexpected event {}", ping.event_name);
+    }
+    Ok(event(
+        machine,
+        &ping.source_machine_id,
+        "PONG",
+        ping.payload.n,
+        stamp,
+    ))
+}
+
 /// Starts a thread that records when `go` arrives on stdin (the receiver's clock).
 fn go_clock() -> Arc<OnceLock<Instant>> {
     let go = Arc::new(OnceLock::new());
@@ -365,16 +379,7 @@ async fn bus_client(args: &ClientArgs) -> anyhow::Result<Option<BusReport>> {
             // Until the bus closes the connection (the orchestrator kills the bus or us).
             while let Ok(Some(line)) = bus.lines.next_line().await {
                 let ping = parse_bus_line(&line)?;
-                if ping.event_name != "PING" {
-                    bail!("echo: unexpected event {}", ping.event_name);
-                }
-                let pong = event(
-                    &args.machine,
-                    &ping.source_machine_id,
-                    "PONG",
-                    ping.payload.n,
-                    &stamp,
-                );
+                let pong = pong_for(&ping, &args.machine, &stamp)?;
                 bus.send(&pong).await?;
                 bus.writer.flush().await?;
             }
@@ -501,16 +506,7 @@ async fn nats_client(args: &ClientArgs) -> anyhow::Result<Option<BusReport>> {
             announce_ready();
             while let Some(message) = inbox.next().await {
                 let ping: Event = serde_json::from_slice(&message.payload)?;
-                if ping.event_name != "PING" {
-                    bail!("echo: unexpected event {}", ping.event_name);
-                }
-                let pong = event(
-                    &args.machine,
-                    &ping.source_machine_id,
-                    "PONG",
-                    ping.payload.n,
-                    &stamp,
-                );
+                let pong = pong_for(&ping, &args.machine, &stamp)?;
                 // A request is answered on its reply subject, an event on the source's.
                 let to = match message.reply {
                     Some(reply) => reply,

@@ -362,6 +362,10 @@ impl Bus {
     /// when the event does not decode or breaks a constraint: the caller takes the
     /// typed path, which says precisely why.
     ///
+    /// The event's text is read twice, once to delimit it within the envelope and once
+    /// here: the envelope's keys may come in any order, so what `Payload` holds is known
+    /// only once `Type` has been read.
+    ///
     /// The ids are checked only when routing fails: an id registered on a connection
     /// passed the checks at registration, so a routed event's ids are valid; a refused
     /// one's are checked before the refusal, so a malformed id is reported as malformed.
