@@ -297,6 +297,19 @@ fn event(source: &str, target: &str, name: &str, n: u64, timestamp: &str) -> Eve
     }
 }
 
+/// Checks that `pong` answers round trip `n` of `role`.
+fn expect_pong(pong: &Event, n: u64, role: Role) -> anyhow::Result<()> {
+    if pong.event_name != "PONG" || pong.payload.n != n {
+        bail!(
+            "{} {n}: got {} {}",
+            role.name(),
+            pong.event_name,
+            pong.payload.n
+        );
+    }
+    Ok(())
+}
+
 /// The PONG `machine` answers `ping` with, or why `ping` is not a PING.
 fn pong_for(ping: &Event, machine: &str, stamp: &str) -> anyhow::Result<Event> {
     if ping.event_name != "PING" {
@@ -396,10 +409,7 @@ async fn bus_client(args: &ClientArgs) -> anyhow::Result<Option<BusReport>> {
                 bus.writer.flush().await?;
                 let line = bus.next_line().await?;
                 let elapsed = start.elapsed();
-                let pong = parse_bus_line(&line)?;
-                if pong.event_name != "PONG" || pong.payload.n != n {
-                    bail!("ping {n}: got {} {}", pong.event_name, pong.payload.n);
-                }
+                expect_pong(&parse_bus_line(&line)?, n, args.role)?;
                 if n >= args.warmup {
                     samples.push(elapsed);
                 }
@@ -540,14 +550,7 @@ async fn nats_client(args: &ClientArgs) -> anyhow::Result<Option<BusReport>> {
                     next_event(&mut inbox).await?
                 };
                 let elapsed = start.elapsed();
-                if pong.event_name != "PONG" || pong.payload.n != n {
-                    bail!(
-                        "{} {n}: got {} {}",
-                        args.role.name(),
-                        pong.event_name,
-                        pong.payload.n
-                    );
-                }
+                expect_pong(&pong, n, args.role)?;
                 if n >= args.warmup {
                     samples.push(elapsed);
                 }

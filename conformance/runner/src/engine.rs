@@ -240,6 +240,16 @@ pub struct Context {
     pub other_user: String,
 }
 
+/// A login name the runner is not, for `${otherUser}` when none is given: `nobody`, or
+/// `root` when the runner itself is `nobody`.
+#[must_use]
+pub fn default_other_user() -> &'static str {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::current()) {
+        Ok(Some(user)) if user.name == "nobody" => "root",
+        _ => "nobody",
+    }
+}
+
 impl Context {
     /// The context of a run against the catalogue at `spec`: its wire, the capabilities
     /// (the catalogue's, with the file's values over them), the runner's login name as

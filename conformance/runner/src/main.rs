@@ -68,9 +68,10 @@ struct RunArgs {
     /// Where to write report.json, junit.xml and report.html.
     #[arg(long, default_value = "target/conformance")]
     out: PathBuf,
-    /// The login name `${otherUser}` stands for (someone the runner is not).
-    #[arg(long, default_value = "nobody")]
-    other_user: String,
+    /// The login name `${otherUser}` stands for (someone the runner is not) [default:
+    /// nobody, or root when the runner is nobody].
+    #[arg(long)]
+    other_user: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -103,7 +104,11 @@ fn main() -> ExitCode {
 /// Ok(true) when everything passed, Ok(false) on conformance failures, Err on harness
 /// errors.
 fn run_command(args: Box<RunArgs>) -> anyhow::Result<bool> {
-    let ctx = Context::new(&args.spec, args.capabilities.as_deref(), &args.other_user)?;
+    let other_user = args
+        .other_user
+        .clone()
+        .unwrap_or_else(|| ipcspec_conformance::engine::default_other_user().to_owned());
+    let ctx = Context::new(&args.spec, args.capabilities.as_deref(), &other_user)?;
     let scenarios = args.scenarios.clone().unwrap_or_else(|| {
         PathBuf::from("conformance/scenarios").join(format!("{}.json", ctx.protocol.catalogue))
     });

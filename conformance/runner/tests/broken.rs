@@ -36,11 +36,7 @@ fn failing_cases(python: &Path, defect: &str) -> BTreeSet<String> {
     let ctx = Context::new(
         &root.join("specs/migration.json"),
         Some(&root.join("conformance/capabilities/migration-service.json")),
-        if nix::unistd::Uid::current().is_root() {
-            "nobody"
-        } else {
-            "root"
-        },
+        ipcspec_conformance::engine::default_other_user(),
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();

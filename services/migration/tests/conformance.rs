@@ -17,11 +17,7 @@ fn the_reference_service_passes_the_migration_suite() {
     let ctx = Context::new(
         &root.join("specs/migration.json"),
         Some(&root.join("conformance/capabilities/migration-service.json")),
-        if nix::unistd::Uid::current().is_root() {
-            "nobody"
-        } else {
-            "root"
-        },
+        ipcspec_conformance::engine::default_other_user(),
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
