@@ -1,0 +1,344 @@
+//! Operator commands and passed deadlines: what the service does without being asked.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipcspec_generated::migration::{
+    BackupRequestReason, ConfigurationUpdatePayload, DelayDecision, ErrorCode, EscalationLevel,
+    EscalationNoticePayload, EscalationReason, ServiceMessage, ShutdownRequestPayload,
+    UserMigration,
+};
+use ipcspec_runtime::server::ServerHandle;
+
+use super::MigrationService;
+use crate::commands::Command;
+use crate::identity::Directory;
+use crate::store::{Effect, Origin, PendingCommand, UserRecord, UserUpdate};
+use crate::wire;
+
+impl<D: Directory> MigrationService<D> {
+    /// Applies pending operator commands, escalates users whose deadline passed, and
+    /// prunes the journal once a day, until the server shuts down.
+    pub async fn run_background(self: Arc<Self>, server: ServerHandle) {
+        let mut tick = tokio::time::interval(self.config.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_prune: Option<Instant> = None;
+        while !server.is_shutting_down() {
+            tick.tick().await;
+            if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(24 * 3600)) {
+                match self.store.prune_handled(self.config.journal_retention) {
+                    Ok(removed) => tracing::debug!(removed, "journal pruned"),
+                    Err(error) => tracing::warn!(%error, "cannot prune the journal"),
+                }
+                last_prune = Some(Instant::now());
+            }
+            match self.store.pending_commands() {
+                Ok(commands) => {
+                    for command in commands {
+                        self.apply_command(command).await;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot read operator commands"),
+            }
+            self.escalate_passed_deadlines().await;
+        }
+    }
+
+    async fn escalate_passed_deadlines(&self) {
+        let users = match self.store.users() {
+            Ok(users) => users,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read users to check deadlines");
+                return;
+            }
+        };
+        let now = wire::now();
+        for UserRecord {
+            user_id, record, ..
+        } in users
+        {
+            if !matches!(
+                record.state,
+                UserMigration::BackupRequested | UserMigration::DelayRequested
+            ) {
+                continue;
+            }
+            let Some(deadline) = record.deadline.as_deref().and_then(wire::parse_rfc3339) else {
+                continue;
+            };
+            if deadline > now {
+                continue;
+            }
+            let _user = self.lock_user(&user_id).await;
+            // Re-read under the lock: an agent may have started the backup meanwhile.
+            let Ok(Some(current)) = self.store.user(&user_id) else {
+                continue;
+            };
+            if current.record != record {
+                continue;
+            }
+            let escalated = UserUpdate {
+                state: UserMigration::Escalated,
+                escalated: true,
+                delay_request_id: None,
+                delay_requested_until: None,
+                ..record.clone()
+            };
+            let notice = ServiceMessage::EscalationNotice(EscalationNoticePayload {
+                level: EscalationLevel::ItEscalated,
+                reason: EscalationReason::DeadlinePassed,
+                deadline,
+                backup_id: record.backup_id.as_deref().and_then(|b| b.parse().ok()),
+                message: Some("The backup deadline passed; IT has been notified.".into()),
+                ticket_id: None,
+                contact: None,
+            });
+            let Some((queued, frame)) = self.outbox(&user_id, &notice) else {
+                continue;
+            };
+            let origin = Origin::agent(
+                &user_id,
+                "service",
+                format!("deadline-{}", wire::rfc3339(deadline)),
+                "DEADLINE_PASSED",
+            );
+            let effect = Effect::All(vec![
+                Effect::SetState {
+                    user_id: user_id.clone(),
+                    record: escalated,
+                },
+                Effect::OutboxPush(queued.clone()),
+            ]);
+            if self.commit(origin, effect).await.is_ok() {
+                tracing::warn!(user_id, deadline = %wire::rfc3339(deadline), "deadline passed: escalated to IT");
+                self.deliver(&user_id, &[(queued.message_type, frame)], None);
+            }
+        }
+    }
+
+    /// Applies one operator command: each user's part exactly once, then marks it done.
+    async fn apply_command(&self, pending: PendingCommand) {
+        let seq = pending.seq;
+        let command = match serde_json::from_str::<Command>(&pending.command_json) {
+            Ok(command) => command,
+            Err(error) => {
+                tracing::error!(seq, %error, "skipping an unreadable operator command");
+                let _ = self
+                    .commit(Origin::command(seq), Effect::CommandApplied { seq })
+                    .await;
+                return;
+            }
+        };
+        let users: Vec<String> = match &pending.target {
+            Some(user) => vec![user.clone()],
+            None => match &command {
+                // Configuration and shutdown concern connected agents only.
+                Command::Configure { .. } | Command::Shutdown { .. } => {
+                    let mut users: Vec<_> =
+                        self.agents().values().map(|a| a.user_id.clone()).collect();
+                    users.sort();
+                    users.dedup();
+                    users
+                }
+                _ => match self.store.users() {
+                    Ok(users) => users.into_iter().map(|u| u.user_id).collect(),
+                    Err(error) => {
+                        tracing::warn!(seq, %error, "cannot list users; will retry the command");
+                        return;
+                    }
+                },
+            },
+        };
+        for user_id in &users {
+            self.apply_command_to(seq, &command, user_id).await;
+        }
+        match self
+            .commit(Origin::command(seq), Effect::CommandApplied { seq })
+            .await
+        {
+            Ok(()) => tracing::info!(
+                seq,
+                kind = command.kind(),
+                users = users.len(),
+                "operator command applied"
+            ),
+            Err(error) => tracing::warn!(seq, %error, "operator command not marked applied"),
+        }
+    }
+
+    async fn apply_command_to(&self, seq: i64, command: &Command, user_id: &str) {
+        let _user = self.lock_user(user_id).await;
+        let origin = Origin::agent(
+            user_id,
+            crate::store::OPERATOR_SESSION,
+            format!("command-{seq}"),
+            command.kind(),
+        );
+        let record = match self.user_or_new(user_id) {
+            Ok(record) => record,
+            Err(_) => return,
+        };
+        let mut effects = Vec::new();
+        let mut durable = Vec::new();
+        let mut immediate = Vec::new();
+        match command {
+            Command::RequestBackup {
+                deadline,
+                delays_allowed,
+                max_delay_ms,
+                message,
+            } => {
+                if record.state != UserMigration::NotStarted {
+                    tracing::info!(
+                        user_id,
+                        state = record.state.as_str(),
+                        "backup not requested: the user is past NOT_STARTED"
+                    );
+                    return;
+                }
+                let requested = UserUpdate {
+                    state: UserMigration::BackupRequested,
+                    backup_id: Some(uuid::Uuid::new_v4().to_string()),
+                    deadline: Some(wire::rfc3339(*deadline)),
+                    delays_remaining: *delays_allowed,
+                    ..record
+                };
+                let Some(ServiceMessage::BackupRequest(mut payload)) = Self::backup_request(
+                    &requested,
+                    BackupRequestReason::MigrationScheduled,
+                    message.clone(),
+                ) else {
+                    return;
+                };
+                payload.max_delay = max_delay_ms.map(Duration::from_millis);
+                durable.push(ServiceMessage::BackupRequest(payload));
+                effects.push(Effect::SetState {
+                    user_id: user_id.to_owned(),
+                    record: requested,
+                });
+            }
+            Command::Notify {
+                level,
+                reason,
+                message,
+            } => {
+                let Some(deadline) = record.deadline.as_deref().and_then(wire::parse_rfc3339)
+                else {
+                    tracing::info!(user_id, "no notice: the user has no deadline");
+                    return;
+                };
+                durable.push(ServiceMessage::EscalationNotice(EscalationNoticePayload {
+                    level: *level,
+                    reason: *reason,
+                    deadline,
+                    backup_id: record.backup_id.as_deref().and_then(|b| b.parse().ok()),
+                    message: message.clone(),
+                    ticket_id: None,
+                    contact: None,
+                }));
+            }
+            Command::DecideDelay { granted, reason } => {
+                let (Some(request_id), UserMigration::DelayRequested) =
+                    (record.delay_request_id.clone(), record.state)
+                else {
+                    tracing::info!(
+                        user_id,
+                        state = record.state.as_str(),
+                        "no delay decision: no delay request is pending"
+                    );
+                    return;
+                };
+                let new_deadline = if *granted {
+                    record.delay_requested_until.clone()
+                } else {
+                    None
+                };
+                let decided = UserUpdate {
+                    state: UserMigration::BackupRequested,
+                    deadline: new_deadline.clone().or(record.deadline.clone()),
+                    delays_remaining: if *granted {
+                        record.delays_remaining.saturating_sub(1)
+                    } else {
+                        record.delays_remaining
+                    },
+                    delay_request_id: None,
+                    delay_requested_until: None,
+                    ..record
+                };
+                let decision = DelayDecision {
+                    request_id,
+                    granted: *granted,
+                    new_deadline: new_deadline.as_deref().and_then(wire::parse_rfc3339),
+                    reason: reason.clone(),
+                };
+                durable.push(self.status_update(&decided, Some(decision)));
+                if *granted
+                    && let Some(request) =
+                        Self::backup_request(&decided, BackupRequestReason::DeadlineExtended, None)
+                {
+                    durable.push(request);
+                }
+                effects.push(Effect::SetState {
+                    user_id: user_id.to_owned(),
+                    record: decided,
+                });
+            }
+            Command::Configure { settings } => {
+                immediate.push(ServiceMessage::ConfigurationUpdate(
+                    ConfigurationUpdatePayload {
+                        config_version: u64::try_from(seq).unwrap_or(0),
+                        settings: settings.clone(),
+                    },
+                ));
+            }
+            Command::Shutdown {
+                reason,
+                grace_period_ms,
+                message,
+            } => {
+                immediate.push(ServiceMessage::ShutdownRequest(ShutdownRequestPayload {
+                    reason: *reason,
+                    grace_period: Duration::from_millis(*grace_period_ms),
+                    message: message.clone(),
+                }));
+            }
+        }
+        let mut frames = Vec::new();
+        for message in &durable {
+            let Some((queued, frame)) = self.outbox(user_id, message) else {
+                return;
+            };
+            frames.push((queued.message_type.clone(), frame));
+            effects.push(Effect::OutboxPush(queued));
+        }
+        for message in &immediate {
+            let Some((_, frame)) = self.compose(message) else {
+                return;
+            };
+            frames.push((message.message_type().to_owned(), frame));
+        }
+        match self.commit(origin, Effect::All(effects)).await {
+            Ok(()) => {}
+            Err(error) if error.code == ErrorCode::DuplicateMessage.as_str() => return,
+            Err(error) => {
+                tracing::warn!(user_id, seq, %error, "operator command not applied to the user");
+                return;
+            }
+        }
+        self.deliver(user_id, &frames, None);
+        if let Some(grace) = command.grace_period() {
+            let handles: Vec<_> = self
+                .agents()
+                .values()
+                .filter(|a| a.user_id == user_id)
+                .map(|a| a.handle.clone())
+                .collect();
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                for handle in handles {
+                    handle.close();
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The handlers: one method of the generated `ServiceHandler` per agent message.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ipcspec_generated::migration::{
+    AcknowledgmentPayload, AgentStartedPayload, BackupCompletedPayload, BackupProgressPayload,
+    BackupRequestReason, BackupStartedPayload, ConfigurationUpdatePayload, DelayRequestPayload,
+    ErrorCode, ErrorReportPayload, ErrorSeverity, ServiceHandler, ServiceMessage, ShutdownReason,
+    ShutdownRequestPayload, UserActionPayload, UserMigration,
+};
+use ipcspec_runtime::dispatch::MessageId;
+use ipcspec_runtime::server::ConnectionHandle;
+use ipcspec_runtime::transport::ConnectionId;
+use ipcspec_runtime::{HandlerError, MessageContext};
+
+use super::call::Call;
+use super::{Agent, MigrationService, internal, refuse};
+use crate::identity::Directory;
+use crate::store::{Effect, Origin, UserUpdate};
+use crate::wire;
+
+/// `MAJOR.MINOR.PATCH` of a catalogue `Version` (a pre-release sorts before its release,
+/// which is all a minimum-version check needs).
+fn version_key(version: &str) -> Option<(u64, u64, u64, bool)> {
+    let (core, suffix) = match version.find(['-', '+']) {
+        Some(at) => (&version[..at], Some(&version[at..])),
+        None => (version, None),
+    };
+    let mut parts = core.split('.').map(str::parse::<u64>);
+    let (Some(Ok(major)), Some(Ok(minor)), Some(Ok(patch)), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let release = !suffix.is_some_and(|s| s.starts_with('-'));
+    Some((major, minor, patch, release))
+}
+
+fn invalid_state(state: UserMigration, what: &str) -> HandlerError {
+    refuse(
+        ErrorCode::InvalidState,
+        format!("{what} is not allowed in state {}", state.as_str()),
+    )
+}
+
+/// UNKNOWN_BACKUP unless `given` is the user's running backup.
+fn running_backup(record: &UserUpdate, given: &uuid::Uuid) -> Result<(), HandlerError> {
+    if record.state == UserMigration::BackupInProgress
+        && record.backup_id.as_deref() == Some(given.to_string().as_str())
+    {
+        Ok(())
+    } else {
+        Err(unknown_backup(given, record))
+    }
+}
+
+fn unknown_backup(given: &uuid::Uuid, record: &UserUpdate) -> HandlerError {
+    refuse(
+        ErrorCode::UnknownBackup,
+        format!(
+            "backup {given} is not this user's {} backup ({})",
+            if record.state == UserMigration::BackupInProgress {
+                "running"
+            } else {
+                "requested"
+            },
+            record.backup_id.as_deref().unwrap_or("none")
+        ),
+    )
+}
+
+impl<D: Directory> ServiceHandler for Call<'_, D> {
+    async fn agent_started(
+        &self,
+        ctx: &MessageContext,
+        payload: AgentStartedPayload,
+    ) -> Result<(), HandlerError> {
+        wire::check(&payload)?;
+        let Some(uid) = ctx.peer.uid else {
+            return Err(refuse(
+                ErrorCode::UserMismatch,
+                "the transport reports no peer credentials",
+            ));
+        };
+        let login = self.service.directory.login_name(uid);
+        if login.as_deref() != Some(payload.user_id.as_str()) {
+            let actual = login.unwrap_or_else(|| format!("uid {uid} has no login name"));
+            return Err(self.mismatch(&payload.user_id, &actual));
+        }
+        if let Ok(existing) = self.agent() {
+            if existing.user_id == payload.user_id && existing.session_id == payload.session_id {
+                return Ok(());
+            }
+            return Err(refuse(
+                ErrorCode::InvalidState,
+                format!(
+                    "this connection already started as session {} of {}",
+                    existing.session_id, existing.user_id
+                ),
+            ));
+        }
+        if let Some(minimum) = &self.service.config.min_agent_version
+            && version_key(&payload.version) < version_key(minimum)
+        {
+            self.close.store(true, Ordering::Relaxed);
+            return Err(refuse(
+                ErrorCode::UnsupportedAgentVersion,
+                format!(
+                    "agent version {} is older than the minimum {minimum}; update the agent",
+                    payload.version
+                ),
+            ));
+        }
+        let agent = Agent {
+            user_id: payload.user_id.clone(),
+            session_id: payload.session_id.clone(),
+            handle: self.conn.handle().clone(),
+        };
+        let _user = self.service.lock_user(&agent.user_id).await;
+        let existing = self.service.store.user(&agent.user_id).map_err(internal)?;
+        let record = existing.as_ref().map_or_else(
+            || UserUpdate::new(UserMigration::INITIAL),
+            |r| r.record.clone(),
+        );
+        let effect = if existing.is_none() {
+            Call::<D>::set(&agent, record.clone())
+        } else {
+            Effect::Nothing
+        };
+        let origin = Origin {
+            message_type: "AGENT_STARTED".into(),
+            ..self.origin(&agent)
+        };
+        match self.service.commit(origin, effect).await {
+            Ok(()) => {}
+            // A resent AGENT_STARTED changes nothing; the connection is still accepted.
+            Err(error) if error.code == ErrorCode::DuplicateMessage.as_str() => {}
+            Err(error) => return Err(error),
+        }
+        let superseded: Vec<ConnectionHandle> = {
+            let mut agents = self.service.agents();
+            let old: Vec<ConnectionId> = agents
+                .iter()
+                .filter(|(_, a)| a.user_id == agent.user_id && a.session_id == agent.session_id)
+                .map(|(id, _)| *id)
+                .collect();
+            let handles = old
+                .iter()
+                .filter_map(|id| agents.remove(id))
+                .map(|a| a.handle)
+                .collect();
+            agents.insert(self.conn.id(), agent.clone());
+            handles
+        };
+        for handle in superseded {
+            tracing::info!(user_id = agent.user_id, session_id = agent.session_id, old = %handle.id(), "a newer connection supersedes this session's connection");
+            let shutdown = ServiceMessage::ShutdownRequest(ShutdownRequestPayload {
+                reason: ShutdownReason::Superseded,
+                grace_period: Duration::ZERO,
+                message: Some("A newer connection of this session replaced this one.".into()),
+            });
+            if let Some((_, frame)) = self.service.compose(&shutdown) {
+                let _ = handle.send(frame);
+            }
+            handle.close();
+        }
+        tracing::info!(
+            user_id = agent.user_id,
+            session_id = agent.session_id,
+            version = payload.version,
+            "agent started"
+        );
+
+        // After the acknowledgment: settings, status, an outstanding request, the outbox.
+        let (config_version, settings) = self.service.current_settings();
+        let mut messages = vec![
+            ServiceMessage::ConfigurationUpdate(ConfigurationUpdatePayload {
+                config_version,
+                settings,
+            }),
+            self.service.status_update(&record, None),
+        ];
+        let pending = self
+            .service
+            .store
+            .pending_outbox(&agent.user_id)
+            .map_err(internal)?;
+        let request_pending = pending.iter().any(|e| e.message_type == "BACKUP_REQUEST");
+        if record.state == UserMigration::BackupRequested
+            && !request_pending
+            && let Some(request) = MigrationService::<D>::backup_request(
+                &record,
+                BackupRequestReason::ResentAfterReconnect,
+                None,
+            )
+        {
+            messages.push(request);
+        }
+        let mut frames: Vec<(String, Bytes)> = messages
+            .iter()
+            .filter_map(|m| {
+                self.service
+                    .compose(m)
+                    .map(|(_, frame)| (m.message_type().to_owned(), frame))
+            })
+            .collect();
+        frames.extend(
+            pending
+                .into_iter()
+                .map(|e| (e.message_type, Bytes::from(e.message_json))),
+        );
+        self.follow_up(frames);
+        Ok(())
+    }
+
+    async fn backup_started(
+        &self,
+        _ctx: &MessageContext,
+        payload: BackupStartedPayload,
+    ) -> Result<(), HandlerError> {
+        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+        match record.state {
+            UserMigration::NotStarted | UserMigration::Escalated => {}
+            UserMigration::BackupRequested | UserMigration::DelayRequested => {
+                if record.backup_id.as_deref() != Some(payload.backup_id.to_string().as_str()) {
+                    return Err(unknown_backup(&payload.backup_id, &record));
+                }
+            }
+            state => return Err(invalid_state(state, "BACKUP_STARTED")),
+        }
+        let running = UserUpdate {
+            state: UserMigration::BackupInProgress,
+            backup_id: Some(payload.backup_id.to_string()),
+            delay_request_id: None,
+            delay_requested_until: None,
+            percent_complete: Some(0.0),
+            bytes_transferred: Some(0),
+            total_bytes: payload.estimated_total_bytes,
+            ..record
+        };
+        let effects = vec![Call::<D>::set(&agent, running)];
+        self.commit(&agent, "BACKUP_STARTED", effects, &[]).await
+    }
+
+    async fn backup_progress(
+        &self,
+        _ctx: &MessageContext,
+        payload: BackupProgressPayload,
+    ) -> Result<(), HandlerError> {
+        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+        running_backup(&record, &payload.backup_id)?;
+        let progressed = UserUpdate {
+            percent_complete: Some(payload.percent_complete),
+            bytes_transferred: Some(payload.bytes_transferred),
+            total_bytes: Some(payload.total_bytes),
+            ..record
+        };
+        let effects = vec![Call::<D>::set(&agent, progressed)];
+        self.commit(&agent, "BACKUP_PROGRESS", effects, &[]).await
+    }
+
+    async fn backup_completed(
+        &self,
+        _ctx: &MessageContext,
+        payload: BackupCompletedPayload,
+    ) -> Result<(), HandlerError> {
+        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+        running_backup(&record, &payload.backup_id)?;
+        let deadline_passed = record
+            .deadline
+            .as_deref()
+            .and_then(wire::parse_rfc3339)
+            .is_some_and(|d| d <= wire::now());
+        let (next, messages) = if payload.success {
+            let done = UserUpdate {
+                state: UserMigration::BackupCompleted,
+                bytes_transferred: Some(payload.bytes_transferred),
+                percent_complete: Some(100.0),
+                ..record
+            };
+            let status = self.service.status_update(&done, None);
+            (done, vec![status])
+        } else if deadline_passed || record.deadline.is_none() {
+            // No deadline to retry before: IT takes over (or, unrequested, nothing).
+            let state = if record.deadline.is_some() {
+                UserMigration::Escalated
+            } else {
+                UserMigration::NotStarted
+            };
+            let next = UserUpdate {
+                state,
+                escalated: record.escalated || state == UserMigration::Escalated,
+                ..record
+            };
+            let status = self.service.status_update(&next, None);
+            (next, vec![status])
+        } else {
+            let retry = UserUpdate {
+                state: UserMigration::BackupRequested,
+                backup_id: Some(uuid::Uuid::new_v4().to_string()),
+                percent_complete: None,
+                bytes_transferred: None,
+                total_bytes: None,
+                ..record
+            };
+            let request = MigrationService::<D>::backup_request(
+                &retry,
+                BackupRequestReason::RetryAfterFailure,
+                payload.error_message.clone(),
+            )
+            .ok_or_else(|| internal("cannot build the retry request"))?;
+            (retry, vec![request])
+        };
+        tracing::info!(
+            user_id = agent.user_id,
+            success = payload.success,
+            state = next.state.as_str(),
+            "backup completed"
+        );
+        let effects = vec![Call::<D>::set(&agent, next)];
+        self.commit(&agent, "BACKUP_COMPLETED", effects, &messages)
+            .await
+    }
+
+    async fn delay_request(
+        &self,
+        _ctx: &MessageContext,
+        payload: DelayRequestPayload,
+    ) -> Result<(), HandlerError> {
+        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+        if record.state != UserMigration::BackupRequested {
+            return Err(invalid_state(record.state, "DELAY_REQUEST"));
+        }
+        if record.backup_id.as_deref() != Some(payload.backup_id.to_string().as_str()) {
+            return Err(unknown_backup(&payload.backup_id, &record));
+        }
+        if record.delays_remaining == 0 {
+            return Err(refuse(ErrorCode::DelayNotAllowed, "no delays remain"));
+        }
+        let deadline = record.deadline.as_deref().and_then(wire::parse_rfc3339);
+        if deadline.is_some_and(|d| payload.requested_deadline <= d) {
+            return Err(refuse(
+                ErrorCode::DelayNotAllowed,
+                "requestedDeadline is not after the current deadline",
+            ));
+        }
+        let requested = UserUpdate {
+            state: UserMigration::DelayRequested,
+            delay_request_id: Some(self.message_id.to_owned()),
+            delay_requested_until: Some(wire::rfc3339(payload.requested_deadline)),
+            ..record
+        };
+        tracing::info!(user_id = agent.user_id, until = %wire::rfc3339(payload.requested_deadline), reason = payload.reason.as_str(), "delay requested");
+        let effects = vec![Call::<D>::set(&agent, requested)];
+        self.commit(&agent, "DELAY_REQUEST", effects, &[]).await
+    }
+
+    async fn user_action(
+        &self,
+        _ctx: &MessageContext,
+        payload: UserActionPayload,
+    ) -> Result<(), HandlerError> {
+        let agent = self.sender(&payload, &payload.user_id)?;
+        let _user = self.service.lock_user(&agent.user_id).await;
+        self.not_yet_handled(&agent)?;
+        tracing::info!(
+            user_id = agent.user_id,
+            action = payload.action.as_str(),
+            "user action"
+        );
+        self.commit(&agent, "USER_ACTION", vec![Effect::Nothing], &[])
+            .await
+    }
+
+    async fn error_report(
+        &self,
+        _ctx: &MessageContext,
+        payload: ErrorReportPayload,
+    ) -> Result<(), HandlerError> {
+        let agent = self.sender(&payload, &payload.user_id)?;
+        let _user = self.service.lock_user(&agent.user_id).await;
+        self.not_yet_handled(&agent)?;
+        let code = payload.error_code.as_str();
+        match payload.severity {
+            ErrorSeverity::Critical => {
+                tracing::error!(target: "it_alert", user_id = agent.user_id, session_id = agent.session_id, code, message = payload.message, "critical agent error");
+            }
+            ErrorSeverity::Error => {
+                tracing::error!(
+                    user_id = agent.user_id,
+                    code,
+                    message = payload.message,
+                    "agent error"
+                );
+            }
+            ErrorSeverity::Warning => {
+                tracing::warn!(
+                    user_id = agent.user_id,
+                    code,
+                    message = payload.message,
+                    "agent warning"
+                );
+            }
+        }
+        self.commit(&agent, "ERROR_REPORT", vec![Effect::Nothing], &[])
+            .await
+    }
+
+    async fn heartbeat(&self, _ctx: &MessageContext) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    async fn acknowledgment(
+        &self,
+        ctx: &MessageContext,
+        payload: AcknowledgmentPayload,
+    ) -> Result<(), HandlerError> {
+        let agent = self.agent()?;
+        wire::check(&payload)?;
+        let Some(MessageId::Text(acknowledged)) = &ctx.correlation_id else {
+            return Err(refuse(
+                ErrorCode::InvalidMessage,
+                "an ACKNOWLEDGMENT needs a correlationId",
+            ));
+        };
+        if !payload.success {
+            tracing::warn!(user_id = agent.user_id, message_id = acknowledged, code = ?payload.error_code, detail = ?payload.error_message, "the agent refused a message");
+        }
+        // An acknowledged outbox message is delivered (a refusal too: resending the same
+        // message would be refused again).
+        let queued = self
+            .service
+            .store
+            .pending_outbox(&agent.user_id)
+            .map_err(internal)?
+            .into_iter()
+            .any(|e| &e.message_id == acknowledged);
+        if queued {
+            let origin = Origin {
+                message_type: "ACKNOWLEDGMENT".into(),
+                ..self.origin(&agent)
+            };
+            let effect = Effect::OutboxDelivered {
+                user_id: agent.user_id.clone(),
+                message_id: acknowledged.clone(),
+            };
+            match self.service.commit(origin, effect).await {
+                Ok(()) => {}
+                Err(error) if error.code == ErrorCode::DuplicateMessage.as_str() => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_key;
+
+    #[test]
+    fn versions_compare_by_number_and_prerelease_sorts_first() {
+        assert!(version_key("1.10.0") > version_key("1.9.9"));
+        assert!(version_key("2.0.0-rc.1") < version_key("2.0.0"));
+        assert!(version_key("2.0.0+build.5") == version_key("2.0.0"));
+        assert_eq!(version_key("1.2"), None);
+    }
+}
