@@ -127,23 +127,81 @@ async fn bind_uses_the_requested_mode() {
     assert_eq!(mode_of(&path), 0o660);
 }
 
+/// A group this process is not in as its primary group, so a socket that ends up with
+/// it was given it by `ListenerOptions::group` and not by default: as root, a group the
+/// test creates (`groupadd`, removed on drop); otherwise one of the process's
+/// supplementary groups.
+struct OtherGroup {
+    gid: u32,
+    created: Option<String>,
+}
+
+impl OtherGroup {
+    fn new() -> OtherGroup {
+        let (uid, own_gid) = own_ids();
+        if uid == 0 {
+            let name = format!("ipcspec-t{}", std::process::id());
+            let status = std::process::Command::new("groupadd")
+                .arg(&name)
+                .status()
+                .expect("groupadd (Debian's `passwd` package) is needed to create a test group");
+            assert!(status.success(), "groupadd {name} failed ({status})");
+            let group = std::fs::read_to_string("/etc/group").unwrap();
+            let gid = group
+                .lines()
+                .find_map(|line| {
+                    let fields: Vec<&str> = line.split(':').collect();
+                    (fields.first() == Some(&name.as_str()))
+                        .then(|| fields.get(2).and_then(|gid| gid.parse().ok()))
+                        .flatten()
+                })
+                .unwrap_or_else(|| panic!("{name} is not in /etc/group after groupadd"));
+            return OtherGroup {
+                gid,
+                created: Some(name),
+            };
+        }
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let gid = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Groups:"))
+            .and_then(|groups| {
+                groups
+                    .split_whitespace()
+                    .filter_map(|gid| gid.parse::<u32>().ok())
+                    .find(|&gid| gid != own_gid)
+            })
+            .expect("run the tests as root, or as a member of a supplementary group");
+        OtherGroup { gid, created: None }
+    }
+}
+
+impl Drop for OtherGroup {
+    fn drop(&mut self) {
+        if let Some(name) = &self.created {
+            let _ = std::process::Command::new("groupdel").arg(name).status();
+        }
+    }
+}
+
 #[tokio::test]
 async fn bind_sets_the_requested_group() {
     let dir = TempDir::new().unwrap();
     let path = socket_path(&dir);
-    let (_uid, gid) = own_ids();
+    let group = OtherGroup::new();
+    assert_ne!(group.gid, own_ids().1);
     let _listener = Listener::bind(
         &path,
         ListenerOptions {
             mode: 0o660,
-            group: Some(gid),
+            group: Some(group.gid),
             ..Default::default()
         },
     )
     .await
     .unwrap();
     let metadata = std::fs::symlink_metadata(&path).unwrap();
-    assert_eq!(metadata.gid(), gid);
+    assert_eq!(metadata.gid(), group.gid);
     assert_eq!(metadata.permissions().mode() & 0o777, 0o660);
 }
 
@@ -424,14 +482,44 @@ async fn connect_to_a_regular_file_is_not_a_socket() {
     );
 }
 
+/// Set in the child process [`connect_without_permission_is_permission_denied`] starts
+/// as an unprivileged user: the socket to connect to.
+const UNPRIVILEGED_CONNECT: &str = "IPCSPEC_TEST_UNPRIVILEGED_CONNECT";
+
+/// `nobody`'s uid and gid, from `/etc/passwd`.
+fn unprivileged_user() -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    passwd
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            match fields.as_slice() {
+                ["nobody", _, uid, gid, ..] => Some((uid.parse().ok()?, gid.parse().ok()?)),
+                _ => None,
+            }
+        })
+        .expect("the tests run as root need the unprivileged user `nobody` in /etc/passwd")
+}
+
+/// Connects to `path`, which must refuse with `PermissionDenied` naming it.
+async fn expect_permission_denied(path: &Path) {
+    let error = unix::connect(path, CONNECT).await.unwrap_err();
+    assert!(
+        matches!(&error, ConnectError::PermissionDenied { path: named } if named == path),
+        "{error:?}"
+    );
+}
+
 #[tokio::test]
 async fn connect_without_permission_is_permission_denied() {
-    let (uid, _gid) = own_ids();
-    if uid == 0 {
-        // root connects regardless of the mode; nothing to check.
+    if let Some(path) = std::env::var_os(UNPRIVILEGED_CONNECT) {
+        // The child: running as `nobody`, started below.
+        expect_permission_denied(Path::new(&path)).await;
         return;
     }
     let dir = TempDir::new().unwrap();
+    // Every user may enter the directory: the socket's mode is what refuses.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = socket_path(&dir);
     let _listener = Listener::bind(
         &path,
@@ -442,10 +530,32 @@ async fn connect_without_permission_is_permission_denied() {
     )
     .await
     .unwrap();
-    let error = unix::connect(&path, CONNECT).await.unwrap_err();
+    let (uid, _gid) = own_ids();
+    if uid != 0 {
+        expect_permission_denied(&path).await;
+        return;
+    }
+    // root connects whatever the mode: the connect runs in this test's binary again, as
+    // `nobody` (std drops the supplementary groups with the uid).
+    use std::os::unix::process::CommandExt;
+    let (uid, gid) = unprivileged_user();
+    // Blocking is fine: connect(2) is refused by the kernel, the listener need not run.
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "connect_without_permission_is_permission_denied",
+            "--nocapture",
+        ])
+        .env(UNPRIVILEGED_CONNECT, &path)
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        matches!(&error, ConnectError::PermissionDenied { path: named } if named == &path),
-        "{error:?}"
+        output.status.success() && stdout.contains("1 passed"),
+        "the connect as nobody failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 

@@ -34,6 +34,7 @@ pub fn run() -> anyhow::Result<()> {
         "warnings",
     ])?;
     node_tools()?;
+    systemd_analyze()?;
     let (passed, failed) = cargo_test(&["test", "--workspace", "--locked"])?;
     // The closing line CI reads: the total over every test binary of the workspace.
     println!("{passed} passed, {failed} failed");
@@ -65,6 +66,37 @@ fn node_tools() -> anyhow::Result<()> {
         })?;
     if !status.success() {
         bail!("`{npm} ci` in tools/node failed ({status})");
+    }
+    Ok(())
+}
+
+/// Installs `systemd-analyze` (Debian's `systemd` package), which the Migration tests
+/// run to verify the shipped units, unless it is already there. Only `apt-get` is tried:
+/// elsewhere the error says what to install.
+fn systemd_analyze() -> anyhow::Result<()> {
+    let present = Command::new("systemd-analyze")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if present {
+        return Ok(());
+    }
+    let how = "the Migration tests verify the systemd units with `systemd-analyze`: install it \
+               (Debian/Ubuntu: `apt-get install systemd`) and run `cargo xtask test` again";
+    eprintln!("xtask: apt-get install systemd (for systemd-analyze)");
+    for args in [
+        &["update"][..],
+        &["install", "-y", "--no-install-recommends", "systemd"][..],
+    ] {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| anyhow::anyhow!("running `apt-get {}`: {e}; {how}", args.join(" ")))?;
+        if !status.success() {
+            bail!("`apt-get {}` failed ({status}); {how}", args.join(" "));
+        }
     }
     Ok(())
 }
