@@ -249,7 +249,23 @@ fn serve(args: Serve) -> anyhow::Result<()> {
 }
 
 async fn serve_async(args: Serve) -> anyhow::Result<()> {
-    let store = Store::open(&args.db.db)?;
+    create_missing_directory(
+        &args.db.db,
+        STATE_DIRECTORY_MODE,
+        "--db PATH (MIGRATION_DB)",
+    )?;
+    let store = Store::open(&args.db.db).with_context(|| {
+        format!(
+            "choose a database the service can write with --db PATH (MIGRATION_DB), \
+             or make {} writable",
+            parent_or_current(&args.db.db).display()
+        )
+    })?;
+    create_missing_directory(
+        &args.socket,
+        SOCKET_DIRECTORY_MODE,
+        "--socket PATH (MIGRATION_SOCKET)",
+    )?;
     let options = ListenerOptions {
         mode: args.socket_mode,
         group: args.socket_group.as_deref().map(group_id).transpose()?,
@@ -329,6 +345,56 @@ async fn serve_async(args: Serve) -> anyhow::Result<()> {
         "stopped"
     );
     Ok(())
+}
+
+/// The state directory's mode when the service creates it: only the service reads its
+/// database, as systemd's `StateDirectoryMode=0700` in the unit makes it.
+const STATE_DIRECTORY_MODE: u32 = 0o700;
+
+/// The socket directory's mode when the service creates it: the catalogue's Unix
+/// transport decision (the directory is root's and 0755, so no user can create or
+/// replace the socket in it), as `RuntimeDirectoryMode=0755` in the unit makes it.
+const SOCKET_DIRECTORY_MODE: u32 = 0o755;
+
+fn parent_or_current(file: &Path) -> &Path {
+    match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates the directory `file` lives in when it does not exist, as systemd's
+/// `StateDirectory=`/`RuntimeDirectory=` would for the unit: missing ancestors with the
+/// default permissions, the directory itself with exactly `mode` (whatever the umask).
+/// A directory that exists is left as it is. When it cannot be created, the error says
+/// which option (`option`) or directory fixes it.
+fn create_missing_directory(file: &Path, mode: u32, option: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let directory = parent_or_current(file);
+    if directory.is_dir() {
+        return Ok(());
+    }
+    let created = (|| {
+        if let Some(ancestors) = directory.parent().filter(|a| !a.as_os_str().is_empty()) {
+            std::fs::create_dir_all(ancestors)?;
+        }
+        std::fs::DirBuilder::new().mode(mode).create(directory)?;
+        std::fs::set_permissions(directory, std::fs::Permissions::from_mode(mode))
+    })();
+    match created {
+        Ok(()) => {
+            tracing::info!(directory = %directory.display(), mode = format!("{mode:04o}"), "created the directory");
+            Ok(())
+        }
+        // Another process created it meanwhile: fine.
+        Err(_) if directory.is_dir() => Ok(()),
+        Err(error) => bail!(
+            "cannot create the directory {} for {}: {error}; create it (mode {mode:04o}, \
+             writable by the service) or choose another path with {option}",
+            directory.display(),
+            file.display()
+        ),
+    }
 }
 
 /// What a connection beyond the limit gets before it is closed: an ACKNOWLEDGMENT with
@@ -473,6 +539,15 @@ fn push(db: &Path, user: Option<&str>, command: PushCommand) -> anyhow::Result<(
         },
     };
     check_command(&command)?;
+    let directory = parent_or_current(db);
+    if !directory.is_dir() {
+        bail!(
+            "no directory {} for the database {}: give the service's database with --db PATH \
+             (MIGRATION_DB), or start the service once, which creates it",
+            directory.display(),
+            db.display()
+        );
+    }
     let json = serde_json::to_string(&command)?;
     let seq = Store::enqueue_command(db, command.kind(), user, &json)?;
     println!(

@@ -116,7 +116,10 @@ impl<D: Directory> MigrationService<D> {
         }
     }
 
-    /// Applies one operator command: each user's part exactly once, then marks it done.
+    /// Applies one operator command: each user's part exactly once, then marks it done,
+    /// but only when every part is settled. A part that failed (the store refused its
+    /// commit, say) leaves the command pending: the next tick retries it, and the parts
+    /// already applied are recognised in the journal and not applied again.
     async fn apply_command(&self, pending: PendingCommand) {
         let seq = pending.seq;
         let command = match serde_json::from_str::<Command>(&pending.command_json) {
@@ -149,8 +152,20 @@ impl<D: Directory> MigrationService<D> {
                 },
             },
         };
+        let mut failed = Vec::new();
         for user_id in &users {
-            self.apply_command_to(seq, &command, user_id).await;
+            if self.apply_command_to(seq, &command, user_id).await == Part::Failed {
+                failed.push(user_id.as_str());
+            }
+        }
+        if !failed.is_empty() {
+            tracing::warn!(
+                seq,
+                kind = command.kind(),
+                ?failed,
+                "operator command not marked applied: it failed for some users and will be retried"
+            );
+            return;
         }
         match self
             .commit(Origin::command(seq), Effect::CommandApplied { seq })
@@ -166,7 +181,10 @@ impl<D: Directory> MigrationService<D> {
         }
     }
 
-    async fn apply_command_to(&self, seq: i64, command: &Command, user_id: &str) {
+    /// Applies `command` to `user_id`, once: [`Part::Settled`] when it was applied now or
+    /// before, or does not apply to the user's state; [`Part::Failed`] when it must be
+    /// retried.
+    async fn apply_command_to(&self, seq: i64, command: &Command, user_id: &str) -> Part {
         let _user = self.lock_user(user_id).await;
         let origin = Origin::agent(
             user_id,
@@ -176,7 +194,7 @@ impl<D: Directory> MigrationService<D> {
         );
         let record = match self.user_or_new(user_id) {
             Ok(record) => record,
-            Err(_) => return,
+            Err(_) => return Part::Failed,
         };
         let mut effects = Vec::new();
         let mut durable = Vec::new();
@@ -194,7 +212,7 @@ impl<D: Directory> MigrationService<D> {
                         state = record.state.as_str(),
                         "backup not requested: the user is past NOT_STARTED"
                     );
-                    return;
+                    return Part::Settled;
                 }
                 let requested = UserUpdate {
                     state: UserMigration::BackupRequested,
@@ -208,7 +226,7 @@ impl<D: Directory> MigrationService<D> {
                     BackupRequestReason::MigrationScheduled,
                     message.clone(),
                 ) else {
-                    return;
+                    return Part::Failed;
                 };
                 payload.max_delay = max_delay_ms.map(Duration::from_millis);
                 durable.push(ServiceMessage::BackupRequest(payload));
@@ -225,7 +243,7 @@ impl<D: Directory> MigrationService<D> {
                 let Some(deadline) = record.deadline.as_deref().and_then(wire::parse_rfc3339)
                 else {
                     tracing::info!(user_id, "no notice: the user has no deadline");
-                    return;
+                    return Part::Settled;
                 };
                 durable.push(ServiceMessage::EscalationNotice(EscalationNoticePayload {
                     level: *level,
@@ -246,7 +264,7 @@ impl<D: Directory> MigrationService<D> {
                         state = record.state.as_str(),
                         "no delay decision: no delay request is pending"
                     );
-                    return;
+                    return Part::Settled;
                 };
                 let new_deadline = if *granted {
                     record.delay_requested_until.clone()
@@ -306,23 +324,26 @@ impl<D: Directory> MigrationService<D> {
         let mut frames = Vec::new();
         for message in &durable {
             let Some((queued, frame)) = self.outbox(user_id, message) else {
-                return;
+                return Part::Failed;
             };
             frames.push((queued.message_type.clone(), frame));
             effects.push(Effect::OutboxPush(queued));
         }
         for message in &immediate {
             let Some((_, frame)) = self.compose(message) else {
-                return;
+                return Part::Failed;
             };
             frames.push((message.message_type().to_owned(), frame));
         }
         match self.commit(origin, Effect::All(effects)).await {
             Ok(()) => {}
-            Err(error) if error.code == ErrorCode::DuplicateMessage.as_str() => return,
+            // Applied by an earlier attempt, which delivered its messages.
+            Err(error) if error.code == ErrorCode::DuplicateMessage.as_str() => {
+                return Part::Settled;
+            }
             Err(error) => {
                 tracing::warn!(user_id, seq, %error, "operator command not applied to the user");
-                return;
+                return Part::Failed;
             }
         }
         self.deliver(user_id, &frames, None);
@@ -340,5 +361,15 @@ impl<D: Directory> MigrationService<D> {
                 }
             });
         }
+        Part::Settled
     }
+}
+
+/// What became of one user's part of an operator command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Applied (now or by an earlier attempt), or not applicable to the user's state.
+    Settled,
+    /// Not applied; the command stays pending and is retried.
+    Failed,
 }

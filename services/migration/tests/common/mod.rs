@@ -138,6 +138,13 @@ impl ServiceProcess {
         Self::start_with(socket, db, args).await
     }
 
+    /// Starts the service with exactly `args` (which must name `socket` and `db`), and
+    /// waits for `listening on`.
+    pub async fn start_args(socket: PathBuf, db: PathBuf, args: &[&str]) -> ServiceProcess {
+        let args = args.iter().map(|s| (*s).to_owned()).collect();
+        Self::start_with(socket, db, args).await
+    }
+
     async fn start_with(socket: PathBuf, db: PathBuf, args: Vec<String>) -> ServiceProcess {
         let mut child = Command::new(SERVICE)
             .args(&args)
