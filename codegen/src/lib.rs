@@ -65,6 +65,22 @@ pub fn check<P: AsRef<Path>>(files: &[P]) -> CheckReport {
     }
 }
 
+/// Loads and validates every file of `files`, which are relative to `root`; diagnostics
+/// name them as given (short and identical on every machine), without changing the
+/// process's working directory.
+pub fn check_in<P: AsRef<Path>>(root: &Path, files: &[P]) -> CheckReport {
+    CheckReport {
+        loaded: files
+            .iter()
+            .map(|f| {
+                let mut loaded = load_file(&root.join(f.as_ref()));
+                loaded.source.path = f.as_ref().to_path_buf();
+                loaded
+            })
+            .collect(),
+    }
+}
+
 /// True when stderr is a terminal and colour is not disabled (`NO_COLOR`).
 pub fn stderr_wants_color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
@@ -76,6 +92,12 @@ pub fn generate(
     loaded: &[Loaded],
     targets: &[output::Target],
 ) -> Result<Vec<output::OutputFile>, GenerateError> {
+    emit::emit(&lower(loaded)?, targets).map_err(GenerateError::Emit)
+}
+
+/// Lowers every loaded catalogue to its [`ir::Module`], sorted by name, each named after
+/// its file. Done once per run: every emitter reads the same modules.
+pub fn lower(loaded: &[Loaded]) -> Result<Vec<ir::Module>, GenerateError> {
     let mut modules = Vec::new();
     let mut failed = Vec::new();
     for l in loaded {
@@ -107,7 +129,7 @@ pub fn generate(
         return Err(GenerateError::Invalid(failed));
     }
     modules.sort_by(|a, b| a.name.cmp(&b.name));
-    emit::emit(&modules, targets).map_err(GenerateError::Emit)
+    Ok(modules)
 }
 
 /// Why generation failed.

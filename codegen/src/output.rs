@@ -19,10 +19,16 @@ pub enum Target {
     JsonSchema,
     /// Documentation (`generated/docs`).
     Docs,
+    /// The catalogue language's meta-schema (`specs/catalogue.schema.json`).
+    MetaSchema,
+    /// The conformance vectors and their retired ids (`conformance/vectors`).
+    Vectors,
+    /// The JSON Schema of the vectors format (`conformance/schema`).
+    VectorsSchema,
 }
 
 impl Target {
-    /// Every target, in output order.
+    /// The targets under `generated/`, in output order: what `ipcspec generate` writes.
     pub const ALL: [Target; 5] = [
         Target::Rust,
         Target::C,
@@ -31,7 +37,21 @@ impl Target {
         Target::Docs,
     ];
 
-    /// The directory name under `generated/`.
+    /// Every file this repository derives from its catalogues: [`Target::ALL`], then the
+    /// meta-schema and the conformance files (`cargo xtask codegen`).
+    pub const REPOSITORY: [Target; 8] = [
+        Target::Rust,
+        Target::C,
+        Target::Ts,
+        Target::JsonSchema,
+        Target::Docs,
+        Target::MetaSchema,
+        Target::Vectors,
+        Target::VectorsSchema,
+    ];
+
+    /// The directory name under `generated/` (for the targets outside it, the last
+    /// component of [`Target::repository_dir`]).
     pub fn dir(self) -> &'static str {
         match self {
             Target::Rust => "rust",
@@ -39,6 +59,39 @@ impl Target {
             Target::Ts => "ts",
             Target::JsonSchema => "jsonschema",
             Target::Docs => "docs",
+            Target::MetaSchema => "specs",
+            Target::Vectors => "vectors",
+            Target::VectorsSchema => "schema",
+        }
+    }
+
+    /// The target's directory relative to the repository root.
+    pub fn repository_dir(self) -> &'static str {
+        match self {
+            Target::Rust => "generated/rust",
+            Target::C => "generated/c",
+            Target::Ts => "generated/ts",
+            Target::JsonSchema => "generated/jsonschema",
+            Target::Docs => "generated/docs",
+            Target::MetaSchema => "specs",
+            Target::Vectors => "conformance/vectors",
+            Target::VectorsSchema => "conformance/schema",
+        }
+    }
+
+    /// Whether a file at `relative` (inside the target's directory) is derived, so that it
+    /// is removed when no emitter produces it any more. The trees under `generated/` are
+    /// derived whole; `conformance/vectors` shares its directory with its README, so only
+    /// its top-level `.json` files are; `specs/` and `conformance/schema` hold hand-written
+    /// files beside the derived one, so nothing there is removed.
+    pub fn derives(self, relative: &Path) -> bool {
+        match self {
+            Target::Rust | Target::C | Target::Ts | Target::JsonSchema | Target::Docs => true,
+            Target::Vectors => {
+                relative.components().count() == 1
+                    && relative.extension().is_some_and(|e| e == "json")
+            }
+            Target::MetaSchema | Target::VectorsSchema => false,
         }
     }
 }
@@ -101,9 +154,10 @@ pub fn write_all(
         let dir = dirs(target);
         for path in walk(&dir)? {
             let relative = path.strip_prefix(&dir).unwrap_or(&path);
-            let kept = keep
-                .iter()
-                .any(|k| Path::new(target.dir()).join(relative).starts_with(k));
+            let kept = !target.derives(relative)
+                || keep
+                    .iter()
+                    .any(|k| Path::new(target.dir()).join(relative).starts_with(k));
             if produced.contains(&path) || kept {
                 continue;
             }
@@ -133,4 +187,58 @@ fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+    use super::*;
+
+    fn file(target: Target, path: &str) -> OutputFile {
+        OutputFile {
+            target,
+            path: path.into(),
+            contents: "{}\n".into(),
+        }
+    }
+
+    #[test]
+    fn stale_files_are_removed_only_where_the_target_derives_them() {
+        let root = std::env::temp_dir().join(format!("ipcspec-output-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let vectors = root.join("conformance/vectors");
+        let specs = root.join("specs");
+        std::fs::create_dir_all(&vectors).unwrap();
+        std::fs::create_dir_all(&specs).unwrap();
+        std::fs::write(vectors.join("README.md"), "hand-written\n").unwrap();
+        std::fs::write(vectors.join("old.json"), "{}\n").unwrap();
+        std::fs::write(specs.join("migration.json"), "{}\n").unwrap();
+        let files = [
+            file(Target::Vectors, "new.json"),
+            file(Target::MetaSchema, "catalogue.schema.json"),
+        ];
+        let dirs = |target: Target| root.join(target.repository_dir());
+
+        let checked = write_all(&root, &dirs, &files, true, &[]).unwrap();
+        assert_eq!(
+            checked.removed,
+            vec![PathBuf::from("conformance/vectors/old.json")]
+        );
+        assert_eq!(checked.changed.len(), 2);
+        assert!(vectors.join("old.json").exists(), "a check writes nothing");
+        assert!(!vectors.join("new.json").exists(), "a check writes nothing");
+
+        write_all(&root, &dirs, &files, false, &[]).unwrap();
+        assert!(!vectors.join("old.json").exists());
+        assert!(vectors.join("new.json").exists());
+        assert!(specs.join("catalogue.schema.json").exists());
+        assert!(vectors.join("README.md").exists(), "not derived, kept");
+        assert!(specs.join("migration.json").exists(), "not derived, kept");
+
+        let again = write_all(&root, &dirs, &files, false, &[]).unwrap();
+        assert!(again.changed.is_empty() && again.removed.is_empty());
+        assert_eq!(again.unchanged, 2);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -27,10 +27,11 @@ use rand_chacha::ChaCha8Rng;
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 use serde_json::{Map, Value, json};
 
-use crate::emit::jsonschema::{BINARY_HEADER_KEY, BINARY_PAYLOAD_KEY};
+use crate::emit::shared::{BINARY_HEADER_KEY, BINARY_PAYLOAD_KEY};
+pub use crate::emit::shared::{binary_header, is_binary};
 use crate::ir::{
-    Constraints, Encoding, Field, Int64Encoding, Message, Module, PrimitiveType, Struct, Ty,
-    TypeId, TypeKind, Union, UnionRepr, UnknownKeys,
+    Constraints, Field, Int64Encoding, Message, Module, PrimitiveType, Struct, Ty, TypeId,
+    TypeKind, Union, UnionRepr, UnknownKeys,
 };
 
 /// Past this depth examples take the smallest shape their type allows.
@@ -174,20 +175,6 @@ pub fn envelope(module: &Module, msg: &Message) -> anyhow::Result<Value> {
         out.insert(key.clone(), payload);
     }
     Ok(Value::Object(out))
-}
-
-/// True when messages travel as binary structs (the JSON Schema then describes their
-/// decoded form).
-pub fn is_binary(module: &Module) -> bool {
-    module.wire.encoding != Encoding::Json
-}
-
-/// The header struct of a binary-header framing.
-pub fn binary_header(module: &Module) -> Option<TypeId> {
-    match &module.wire.framing {
-        crate::ir::Framing::BinaryHeader { header, .. } => Some(*header),
-        _ => None,
-    }
 }
 
 /// Bytes of `value` (of type `ty`) in the binary encoding: the C layout's size plus the
@@ -692,7 +679,7 @@ fn int_bounds(p: PrimitiveType, b: &Bounds) -> (i128, i128) {
     (lo, hi)
 }
 
-use crate::emit::jsonschema::int as int_value;
+use crate::emit::shared::int as int_value;
 
 fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {

@@ -23,7 +23,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::emit::banner;
-use crate::emit::examples::{binary_header, is_binary};
+use crate::emit::shared::{BINARY_HEADER_KEY, BINARY_PAYLOAD_KEY, binary_header, int, is_binary};
 use crate::ir::{
     Constraints, Field, Int64Encoding, Message, Module, PrimitiveType, Struct, Ty, TypeKind, Union,
     UnionRepr, UnknownKeys,
@@ -43,10 +43,6 @@ pub const UUID_PATTERN: &str =
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 /// RFC 3339 date-time with `Z` or an offset and 0 to 9 fractional digits.
 pub const TIMESTAMP_PATTERN: &str = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$";
-/// Key of the header in the decoded form of a binary message.
-pub const BINARY_HEADER_KEY: &str = "header";
-/// Key of the payload in the decoded form of a binary message.
-pub const BINARY_PAYLOAD_KEY: &str = "payload";
 
 /// Emits `<module>.schema.json` for every module.
 pub fn emit(modules: &[Module]) -> anyhow::Result<Vec<OutputFile>> {
@@ -559,18 +555,6 @@ fn constrained(m: &Module, schema: Value, ty: &Ty, k: &Constraints) -> Value {
         out.insert("maxItems".into(), json!(v));
     }
     Value::Object(out)
-}
-
-/// An integer from the IR as a JSON number (numbers outside the i64/u64 range cannot
-/// occur in a catalogue). Shared with the example generator.
-pub(crate) fn int(v: i128) -> Value {
-    if let Ok(v) = i64::try_from(v) {
-        json!(v)
-    } else if let Ok(v) = u64::try_from(v) {
-        json!(v)
-    } else {
-        json!(v as f64)
-    }
 }
 
 /// A constraint bound: an integer when it is one.

@@ -1,12 +1,14 @@
-//! Emitters: IR -> files. Each reads only the IR and writes through [`crate::output`]; the
-//! conformance vectors ([`vectors`]) live outside `generated/` and are written by `cargo xtask
-//! codegen` the same way.
+//! Emitters: IR -> files. Each reads only the IR and returns [`OutputFile`]s that
+//! [`crate::output::write_all`] writes: the trees of `generated/`, the meta-schema beside
+//! the catalogues and the conformance vectors ([`vectors`]) alike. What more than one
+//! emitter needs is in [`shared`]; no emitter imports another's helpers.
 
 pub mod c;
 pub mod docs;
 pub mod examples;
 pub mod jsonschema;
 pub mod rust;
+pub mod shared;
 pub mod ts;
 pub mod vectors;
 
@@ -34,6 +36,13 @@ pub fn emit(modules: &[Module], targets: &[Target]) -> anyhow::Result<Vec<Output
             Target::Ts => ts::emit(modules)?,
             Target::JsonSchema => jsonschema::emit(modules)?,
             Target::Docs => docs::emit(modules)?,
+            Target::MetaSchema => vec![OutputFile {
+                target: Target::MetaSchema,
+                path: "catalogue.schema.json".into(),
+                contents: ipcspec_schema::meta::meta_schema_json(),
+            }],
+            Target::Vectors => vectors::emit(modules)?,
+            Target::VectorsSchema => vec![vectors::schema_file()],
         });
     }
     Ok(files)

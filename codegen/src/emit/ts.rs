@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 
-use super::c::{
+use super::shared::{
     constraints_text, engine, framing_text, hex_width, list_text, paragraphs, render, wrap,
 };
 use crate::ir::{

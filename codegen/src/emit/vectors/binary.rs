@@ -10,7 +10,7 @@ use super::format::{ErrorClass, Segment, value_of};
 use super::ids::{kebab, named_wrongs};
 use super::{Builder, Case, enum_non_members, obj, payload_struct, resolve};
 use crate::emit::examples;
-use crate::emit::jsonschema::{BINARY_HEADER_KEY, BINARY_PAYLOAD_KEY};
+use crate::emit::shared::{BINARY_HEADER_KEY, BINARY_PAYLOAD_KEY};
 use crate::ir::{
     ByteOrder, ChecksumAlgorithm, Framing, LengthCounts, Message, Module, PrimitiveType, Struct,
     Ty, TypeId, TypeKind,

@@ -28,6 +28,7 @@ use serde_json::{Map, Value, json};
 
 use crate::emit::{docs, examples};
 use crate::ir::{Encoding, Framing, Module, Struct, Ty, TypeId, TypeKind};
+use crate::output::{OutputFile, Target};
 use binary::{BinWire, binary_frames, binary_message};
 use ids::is_case_name;
 use json::{json_envelope, json_frames, json_message};
@@ -38,7 +39,7 @@ mod format;
 mod ids;
 mod json;
 
-pub use format::{ErrorClass, Level, Segment, Vector, VectorFile, render, schema, schema_text};
+pub use format::{ErrorClass, Level, Segment, Vector, render, schema, schema_text};
 pub use ids::{ids_in, parse_retired, retire};
 
 /// Directory of the vectors files, relative to the repository root.
@@ -48,26 +49,46 @@ pub const SCHEMA_PATH: &str = "conformance/schema/vectors.schema.json";
 /// The list of retired ids, relative to the repository root.
 pub const RETIRED_PATH: &str = "conformance/vectors/retired.txt";
 
-/// The vectors file of every module. Fails on a duplicate id and on an id in `retired`.
-pub fn emit(modules: &[Module], retired: &BTreeSet<String>) -> anyhow::Result<Vec<VectorFile>> {
+/// The vectors file of every module (`Target::Vectors`, `<catalogue>.json`). Fails on a
+/// duplicate id; [`refuse_retired`] checks the ids against the retired list.
+pub fn emit(modules: &[Module]) -> anyhow::Result<Vec<OutputFile>> {
     let mut ids = BTreeSet::new();
     let mut files = Vec::new();
     for m in modules {
         let list = vectors(m).with_context(|| format!("vectors of `{}`", m.name))?;
         for v in &list {
-            ensure!(
-                !retired.contains(&v.id),
-                "vector id `{}` is retired ({RETIRED_PATH}): ids are never reused, give the case another name",
-                v.id
-            );
             ensure!(ids.insert(v.id.clone()), "duplicate vector id `{}`", v.id);
         }
-        files.push(VectorFile {
-            path: format!("{VECTORS_DIR}/{}", file_name(m)),
+        files.push(OutputFile {
+            target: Target::Vectors,
+            path: file_name(m),
             contents: render(m, &list)?,
         });
     }
     Ok(files)
+}
+
+/// Fails when a vectors file of `files` uses an id of `retired`: an id, once published,
+/// always means the same case.
+pub fn refuse_retired(files: &[OutputFile], retired: &BTreeSet<String>) -> anyhow::Result<()> {
+    for file in files.iter().filter(|f| f.target == Target::Vectors) {
+        for id in ids_in(&file.contents)? {
+            ensure!(
+                !retired.contains(&id),
+                "vector id `{id}` is retired ({RETIRED_PATH}): ids are never reused, give the case another name"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The JSON Schema of the vectors format (`Target::VectorsSchema`).
+pub fn schema_file() -> OutputFile {
+    OutputFile {
+        target: Target::VectorsSchema,
+        path: "vectors.schema.json".into(),
+        contents: schema_text(),
+    }
 }
 
 /// The vectors file's name under `conformance/vectors`.
