@@ -781,20 +781,68 @@ fn vexfs_constants_ioctls_and_state_machines() {
     );
 
     use vexfs::ServiceConnection as State;
+    use vexfs::ServiceConnectionTrigger as On;
     let state = State::INITIAL;
     assert_eq!(
         (state, state.as_str()),
         (State::Unregistered, "UNREGISTERED")
     );
-    let registering = state.next(&Trigger::Send("SERVICE_REGISTER")).unwrap();
+    let registering = state.next(On::SendServiceRegister).unwrap();
     assert_eq!(registering, State::Registering);
-    // The response leads on according to its status: both targets, catalogue order.
+    // The response leads on according to its status: both targets, catalogue order, and
+    // only `next_to` takes it, naming the target.
     assert_eq!(
-        registering.targets(&Trigger::Receive("SERVICE_REGISTER_RESPONSE")),
+        registering.targets(On::ReceiveServiceRegisterResponse),
         [State::Registered, State::Unregistered]
     );
-    assert_eq!(registering.next(&Trigger::Event("no such event")), None);
+    let choice = registering
+        .next(On::ReceiveServiceRegisterResponse)
+        .unwrap_err();
+    assert_eq!(choice.targets(), ["REGISTERED", "UNREGISTERED"]);
+    assert_eq!(
+        registering.next_to(On::ReceiveServiceRegisterResponse, State::Registered),
+        Ok(State::Registered)
+    );
+    let wrong = registering
+        .next_to(On::ReceiveServiceRegisterResponse, State::Closed)
+        .unwrap_err();
+    assert_eq!(wrong.requested, Some("CLOSED"));
+    // An undeclared transition is refused, saying what the state accepts.
+    let refused = registering.next(On::SendServiceUnregister).unwrap_err();
+    assert_eq!(
+        (refused.state, refused.trigger),
+        ("REGISTERING", Trigger::Send("SERVICE_UNREGISTER"))
+    );
+    assert_eq!(
+        refused.to_string(),
+        "ServiceConnection in state REGISTERING does not accept send SERVICE_UNREGISTER; \
+         it accepts receive SERVICE_REGISTER_RESPONSE, receive ERROR, event timeout, event closed"
+    );
+    assert_eq!(
+        registering
+            .accepts()
+            .iter()
+            .map(|t| t.trigger())
+            .collect::<Vec<_>>(),
+        refused.accepted()
+    );
+    assert_eq!(
+        On::from_trigger(Trigger::Receive("ACK")),
+        Some(On::ReceiveAck)
+    );
+    assert_eq!(On::from_trigger(Trigger::Event("no such event")), None);
     assert!(State::ALL.iter().any(|s| s.is_terminal()));
+    assert_eq!(State::TABLE.transitions.len(), 13);
+}
+
+#[test]
+fn a_machine_converts_to_and_from_its_state_type() {
+    use migration::{UserMigration, UserMigrationState};
+    for &state in UserMigration::ALL {
+        let value = UserMigrationState::from(state);
+        assert_eq!(value.as_str(), state.as_str());
+        assert_eq!(UserMigration::from(value), state);
+    }
 }
 
 // ---------------------------------------------------------------------------------------

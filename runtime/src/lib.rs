@@ -21,7 +21,8 @@
 //!   [`binary::Reader`] and a [`binary::Writer`], the [`binary::Binary`] trait generated
 //!   structs implement, and precise [`binary::DecodeError`]s.
 //! - [`dispatch`]: what generated dispatchers and handler traits take and return.
-//! - [`machine`]: the [`Trigger`] that drives generated state machines.
+//! - [`machine`]: what generated state machines share: the [`Trigger`], the transition
+//!   table as data, [`machine::InvalidTransition`] and the transition log.
 //! - [`nesting`]: the JSON nesting limit, checked on the raw text.
 //! - [`strict`]: strict JSON decoding, structs only from JSON objects (never serde's
 //!   positional array form), at every depth; every JSON decoding helper here uses it.
@@ -44,4 +45,4 @@ pub mod transport;
 pub mod validate;
 
 pub use dispatch::{DispatchError, HandlerError, MessageContext, MessageInfo};
-pub use machine::Trigger;
+pub use machine::{InvalidTransition, Trigger};

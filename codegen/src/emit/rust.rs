@@ -17,6 +17,7 @@ mod binary;
 mod docs;
 mod envelope;
 mod items;
+mod machines;
 mod messages;
 mod registry;
 mod types;
@@ -194,9 +195,7 @@ fn module_tokens(module: &Module) -> anyhow::Result<TokenStream> {
     }
     items.extend(envelope::definition(module, &types));
     items.extend(items::error_codes(module));
-    for machine in &module.machines {
-        items.extend(items::machine(machine));
-    }
+    items.extend(machines::items(module));
     items.extend(messages::table(module, &types)?);
     items.extend(messages::enums(module, &types)?);
     items.extend(messages::handlers(module, &types)?);

@@ -63,7 +63,7 @@ impl<'a> Lowerer<'a> {
         self.check_type_collisions(&types);
         let messages = self.messages();
         let errors = self.errors(&types);
-        let machines = self.machines();
+        let machines = self.machines(&types);
         let role_items = self.role_items(&types, &machines, &errors);
         let wire = self.wire();
         Module {
@@ -333,6 +333,19 @@ impl<'a> Lowerer<'a> {
                     sm.src.at("name"),
                 )
             }))
+            .chain(self.cat.state_machines.iter().map(|sm| {
+                // The machine's trigger enum is a Rust item beside the types.
+                let rust = format!("{}Trigger", rust_type(&sm.name));
+                (
+                    format!("{}Trigger", sm.name),
+                    Idents {
+                        c: rust.clone(),
+                        ts: rust.clone(),
+                        rust,
+                    },
+                    sm.src.at("name"),
+                )
+            }))
             .collect();
         self.unique_idents(
             "type",
@@ -517,7 +530,7 @@ impl<'a> Lowerer<'a> {
         ErrorCodes { enum_name, codes }
     }
 
-    fn machines(&mut self) -> Vec<Machine> {
+    fn machines(&mut self, types: &[TypeDef]) -> Vec<Machine> {
         let mut out = Vec::new();
         for sm in &self.cat.state_machines {
             let states: Vec<State> = sm
@@ -547,8 +560,29 @@ impl<'a> Lowerer<'a> {
                     )
                 }),
             );
+            let state_type = sm.state_type.as_deref().and_then(|name| {
+                let ty = *self.ids.get(name)?;
+                let TypeKind::Enum(e) = &types.get(ty.0)?.kind else {
+                    return None;
+                };
+                // Validation guarantees one member per state value.
+                let variants = states
+                    .iter()
+                    .map(|s| {
+                        e.values
+                            .iter()
+                            .find(|v| v.wire == s.value)
+                            .map(|v| v.idents.rust.clone())
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Some(StateType { ty, variants })
+            });
+            let triggers = self.machine_triggers(sm);
             out.push(Machine {
                 name: sm.name.clone(),
+                trigger_enum: format!("{}Trigger", rust_type(&sm.name)),
+                triggers,
+                state_type,
                 idents: Idents {
                     rust: rust_type(&sm.name),
                     c: c_ident(&sm.name),
@@ -578,6 +612,46 @@ impl<'a> Lowerer<'a> {
         out
     }
 
+    /// The distinct triggers of a machine's transitions, in first-seen order, named
+    /// `SendX`/`ReceiveX` for messages and after the event otherwise.
+    fn machine_triggers(&mut self, sm: &m::StateMachine) -> Vec<MachineTrigger> {
+        let mut triggers: Vec<MachineTrigger> = Vec::new();
+        let mut sources = Vec::new();
+        for (i, t) in sm.transitions.iter().enumerate() {
+            let (on, rust) = match &t.on {
+                m::Trigger::Send(s) => (Trigger::Send(s.clone()), format!("Send{}", rust_variant(s))),
+                m::Trigger::Receive(s) => {
+                    (Trigger::Receive(s.clone()), format!("Receive{}", rust_variant(s)))
+                }
+                m::Trigger::Event(s) => (Trigger::Event(s.clone()), rust_variant(s)),
+            };
+            if triggers.iter().all(|k| k.on != on) {
+                triggers.push(MachineTrigger { on, rust });
+                sources.push(sm.src.at("transitions").at(i).at("on"));
+            }
+        }
+        let names: Vec<(String, Idents)> = triggers
+            .iter()
+            .map(|t| {
+                let name = match &t.on {
+                    Trigger::Send(s) => format!("send {s}"),
+                    Trigger::Receive(s) => format!("receive {s}"),
+                    Trigger::Event(s) => format!("event {s}"),
+                };
+                let rust = t.rust.clone();
+                (name, Idents { c: rust.clone(), ts: rust.clone(), rust })
+            })
+            .collect();
+        self.unique_idents(
+            "trigger",
+            names
+                .iter()
+                .zip(sources)
+                .map(|((n, i), s)| (n.as_str(), i, s)),
+        );
+        triggers
+    }
+
     /// Derived names (message enums, handler traits) give way to declared ones.
     fn role_items(
         &mut self,
@@ -589,6 +663,7 @@ impl<'a> Lowerer<'a> {
             .iter()
             .map(|t| t.idents.rust.clone())
             .chain(machines.iter().map(|m| m.idents.rust.clone()))
+            .chain(machines.iter().map(|m| m.trigger_enum.clone()))
             .chain([errors.enum_name.clone()])
             .collect();
         let mut pick = |candidates: [String; 3]| -> String {

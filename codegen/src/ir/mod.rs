@@ -602,8 +602,33 @@ pub struct Machine {
     pub states: Vec<State>,
     /// Transitions.
     pub transitions: Vec<Transition>,
+    /// The distinct triggers of `transitions`, in first-seen order.
+    pub triggers: Vec<MachineTrigger>,
+    /// Rust name of the enum of `triggers` (`UserMigrationTrigger`).
+    pub trigger_enum: String,
+    /// The string enum carrying the state in messages (`stateType`), when declared.
+    pub state_type: Option<StateType>,
     /// Anchor in the generated docs.
     pub anchor: String,
+}
+
+/// A trigger of a machine, with its variant in the machine's trigger enum.
+#[derive(Debug, Clone)]
+pub struct MachineTrigger {
+    /// The trigger.
+    pub on: Trigger,
+    /// Rust variant (`DeadlinePassed`, `SendBackupRequest`, `ReceiveBackupStarted`).
+    pub rust: String,
+}
+
+/// The string enum a machine's state travels as.
+#[derive(Debug, Clone)]
+pub struct StateType {
+    /// The enum.
+    pub ty: TypeId,
+    /// Per state of the machine, in `states` order, the Rust variant of the enum member
+    /// with the state's value.
+    pub variants: Vec<String>,
 }
 
 /// A state.

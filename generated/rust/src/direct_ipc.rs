@@ -524,6 +524,8 @@ impl ErrorCode {
 /// The seed's RegistrationState: initialisation state of a DirectIpcUtility instance.
 ///
 /// Held by `utility`; starts in `UNINITIALIZED`.
+///
+/// A state changes only through [`RegistrationState::next`] and [`RegistrationState::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RegistrationState {
     /// DirectIpcUtility created but not subscribed; sends are queued.
@@ -553,6 +555,60 @@ impl RegistrationState {
         Self::Destroyed,
     ];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "RegistrationState",
+        initial: "UNINITIALIZED",
+        states: &["UNINITIALIZED", "SUBSCRIBING", "REGISTERED", "FAILED", "DESTROYED"],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "UNINITIALIZED",
+                trigger: ipcspec_runtime::Trigger::Send("SUBSCRIBE"),
+                to: "SUBSCRIBING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SUBSCRIBING",
+                trigger: ipcspec_runtime::Trigger::Receive("MAP_UPDATE"),
+                to: "REGISTERED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SUBSCRIBING",
+                trigger: ipcspec_runtime::Trigger::Receive("ERROR"),
+                to: "FAILED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SUBSCRIBING",
+                trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                to: "FAILED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SUBSCRIBING",
+                trigger: ipcspec_runtime::Trigger::Event("error"),
+                to: "FAILED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERED",
+                trigger: ipcspec_runtime::Trigger::Event("exit"),
+                to: "DESTROYED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERED",
+                trigger: ipcspec_runtime::Trigger::Send("UNSUBSCRIBE"),
+                to: "DESTROYED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SUBSCRIBING",
+                trigger: ipcspec_runtime::Trigger::Event("exit"),
+                to: "DESTROYED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "FAILED",
+                trigger: ipcspec_runtime::Trigger::Event("exit"),
+                to: "DESTROYED",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -561,6 +617,17 @@ impl RegistrationState {
             Self::Registered => "registered",
             Self::Failed => "failed",
             Self::Destroyed => "destroyed",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Uninitialized => "UNINITIALIZED",
+            Self::Subscribing => "SUBSCRIBING",
+            Self::Registered => "REGISTERED",
+            Self::Failed => "FAILED",
+            Self::Destroyed => "DESTROYED",
         }
     }
 
@@ -602,49 +669,220 @@ impl RegistrationState {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [RegistrationStateTrigger] {
+        match self {
+            Self::Uninitialized => &[RegistrationStateTrigger::SendSubscribe],
+            Self::Subscribing => {
+                &[
+                    RegistrationStateTrigger::ReceiveMapUpdate,
+                    RegistrationStateTrigger::ReceiveError,
+                    RegistrationStateTrigger::Timeout,
+                    RegistrationStateTrigger::Error,
+                    RegistrationStateTrigger::Exit,
+                ]
+            }
+            Self::Registered => {
+                &[
+                    RegistrationStateTrigger::Exit,
+                    RegistrationStateTrigger::SendUnsubscribe,
+                ]
+            }
+            Self::Failed => &[RegistrationStateTrigger::Exit],
+            Self::Destroyed => &[],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: RegistrationStateTrigger) -> &'static [Self] {
         match (self, trigger) {
-            (Self::Uninitialized, ipcspec_runtime::Trigger::Send("SUBSCRIBE")) => {
+            (Self::Uninitialized, RegistrationStateTrigger::SendSubscribe) => {
                 &[Self::Subscribing]
             }
-            (Self::Subscribing, ipcspec_runtime::Trigger::Receive("MAP_UPDATE")) => {
+            (Self::Subscribing, RegistrationStateTrigger::ReceiveMapUpdate) => {
                 &[Self::Registered]
             }
-            (Self::Subscribing, ipcspec_runtime::Trigger::Receive("ERROR")) => {
+            (Self::Subscribing, RegistrationStateTrigger::ReceiveError) => {
                 &[Self::Failed]
             }
-            (Self::Subscribing, ipcspec_runtime::Trigger::Event("timeout")) => {
-                &[Self::Failed]
-            }
-            (Self::Subscribing, ipcspec_runtime::Trigger::Event("error")) => {
-                &[Self::Failed]
-            }
-            (Self::Registered, ipcspec_runtime::Trigger::Event("exit")) => {
+            (Self::Subscribing, RegistrationStateTrigger::Timeout) => &[Self::Failed],
+            (Self::Subscribing, RegistrationStateTrigger::Error) => &[Self::Failed],
+            (Self::Registered, RegistrationStateTrigger::Exit) => &[Self::Destroyed],
+            (Self::Registered, RegistrationStateTrigger::SendUnsubscribe) => {
                 &[Self::Destroyed]
             }
-            (Self::Registered, ipcspec_runtime::Trigger::Send("UNSUBSCRIBE")) => {
-                &[Self::Destroyed]
-            }
-            (Self::Subscribing, ipcspec_runtime::Trigger::Event("exit")) => {
-                &[Self::Destroyed]
-            }
-            (Self::Failed, ipcspec_runtime::Trigger::Event("exit")) => &[Self::Destroyed],
+            (Self::Subscribing, RegistrationStateTrigger::Exit) => &[Self::Destroyed],
+            (Self::Failed, RegistrationStateTrigger::Exit) => &[Self::Destroyed],
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: RegistrationStateTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::Uninitialized, RegistrationStateTrigger::SendSubscribe) => {
+                (Self::Subscribing, 0)
+            }
+            (Self::Subscribing, RegistrationStateTrigger::ReceiveMapUpdate) => {
+                (Self::Registered, 1)
+            }
+            (Self::Subscribing, RegistrationStateTrigger::ReceiveError) => {
+                (Self::Failed, 2)
+            }
+            (Self::Subscribing, RegistrationStateTrigger::Timeout) => (Self::Failed, 3),
+            (Self::Subscribing, RegistrationStateTrigger::Error) => (Self::Failed, 4),
+            (Self::Registered, RegistrationStateTrigger::Exit) => (Self::Destroyed, 5),
+            (Self::Registered, RegistrationStateTrigger::SendUnsubscribe) => {
+                (Self::Destroyed, 6)
+            }
+            (Self::Subscribing, RegistrationStateTrigger::Exit) => (Self::Destroyed, 7),
+            (Self::Failed, RegistrationStateTrigger::Exit) => (Self::Destroyed, 8),
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: RegistrationStateTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (
+                Self::Uninitialized,
+                RegistrationStateTrigger::SendSubscribe,
+                Self::Subscribing,
+            ) => 0,
+            (
+                Self::Subscribing,
+                RegistrationStateTrigger::ReceiveMapUpdate,
+                Self::Registered,
+            ) => 1,
+            (Self::Subscribing, RegistrationStateTrigger::ReceiveError, Self::Failed) => {
+                2
+            }
+            (Self::Subscribing, RegistrationStateTrigger::Timeout, Self::Failed) => 3,
+            (Self::Subscribing, RegistrationStateTrigger::Error, Self::Failed) => 4,
+            (Self::Registered, RegistrationStateTrigger::Exit, Self::Destroyed) => 5,
+            (
+                Self::Registered,
+                RegistrationStateTrigger::SendUnsubscribe,
+                Self::Destroyed,
+            ) => 6,
+            (Self::Subscribing, RegistrationStateTrigger::Exit, Self::Destroyed) => 7,
+            (Self::Failed, RegistrationStateTrigger::Exit, Self::Destroyed) => 8,
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: RegistrationStateTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for RegistrationState {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`RegistrationState`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RegistrationStateTrigger {
+    /// The holder sends `SUBSCRIBE`.
+    SendSubscribe,
+    /// The holder receives `MAP_UPDATE`.
+    ReceiveMapUpdate,
+    /// The holder receives `ERROR`.
+    ReceiveError,
+    /// The local event `timeout`.
+    Timeout,
+    /// The local event `error`.
+    Error,
+    /// The local event `exit`.
+    Exit,
+    /// The holder sends `UNSUBSCRIBE`.
+    SendUnsubscribe,
+}
+
+impl RegistrationStateTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::SendSubscribe,
+        Self::ReceiveMapUpdate,
+        Self::ReceiveError,
+        Self::Timeout,
+        Self::Error,
+        Self::Exit,
+        Self::SendUnsubscribe,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::SendSubscribe => ipcspec_runtime::Trigger::Send("SUBSCRIBE"),
+            Self::ReceiveMapUpdate => ipcspec_runtime::Trigger::Receive("MAP_UPDATE"),
+            Self::ReceiveError => ipcspec_runtime::Trigger::Receive("ERROR"),
+            Self::Timeout => ipcspec_runtime::Trigger::Event("timeout"),
+            Self::Error => ipcspec_runtime::Trigger::Event("error"),
+            Self::Exit => ipcspec_runtime::Trigger::Event("exit"),
+            Self::SendUnsubscribe => ipcspec_runtime::Trigger::Send("UNSUBSCRIBE"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Send("SUBSCRIBE") => Some(Self::SendSubscribe),
+            ipcspec_runtime::Trigger::Receive("MAP_UPDATE") => {
+                Some(Self::ReceiveMapUpdate)
+            }
+            ipcspec_runtime::Trigger::Receive("ERROR") => Some(Self::ReceiveError),
+            ipcspec_runtime::Trigger::Event("timeout") => Some(Self::Timeout),
+            ipcspec_runtime::Trigger::Event("error") => Some(Self::Error),
+            ipcspec_runtime::Trigger::Event("exit") => Some(Self::Exit),
+            ipcspec_runtime::Trigger::Send("UNSUBSCRIBE") => Some(Self::SendUnsubscribe),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RegistrationStateTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 
 /// Lifecycle of a PendingInvoke. Renderers hold the identical machine for their own invokes (the language gives a machine one role; see the report).
 ///
 /// Held by `renderer`, `utility`; starts in `CREATED`.
+///
+/// A state changes only through [`PendingInvokeState::next`] and [`PendingInvokeState::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PendingInvokeState {
     /// invoke() called; the PendingInvoke and its timeout exist; waiting for a direct channel to the target if there is none (GET_PORT).
@@ -673,8 +911,72 @@ impl PendingInvokeState {
         Self::Rejected,
     ];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "PendingInvokeState",
+        initial: "CREATED",
+        states: &["CREATED", "SENT", "RESOLVED", "REJECTED"],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "CREATED",
+                trigger: ipcspec_runtime::Trigger::Send("INVOKE"),
+                to: "SENT",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "CREATED",
+                trigger: ipcspec_runtime::Trigger::Receive("ERROR"),
+                to: "REJECTED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "CREATED",
+                trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                to: "REJECTED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SENT",
+                trigger: ipcspec_runtime::Trigger::Receive("INVOKE_RESPONSE"),
+                to: "RESOLVED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SENT",
+                trigger: ipcspec_runtime::Trigger::Receive("INVOKE_RESPONSE"),
+                to: "REJECTED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SENT",
+                trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                to: "REJECTED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SENT",
+                trigger: ipcspec_runtime::Trigger::Receive("MAP_UPDATE"),
+                to: "REJECTED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SENT",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "REJECTED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SENT",
+                trigger: ipcspec_runtime::Trigger::Event("exit"),
+                to: "REJECTED",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::Sent => "SENT",
+            Self::Resolved => "RESOLVED",
+            Self::Rejected => "REJECTED",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Created => "CREATED",
             Self::Sent => "SENT",
@@ -708,40 +1010,212 @@ impl PendingInvokeState {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [PendingInvokeStateTrigger] {
+        match self {
+            Self::Created => {
+                &[
+                    PendingInvokeStateTrigger::SendInvoke,
+                    PendingInvokeStateTrigger::ReceiveError,
+                    PendingInvokeStateTrigger::Timeout,
+                ]
+            }
+            Self::Sent => {
+                &[
+                    PendingInvokeStateTrigger::ReceiveInvokeResponse,
+                    PendingInvokeStateTrigger::Timeout,
+                    PendingInvokeStateTrigger::ReceiveMapUpdate,
+                    PendingInvokeStateTrigger::Closed,
+                    PendingInvokeStateTrigger::Exit,
+                ]
+            }
+            Self::Resolved => &[],
+            Self::Rejected => &[],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: PendingInvokeStateTrigger) -> &'static [Self] {
         match (self, trigger) {
-            (Self::Created, ipcspec_runtime::Trigger::Send("INVOKE")) => &[Self::Sent],
-            (Self::Created, ipcspec_runtime::Trigger::Receive("ERROR")) => {
-                &[Self::Rejected]
-            }
-            (Self::Created, ipcspec_runtime::Trigger::Event("timeout")) => {
-                &[Self::Rejected]
-            }
-            (Self::Sent, ipcspec_runtime::Trigger::Receive("INVOKE_RESPONSE")) => {
+            (Self::Created, PendingInvokeStateTrigger::SendInvoke) => &[Self::Sent],
+            (Self::Created, PendingInvokeStateTrigger::ReceiveError) => &[Self::Rejected],
+            (Self::Created, PendingInvokeStateTrigger::Timeout) => &[Self::Rejected],
+            (Self::Sent, PendingInvokeStateTrigger::ReceiveInvokeResponse) => {
                 &[Self::Resolved, Self::Rejected]
             }
-            (Self::Sent, ipcspec_runtime::Trigger::Event("timeout")) => &[Self::Rejected],
-            (Self::Sent, ipcspec_runtime::Trigger::Receive("MAP_UPDATE")) => {
+            (Self::Sent, PendingInvokeStateTrigger::Timeout) => &[Self::Rejected],
+            (Self::Sent, PendingInvokeStateTrigger::ReceiveMapUpdate) => {
                 &[Self::Rejected]
             }
-            (Self::Sent, ipcspec_runtime::Trigger::Event("closed")) => &[Self::Rejected],
-            (Self::Sent, ipcspec_runtime::Trigger::Event("exit")) => &[Self::Rejected],
+            (Self::Sent, PendingInvokeStateTrigger::Closed) => &[Self::Rejected],
+            (Self::Sent, PendingInvokeStateTrigger::Exit) => &[Self::Rejected],
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: PendingInvokeStateTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::Created, PendingInvokeStateTrigger::SendInvoke) => (Self::Sent, 0),
+            (Self::Created, PendingInvokeStateTrigger::ReceiveError) => {
+                (Self::Rejected, 1)
+            }
+            (Self::Created, PendingInvokeStateTrigger::Timeout) => (Self::Rejected, 2),
+            (Self::Sent, PendingInvokeStateTrigger::ReceiveInvokeResponse) => {
+                return Err(self.refused(trigger, None));
+            }
+            (Self::Sent, PendingInvokeStateTrigger::Timeout) => (Self::Rejected, 5),
+            (Self::Sent, PendingInvokeStateTrigger::ReceiveMapUpdate) => {
+                (Self::Rejected, 6)
+            }
+            (Self::Sent, PendingInvokeStateTrigger::Closed) => (Self::Rejected, 7),
+            (Self::Sent, PendingInvokeStateTrigger::Exit) => (Self::Rejected, 8),
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: PendingInvokeStateTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (Self::Created, PendingInvokeStateTrigger::SendInvoke, Self::Sent) => 0,
+            (Self::Created, PendingInvokeStateTrigger::ReceiveError, Self::Rejected) => 1,
+            (Self::Created, PendingInvokeStateTrigger::Timeout, Self::Rejected) => 2,
+            (
+                Self::Sent,
+                PendingInvokeStateTrigger::ReceiveInvokeResponse,
+                Self::Resolved,
+            ) => 3,
+            (
+                Self::Sent,
+                PendingInvokeStateTrigger::ReceiveInvokeResponse,
+                Self::Rejected,
+            ) => 4,
+            (Self::Sent, PendingInvokeStateTrigger::Timeout, Self::Rejected) => 5,
+            (Self::Sent, PendingInvokeStateTrigger::ReceiveMapUpdate, Self::Rejected) => {
+                6
+            }
+            (Self::Sent, PendingInvokeStateTrigger::Closed, Self::Rejected) => 7,
+            (Self::Sent, PendingInvokeStateTrigger::Exit, Self::Rejected) => 8,
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: PendingInvokeStateTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for PendingInvokeState {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`PendingInvokeState`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PendingInvokeStateTrigger {
+    /// The holder sends `INVOKE`.
+    SendInvoke,
+    /// The holder receives `ERROR`.
+    ReceiveError,
+    /// The local event `timeout`.
+    Timeout,
+    /// The holder receives `INVOKE_RESPONSE`.
+    ReceiveInvokeResponse,
+    /// The holder receives `MAP_UPDATE`.
+    ReceiveMapUpdate,
+    /// The local event `closed`.
+    Closed,
+    /// The local event `exit`.
+    Exit,
+}
+
+impl PendingInvokeStateTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::SendInvoke,
+        Self::ReceiveError,
+        Self::Timeout,
+        Self::ReceiveInvokeResponse,
+        Self::ReceiveMapUpdate,
+        Self::Closed,
+        Self::Exit,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::SendInvoke => ipcspec_runtime::Trigger::Send("INVOKE"),
+            Self::ReceiveError => ipcspec_runtime::Trigger::Receive("ERROR"),
+            Self::Timeout => ipcspec_runtime::Trigger::Event("timeout"),
+            Self::ReceiveInvokeResponse => {
+                ipcspec_runtime::Trigger::Receive("INVOKE_RESPONSE")
+            }
+            Self::ReceiveMapUpdate => ipcspec_runtime::Trigger::Receive("MAP_UPDATE"),
+            Self::Closed => ipcspec_runtime::Trigger::Event("closed"),
+            Self::Exit => ipcspec_runtime::Trigger::Event("exit"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Send("INVOKE") => Some(Self::SendInvoke),
+            ipcspec_runtime::Trigger::Receive("ERROR") => Some(Self::ReceiveError),
+            ipcspec_runtime::Trigger::Event("timeout") => Some(Self::Timeout),
+            ipcspec_runtime::Trigger::Receive("INVOKE_RESPONSE") => {
+                Some(Self::ReceiveInvokeResponse)
+            }
+            ipcspec_runtime::Trigger::Receive("MAP_UPDATE") => {
+                Some(Self::ReceiveMapUpdate)
+            }
+            ipcspec_runtime::Trigger::Event("closed") => Some(Self::Closed),
+            ipcspec_runtime::Trigger::Event("exit") => Some(Self::Exit),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PendingInvokeStateTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 
 /// Lifecycle of a UtilityProcessRegistration in main (the seed's Created -> Active -> Terminating -> Removed).
 ///
 /// Held by `main`; starts in `CREATED`.
+///
+/// A state changes only through [`UtilityProcessRegistrationState::next`] and [`UtilityProcessRegistrationState::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UtilityProcessRegistrationState {
     /// registerUtilityProcess(identifier, process) accepted the spawned process (the identifier was free); it has not subscribed yet and is not in the registry.
@@ -768,8 +1242,52 @@ impl UtilityProcessRegistrationState {
         Self::Removed,
     ];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "UtilityProcessRegistrationState",
+        initial: "CREATED",
+        states: &["CREATED", "ACTIVE", "TERMINATING", "REMOVED"],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "CREATED",
+                trigger: ipcspec_runtime::Trigger::Receive("SUBSCRIBE"),
+                to: "ACTIVE",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "CREATED",
+                trigger: ipcspec_runtime::Trigger::Event("exit"),
+                to: "REMOVED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "ACTIVE",
+                trigger: ipcspec_runtime::Trigger::Event("exit"),
+                to: "TERMINATING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "ACTIVE",
+                trigger: ipcspec_runtime::Trigger::Receive("UNSUBSCRIBE"),
+                to: "TERMINATING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "TERMINATING",
+                trigger: ipcspec_runtime::Trigger::Send("MAP_UPDATE"),
+                to: "REMOVED",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::Active => "ACTIVE",
+            Self::Terminating => "TERMINATING",
+            Self::Removed => "REMOVED",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Created => "CREATED",
             Self::Active => "ACTIVE",
@@ -803,37 +1321,208 @@ impl UtilityProcessRegistrationState {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [UtilityProcessRegistrationStateTrigger] {
+        match self {
+            Self::Created => {
+                &[
+                    UtilityProcessRegistrationStateTrigger::ReceiveSubscribe,
+                    UtilityProcessRegistrationStateTrigger::Exit,
+                ]
+            }
+            Self::Active => {
+                &[
+                    UtilityProcessRegistrationStateTrigger::Exit,
+                    UtilityProcessRegistrationStateTrigger::ReceiveUnsubscribe,
+                ]
+            }
+            Self::Terminating => &[UtilityProcessRegistrationStateTrigger::SendMapUpdate],
+            Self::Removed => &[],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(
+        self,
+        trigger: UtilityProcessRegistrationStateTrigger,
+    ) -> &'static [Self] {
         match (self, trigger) {
-            (Self::Created, ipcspec_runtime::Trigger::Receive("SUBSCRIBE")) => {
+            (Self::Created, UtilityProcessRegistrationStateTrigger::ReceiveSubscribe) => {
                 &[Self::Active]
             }
-            (Self::Created, ipcspec_runtime::Trigger::Event("exit")) => &[Self::Removed],
-            (Self::Active, ipcspec_runtime::Trigger::Event("exit")) => {
-                &[Self::Terminating]
-            }
-            (Self::Active, ipcspec_runtime::Trigger::Receive("UNSUBSCRIBE")) => {
-                &[Self::Terminating]
-            }
-            (Self::Terminating, ipcspec_runtime::Trigger::Send("MAP_UPDATE")) => {
+            (Self::Created, UtilityProcessRegistrationStateTrigger::Exit) => {
                 &[Self::Removed]
             }
+            (Self::Active, UtilityProcessRegistrationStateTrigger::Exit) => {
+                &[Self::Terminating]
+            }
+            (
+                Self::Active,
+                UtilityProcessRegistrationStateTrigger::ReceiveUnsubscribe,
+            ) => &[Self::Terminating],
+            (
+                Self::Terminating,
+                UtilityProcessRegistrationStateTrigger::SendMapUpdate,
+            ) => &[Self::Removed],
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: UtilityProcessRegistrationStateTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::Created, UtilityProcessRegistrationStateTrigger::ReceiveSubscribe) => {
+                (Self::Active, 0)
+            }
+            (Self::Created, UtilityProcessRegistrationStateTrigger::Exit) => {
+                (Self::Removed, 1)
+            }
+            (Self::Active, UtilityProcessRegistrationStateTrigger::Exit) => {
+                (Self::Terminating, 2)
+            }
+            (
+                Self::Active,
+                UtilityProcessRegistrationStateTrigger::ReceiveUnsubscribe,
+            ) => (Self::Terminating, 3),
+            (
+                Self::Terminating,
+                UtilityProcessRegistrationStateTrigger::SendMapUpdate,
+            ) => (Self::Removed, 4),
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: UtilityProcessRegistrationStateTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (
+                Self::Created,
+                UtilityProcessRegistrationStateTrigger::ReceiveSubscribe,
+                Self::Active,
+            ) => 0,
+            (
+                Self::Created,
+                UtilityProcessRegistrationStateTrigger::Exit,
+                Self::Removed,
+            ) => 1,
+            (
+                Self::Active,
+                UtilityProcessRegistrationStateTrigger::Exit,
+                Self::Terminating,
+            ) => 2,
+            (
+                Self::Active,
+                UtilityProcessRegistrationStateTrigger::ReceiveUnsubscribe,
+                Self::Terminating,
+            ) => 3,
+            (
+                Self::Terminating,
+                UtilityProcessRegistrationStateTrigger::SendMapUpdate,
+                Self::Removed,
+            ) => 4,
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: UtilityProcessRegistrationStateTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for UtilityProcessRegistrationState {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`UtilityProcessRegistrationState`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UtilityProcessRegistrationStateTrigger {
+    /// The holder receives `SUBSCRIBE`.
+    ReceiveSubscribe,
+    /// The local event `exit`.
+    Exit,
+    /// The holder receives `UNSUBSCRIBE`.
+    ReceiveUnsubscribe,
+    /// The holder sends `MAP_UPDATE`.
+    SendMapUpdate,
+}
+
+impl UtilityProcessRegistrationStateTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::ReceiveSubscribe,
+        Self::Exit,
+        Self::ReceiveUnsubscribe,
+        Self::SendMapUpdate,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::ReceiveSubscribe => ipcspec_runtime::Trigger::Receive("SUBSCRIBE"),
+            Self::Exit => ipcspec_runtime::Trigger::Event("exit"),
+            Self::ReceiveUnsubscribe => ipcspec_runtime::Trigger::Receive("UNSUBSCRIBE"),
+            Self::SendMapUpdate => ipcspec_runtime::Trigger::Send("MAP_UPDATE"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Receive("SUBSCRIBE") => {
+                Some(Self::ReceiveSubscribe)
+            }
+            ipcspec_runtime::Trigger::Event("exit") => Some(Self::Exit),
+            ipcspec_runtime::Trigger::Receive("UNSUBSCRIBE") => {
+                Some(Self::ReceiveUnsubscribe)
+            }
+            ipcspec_runtime::Trigger::Send("MAP_UPDATE") => Some(Self::SendMapUpdate),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for UtilityProcessRegistrationStateTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 
 /// The seed's MessageChannelConnection lifecycle: one direct channel between two processes as main tracks it (its record is a ChannelPair). No manual cleanup is needed: when either process terminates its end is closed by the OS and the peer sees end-of-file.
 ///
 /// Held by `main`; starts in `REQUESTED`.
+///
+/// A state changes only through [`MessageChannelConnection::next`] and [`MessageChannelConnection::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageChannelConnection {
     /// A GET_PORT from process A arrived.
@@ -863,8 +1552,58 @@ impl MessageChannelConnection {
         Self::Closed,
     ];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "MessageChannelConnection",
+        initial: "REQUESTED",
+        states: &["REQUESTED", "CREATED", "TRANSFERRED", "ACTIVE", "CLOSED"],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "REQUESTED",
+                trigger: ipcspec_runtime::Trigger::Event("channel_created"),
+                to: "CREATED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REQUESTED",
+                trigger: ipcspec_runtime::Trigger::Send("ERROR"),
+                to: "CLOSED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "CREATED",
+                trigger: ipcspec_runtime::Trigger::Send("PORT"),
+                to: "TRANSFERRED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "CREATED",
+                trigger: ipcspec_runtime::Trigger::Event("error"),
+                to: "CLOSED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "TRANSFERRED",
+                trigger: ipcspec_runtime::Trigger::Event("ends_released"),
+                to: "ACTIVE",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "ACTIVE",
+                trigger: ipcspec_runtime::Trigger::Event("exit"),
+                to: "CLOSED",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "REQUESTED",
+            Self::Created => "CREATED",
+            Self::Transferred => "TRANSFERRED",
+            Self::Active => "ACTIVE",
+            Self::Closed => "CLOSED",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Requested => "REQUESTED",
             Self::Created => "CREATED",
@@ -901,36 +1640,205 @@ impl MessageChannelConnection {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [MessageChannelConnectionTrigger] {
+        match self {
+            Self::Requested => {
+                &[
+                    MessageChannelConnectionTrigger::ChannelCreated,
+                    MessageChannelConnectionTrigger::SendError,
+                ]
+            }
+            Self::Created => {
+                &[
+                    MessageChannelConnectionTrigger::SendPort,
+                    MessageChannelConnectionTrigger::Error,
+                ]
+            }
+            Self::Transferred => &[MessageChannelConnectionTrigger::EndsReleased],
+            Self::Active => &[MessageChannelConnectionTrigger::Exit],
+            Self::Closed => &[],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: MessageChannelConnectionTrigger) -> &'static [Self] {
         match (self, trigger) {
-            (Self::Requested, ipcspec_runtime::Trigger::Event("channel_created")) => {
+            (Self::Requested, MessageChannelConnectionTrigger::ChannelCreated) => {
                 &[Self::Created]
             }
-            (Self::Requested, ipcspec_runtime::Trigger::Send("ERROR")) => &[Self::Closed],
-            (Self::Created, ipcspec_runtime::Trigger::Send("PORT")) => {
+            (Self::Requested, MessageChannelConnectionTrigger::SendError) => {
+                &[Self::Closed]
+            }
+            (Self::Created, MessageChannelConnectionTrigger::SendPort) => {
                 &[Self::Transferred]
             }
-            (Self::Created, ipcspec_runtime::Trigger::Event("error")) => &[Self::Closed],
-            (Self::Transferred, ipcspec_runtime::Trigger::Event("ends_released")) => {
+            (Self::Created, MessageChannelConnectionTrigger::Error) => &[Self::Closed],
+            (Self::Transferred, MessageChannelConnectionTrigger::EndsReleased) => {
                 &[Self::Active]
             }
-            (Self::Active, ipcspec_runtime::Trigger::Event("exit")) => &[Self::Closed],
+            (Self::Active, MessageChannelConnectionTrigger::Exit) => &[Self::Closed],
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: MessageChannelConnectionTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::Requested, MessageChannelConnectionTrigger::ChannelCreated) => {
+                (Self::Created, 0)
+            }
+            (Self::Requested, MessageChannelConnectionTrigger::SendError) => {
+                (Self::Closed, 1)
+            }
+            (Self::Created, MessageChannelConnectionTrigger::SendPort) => {
+                (Self::Transferred, 2)
+            }
+            (Self::Created, MessageChannelConnectionTrigger::Error) => (Self::Closed, 3),
+            (Self::Transferred, MessageChannelConnectionTrigger::EndsReleased) => {
+                (Self::Active, 4)
+            }
+            (Self::Active, MessageChannelConnectionTrigger::Exit) => (Self::Closed, 5),
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: MessageChannelConnectionTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (
+                Self::Requested,
+                MessageChannelConnectionTrigger::ChannelCreated,
+                Self::Created,
+            ) => 0,
+            (
+                Self::Requested,
+                MessageChannelConnectionTrigger::SendError,
+                Self::Closed,
+            ) => 1,
+            (
+                Self::Created,
+                MessageChannelConnectionTrigger::SendPort,
+                Self::Transferred,
+            ) => 2,
+            (Self::Created, MessageChannelConnectionTrigger::Error, Self::Closed) => 3,
+            (
+                Self::Transferred,
+                MessageChannelConnectionTrigger::EndsReleased,
+                Self::Active,
+            ) => 4,
+            (Self::Active, MessageChannelConnectionTrigger::Exit, Self::Closed) => 5,
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: MessageChannelConnectionTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for MessageChannelConnection {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`MessageChannelConnection`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageChannelConnectionTrigger {
+    /// The local event `channel_created`.
+    ChannelCreated,
+    /// The holder sends `ERROR`.
+    SendError,
+    /// The holder sends `PORT`.
+    SendPort,
+    /// The local event `error`.
+    Error,
+    /// The local event `ends_released`.
+    EndsReleased,
+    /// The local event `exit`.
+    Exit,
+}
+
+impl MessageChannelConnectionTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::ChannelCreated,
+        Self::SendError,
+        Self::SendPort,
+        Self::Error,
+        Self::EndsReleased,
+        Self::Exit,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::ChannelCreated => ipcspec_runtime::Trigger::Event("channel_created"),
+            Self::SendError => ipcspec_runtime::Trigger::Send("ERROR"),
+            Self::SendPort => ipcspec_runtime::Trigger::Send("PORT"),
+            Self::Error => ipcspec_runtime::Trigger::Event("error"),
+            Self::EndsReleased => ipcspec_runtime::Trigger::Event("ends_released"),
+            Self::Exit => ipcspec_runtime::Trigger::Event("exit"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Event("channel_created") => {
+                Some(Self::ChannelCreated)
+            }
+            ipcspec_runtime::Trigger::Send("ERROR") => Some(Self::SendError),
+            ipcspec_runtime::Trigger::Send("PORT") => Some(Self::SendPort),
+            ipcspec_runtime::Trigger::Event("error") => Some(Self::Error),
+            ipcspec_runtime::Trigger::Event("ends_released") => Some(Self::EndsReleased),
+            ipcspec_runtime::Trigger::Event("exit") => Some(Self::Exit),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for MessageChannelConnectionTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 
 /// The seed's DirectIpcTarget state transitions: one registry entry in main.
 ///
 /// Held by `main`; starts in `NOT_REGISTERED`.
+///
+/// A state changes only through [`DirectIpcTargetState::next`] and [`DirectIpcTargetState::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DirectIpcTargetState {
     /// Not in the registry.
@@ -950,12 +1858,45 @@ impl DirectIpcTargetState {
     /// Every state, in catalogue order.
     pub const ALL: &[Self] = &[Self::NotRegistered, Self::Registered, Self::Terminated];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "DirectIpcTargetState",
+        initial: "NOT_REGISTERED",
+        states: &["NOT_REGISTERED", "REGISTERED", "TERMINATED"],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "NOT_REGISTERED",
+                trigger: ipcspec_runtime::Trigger::Receive("SUBSCRIBE"),
+                to: "REGISTERED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERED",
+                trigger: ipcspec_runtime::Trigger::Event("exit"),
+                to: "TERMINATED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERED",
+                trigger: ipcspec_runtime::Trigger::Receive("UNSUBSCRIBE"),
+                to: "TERMINATED",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NotRegistered => "not-registered",
             Self::Registered => "registered",
             Self::Terminated => "terminated",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NotRegistered => "NOT_REGISTERED",
+            Self::Registered => "REGISTERED",
+            Self::Terminated => "TERMINATED",
         }
     }
 
@@ -982,33 +1923,162 @@ impl DirectIpcTargetState {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [DirectIpcTargetStateTrigger] {
+        match self {
+            Self::NotRegistered => &[DirectIpcTargetStateTrigger::ReceiveSubscribe],
+            Self::Registered => {
+                &[
+                    DirectIpcTargetStateTrigger::Exit,
+                    DirectIpcTargetStateTrigger::ReceiveUnsubscribe,
+                ]
+            }
+            Self::Terminated => &[],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: DirectIpcTargetStateTrigger) -> &'static [Self] {
         match (self, trigger) {
-            (Self::NotRegistered, ipcspec_runtime::Trigger::Receive("SUBSCRIBE")) => {
+            (Self::NotRegistered, DirectIpcTargetStateTrigger::ReceiveSubscribe) => {
                 &[Self::Registered]
             }
-            (Self::Registered, ipcspec_runtime::Trigger::Event("exit")) => {
-                &[Self::Terminated]
-            }
-            (Self::Registered, ipcspec_runtime::Trigger::Receive("UNSUBSCRIBE")) => {
+            (Self::Registered, DirectIpcTargetStateTrigger::Exit) => &[Self::Terminated],
+            (Self::Registered, DirectIpcTargetStateTrigger::ReceiveUnsubscribe) => {
                 &[Self::Terminated]
             }
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: DirectIpcTargetStateTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::NotRegistered, DirectIpcTargetStateTrigger::ReceiveSubscribe) => {
+                (Self::Registered, 0)
+            }
+            (Self::Registered, DirectIpcTargetStateTrigger::Exit) => {
+                (Self::Terminated, 1)
+            }
+            (Self::Registered, DirectIpcTargetStateTrigger::ReceiveUnsubscribe) => {
+                (Self::Terminated, 2)
+            }
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: DirectIpcTargetStateTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (
+                Self::NotRegistered,
+                DirectIpcTargetStateTrigger::ReceiveSubscribe,
+                Self::Registered,
+            ) => 0,
+            (Self::Registered, DirectIpcTargetStateTrigger::Exit, Self::Terminated) => 1,
+            (
+                Self::Registered,
+                DirectIpcTargetStateTrigger::ReceiveUnsubscribe,
+                Self::Terminated,
+            ) => 2,
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: DirectIpcTargetStateTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for DirectIpcTargetState {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`DirectIpcTargetState`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DirectIpcTargetStateTrigger {
+    /// The holder receives `SUBSCRIBE`.
+    ReceiveSubscribe,
+    /// The local event `exit`.
+    Exit,
+    /// The holder receives `UNSUBSCRIBE`.
+    ReceiveUnsubscribe,
+}
+
+impl DirectIpcTargetStateTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::ReceiveSubscribe,
+        Self::Exit,
+        Self::ReceiveUnsubscribe,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::ReceiveSubscribe => ipcspec_runtime::Trigger::Receive("SUBSCRIBE"),
+            Self::Exit => ipcspec_runtime::Trigger::Event("exit"),
+            Self::ReceiveUnsubscribe => ipcspec_runtime::Trigger::Receive("UNSUBSCRIBE"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Receive("SUBSCRIBE") => {
+                Some(Self::ReceiveSubscribe)
+            }
+            ipcspec_runtime::Trigger::Event("exit") => Some(Self::Exit),
+            ipcspec_runtime::Trigger::Receive("UNSUBSCRIBE") => {
+                Some(Self::ReceiveUnsubscribe)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for DirectIpcTargetStateTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 
 /// The seed's QueuedMessage state machine: what happens to a send made by a utility.
 ///
 /// Held by `utility`; starts in `CREATED`.
+///
+/// A state changes only through [`QueuedMessageState::next`] and [`QueuedMessageState::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QueuedMessageState {
     /// send() called.
@@ -1040,8 +2110,58 @@ impl QueuedMessageState {
         Self::Discarded,
     ];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "QueuedMessageState",
+        initial: "CREATED",
+        states: &["CREATED", "QUEUED", "FLUSHED", "SENT", "DISCARDED"],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "CREATED",
+                trigger: ipcspec_runtime::Trigger::Send("MESSAGE"),
+                to: "SENT",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "CREATED",
+                trigger: ipcspec_runtime::Trigger::Event("not_registered"),
+                to: "QUEUED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "QUEUED",
+                trigger: ipcspec_runtime::Trigger::Receive("MAP_UPDATE"),
+                to: "FLUSHED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "QUEUED",
+                trigger: ipcspec_runtime::Trigger::Event("registration_failed"),
+                to: "DISCARDED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "FLUSHED",
+                trigger: ipcspec_runtime::Trigger::Send("MESSAGE"),
+                to: "SENT",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "FLUSHED",
+                trigger: ipcspec_runtime::Trigger::Receive("ERROR"),
+                to: "DISCARDED",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::Queued => "QUEUED",
+            Self::Flushed => "FLUSHED",
+            Self::Sent => "SENT",
+            Self::Discarded => "DISCARDED",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Created => "CREATED",
             Self::Queued => "QUEUED",
@@ -1078,32 +2198,195 @@ impl QueuedMessageState {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
-        match (self, trigger) {
-            (Self::Created, ipcspec_runtime::Trigger::Send("MESSAGE")) => &[Self::Sent],
-            (Self::Created, ipcspec_runtime::Trigger::Event("not_registered")) => {
-                &[Self::Queued]
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [QueuedMessageStateTrigger] {
+        match self {
+            Self::Created => {
+                &[
+                    QueuedMessageStateTrigger::SendMessage,
+                    QueuedMessageStateTrigger::NotRegistered,
+                ]
             }
-            (Self::Queued, ipcspec_runtime::Trigger::Receive("MAP_UPDATE")) => {
+            Self::Queued => {
+                &[
+                    QueuedMessageStateTrigger::ReceiveMapUpdate,
+                    QueuedMessageStateTrigger::RegistrationFailed,
+                ]
+            }
+            Self::Flushed => {
+                &[
+                    QueuedMessageStateTrigger::SendMessage,
+                    QueuedMessageStateTrigger::ReceiveError,
+                ]
+            }
+            Self::Sent => &[],
+            Self::Discarded => &[],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: QueuedMessageStateTrigger) -> &'static [Self] {
+        match (self, trigger) {
+            (Self::Created, QueuedMessageStateTrigger::SendMessage) => &[Self::Sent],
+            (Self::Created, QueuedMessageStateTrigger::NotRegistered) => &[Self::Queued],
+            (Self::Queued, QueuedMessageStateTrigger::ReceiveMapUpdate) => {
                 &[Self::Flushed]
             }
-            (Self::Queued, ipcspec_runtime::Trigger::Event("registration_failed")) => {
+            (Self::Queued, QueuedMessageStateTrigger::RegistrationFailed) => {
                 &[Self::Discarded]
             }
-            (Self::Flushed, ipcspec_runtime::Trigger::Send("MESSAGE")) => &[Self::Sent],
-            (Self::Flushed, ipcspec_runtime::Trigger::Receive("ERROR")) => {
+            (Self::Flushed, QueuedMessageStateTrigger::SendMessage) => &[Self::Sent],
+            (Self::Flushed, QueuedMessageStateTrigger::ReceiveError) => {
                 &[Self::Discarded]
             }
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: QueuedMessageStateTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::Created, QueuedMessageStateTrigger::SendMessage) => (Self::Sent, 0),
+            (Self::Created, QueuedMessageStateTrigger::NotRegistered) => {
+                (Self::Queued, 1)
+            }
+            (Self::Queued, QueuedMessageStateTrigger::ReceiveMapUpdate) => {
+                (Self::Flushed, 2)
+            }
+            (Self::Queued, QueuedMessageStateTrigger::RegistrationFailed) => {
+                (Self::Discarded, 3)
+            }
+            (Self::Flushed, QueuedMessageStateTrigger::SendMessage) => (Self::Sent, 4),
+            (Self::Flushed, QueuedMessageStateTrigger::ReceiveError) => {
+                (Self::Discarded, 5)
+            }
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: QueuedMessageStateTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (Self::Created, QueuedMessageStateTrigger::SendMessage, Self::Sent) => 0,
+            (Self::Created, QueuedMessageStateTrigger::NotRegistered, Self::Queued) => 1,
+            (
+                Self::Queued,
+                QueuedMessageStateTrigger::ReceiveMapUpdate,
+                Self::Flushed,
+            ) => 2,
+            (
+                Self::Queued,
+                QueuedMessageStateTrigger::RegistrationFailed,
+                Self::Discarded,
+            ) => 3,
+            (Self::Flushed, QueuedMessageStateTrigger::SendMessage, Self::Sent) => 4,
+            (Self::Flushed, QueuedMessageStateTrigger::ReceiveError, Self::Discarded) => {
+                5
+            }
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: QueuedMessageStateTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for QueuedMessageState {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`QueuedMessageState`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueuedMessageStateTrigger {
+    /// The holder sends `MESSAGE`.
+    SendMessage,
+    /// The local event `not_registered`.
+    NotRegistered,
+    /// The holder receives `MAP_UPDATE`.
+    ReceiveMapUpdate,
+    /// The local event `registration_failed`.
+    RegistrationFailed,
+    /// The holder receives `ERROR`.
+    ReceiveError,
+}
+
+impl QueuedMessageStateTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::SendMessage,
+        Self::NotRegistered,
+        Self::ReceiveMapUpdate,
+        Self::RegistrationFailed,
+        Self::ReceiveError,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::SendMessage => ipcspec_runtime::Trigger::Send("MESSAGE"),
+            Self::NotRegistered => ipcspec_runtime::Trigger::Event("not_registered"),
+            Self::ReceiveMapUpdate => ipcspec_runtime::Trigger::Receive("MAP_UPDATE"),
+            Self::RegistrationFailed => {
+                ipcspec_runtime::Trigger::Event("registration_failed")
+            }
+            Self::ReceiveError => ipcspec_runtime::Trigger::Receive("ERROR"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Send("MESSAGE") => Some(Self::SendMessage),
+            ipcspec_runtime::Trigger::Event("not_registered") => {
+                Some(Self::NotRegistered)
+            }
+            ipcspec_runtime::Trigger::Receive("MAP_UPDATE") => {
+                Some(Self::ReceiveMapUpdate)
+            }
+            ipcspec_runtime::Trigger::Event("registration_failed") => {
+                Some(Self::RegistrationFailed)
+            }
+            ipcspec_runtime::Trigger::Receive("ERROR") => Some(Self::ReceiveError),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for QueuedMessageStateTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 

@@ -1552,6 +1552,8 @@ impl ErrorCode {
 /// The agent's connection to the service, the seed's ReconnectingIpcClient: connect, announce, work, and reconnect with exponential backoff and jitter when the connection is lost, queueing messages meanwhile.
 ///
 /// Held by `agent`; starts in `DISCONNECTED`.
+///
+/// A state changes only through [`AgentConnection::next`] and [`AgentConnection::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AgentConnection {
     /// The agent has started but not yet tried to connect.
@@ -1587,8 +1589,128 @@ impl AgentConnection {
         Self::Closed,
     ];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "AgentConnection",
+        initial: "DISCONNECTED",
+        states: &[
+            "DISCONNECTED",
+            "CONNECTING",
+            "CONNECTED",
+            "STARTING",
+            "READY",
+            "RECONNECTING",
+            "CLOSED",
+        ],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "DISCONNECTED",
+                trigger: ipcspec_runtime::Trigger::Event("start"),
+                to: "CONNECTING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "CONNECTING",
+                trigger: ipcspec_runtime::Trigger::Event("connected"),
+                to: "CONNECTED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "CONNECTING",
+                trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                to: "RECONNECTING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "CONNECTING",
+                trigger: ipcspec_runtime::Trigger::Event("error"),
+                to: "RECONNECTING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "CONNECTED",
+                trigger: ipcspec_runtime::Trigger::Send("AGENT_STARTED"),
+                to: "STARTING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "STARTING",
+                trigger: ipcspec_runtime::Trigger::Receive("ACKNOWLEDGMENT"),
+                to: "READY",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "STARTING",
+                trigger: ipcspec_runtime::Trigger::Event("retryableRejection"),
+                to: "RECONNECTING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "STARTING",
+                trigger: ipcspec_runtime::Trigger::Event("fatalRejection"),
+                to: "CLOSED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "STARTING",
+                trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                to: "RECONNECTING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "CONNECTED",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "RECONNECTING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "STARTING",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "RECONNECTING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "READY",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "RECONNECTING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "READY",
+                trigger: ipcspec_runtime::Trigger::Event("stale"),
+                to: "RECONNECTING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "READY",
+                trigger: ipcspec_runtime::Trigger::Receive("SHUTDOWN_REQUEST"),
+                to: "CLOSED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "READY",
+                trigger: ipcspec_runtime::Trigger::Event("exit"),
+                to: "CLOSED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "RECONNECTING",
+                trigger: ipcspec_runtime::Trigger::Event("retry"),
+                to: "CONNECTING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "RECONNECTING",
+                trigger: ipcspec_runtime::Trigger::Event("exhausted"),
+                to: "CLOSED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "RECONNECTING",
+                trigger: ipcspec_runtime::Trigger::Event("exit"),
+                to: "CLOSED",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disconnected => "DISCONNECTED",
+            Self::Connecting => "CONNECTING",
+            Self::Connected => "CONNECTED",
+            Self::Starting => "STARTING",
+            Self::Ready => "READY",
+            Self::Reconnecting => "RECONNECTING",
+            Self::Closed => "CLOSED",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Disconnected => "DISCONNECTED",
             Self::Connecting => "CONNECTING",
@@ -1652,76 +1774,321 @@ impl AgentConnection {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [AgentConnectionTrigger] {
+        match self {
+            Self::Disconnected => &[AgentConnectionTrigger::Start],
+            Self::Connecting => {
+                &[
+                    AgentConnectionTrigger::Connected,
+                    AgentConnectionTrigger::Timeout,
+                    AgentConnectionTrigger::Error,
+                ]
+            }
+            Self::Connected => {
+                &[
+                    AgentConnectionTrigger::SendAgentStarted,
+                    AgentConnectionTrigger::Closed,
+                ]
+            }
+            Self::Starting => {
+                &[
+                    AgentConnectionTrigger::ReceiveAcknowledgment,
+                    AgentConnectionTrigger::RetryableRejection,
+                    AgentConnectionTrigger::FatalRejection,
+                    AgentConnectionTrigger::Timeout,
+                    AgentConnectionTrigger::Closed,
+                ]
+            }
+            Self::Ready => {
+                &[
+                    AgentConnectionTrigger::Closed,
+                    AgentConnectionTrigger::Stale,
+                    AgentConnectionTrigger::ReceiveShutdownRequest,
+                    AgentConnectionTrigger::Exit,
+                ]
+            }
+            Self::Reconnecting => {
+                &[
+                    AgentConnectionTrigger::Retry,
+                    AgentConnectionTrigger::Exhausted,
+                    AgentConnectionTrigger::Exit,
+                ]
+            }
+            Self::Closed => &[],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: AgentConnectionTrigger) -> &'static [Self] {
         match (self, trigger) {
-            (Self::Disconnected, ipcspec_runtime::Trigger::Event("start")) => {
-                &[Self::Connecting]
-            }
-            (Self::Connecting, ipcspec_runtime::Trigger::Event("connected")) => {
-                &[Self::Connected]
-            }
-            (Self::Connecting, ipcspec_runtime::Trigger::Event("timeout")) => {
-                &[Self::Reconnecting]
-            }
-            (Self::Connecting, ipcspec_runtime::Trigger::Event("error")) => {
-                &[Self::Reconnecting]
-            }
-            (Self::Connected, ipcspec_runtime::Trigger::Send("AGENT_STARTED")) => {
+            (Self::Disconnected, AgentConnectionTrigger::Start) => &[Self::Connecting],
+            (Self::Connecting, AgentConnectionTrigger::Connected) => &[Self::Connected],
+            (Self::Connecting, AgentConnectionTrigger::Timeout) => &[Self::Reconnecting],
+            (Self::Connecting, AgentConnectionTrigger::Error) => &[Self::Reconnecting],
+            (Self::Connected, AgentConnectionTrigger::SendAgentStarted) => {
                 &[Self::Starting]
             }
-            (Self::Starting, ipcspec_runtime::Trigger::Receive("ACKNOWLEDGMENT")) => {
+            (Self::Starting, AgentConnectionTrigger::ReceiveAcknowledgment) => {
                 &[Self::Ready]
             }
-            (Self::Starting, ipcspec_runtime::Trigger::Event("retryableRejection")) => {
+            (Self::Starting, AgentConnectionTrigger::RetryableRejection) => {
                 &[Self::Reconnecting]
             }
-            (Self::Starting, ipcspec_runtime::Trigger::Event("fatalRejection")) => {
+            (Self::Starting, AgentConnectionTrigger::FatalRejection) => &[Self::Closed],
+            (Self::Starting, AgentConnectionTrigger::Timeout) => &[Self::Reconnecting],
+            (Self::Connected, AgentConnectionTrigger::Closed) => &[Self::Reconnecting],
+            (Self::Starting, AgentConnectionTrigger::Closed) => &[Self::Reconnecting],
+            (Self::Ready, AgentConnectionTrigger::Closed) => &[Self::Reconnecting],
+            (Self::Ready, AgentConnectionTrigger::Stale) => &[Self::Reconnecting],
+            (Self::Ready, AgentConnectionTrigger::ReceiveShutdownRequest) => {
                 &[Self::Closed]
             }
-            (Self::Starting, ipcspec_runtime::Trigger::Event("timeout")) => {
-                &[Self::Reconnecting]
-            }
-            (Self::Connected, ipcspec_runtime::Trigger::Event("closed")) => {
-                &[Self::Reconnecting]
-            }
-            (Self::Starting, ipcspec_runtime::Trigger::Event("closed")) => {
-                &[Self::Reconnecting]
-            }
-            (Self::Ready, ipcspec_runtime::Trigger::Event("closed")) => {
-                &[Self::Reconnecting]
-            }
-            (Self::Ready, ipcspec_runtime::Trigger::Event("stale")) => {
-                &[Self::Reconnecting]
-            }
-            (Self::Ready, ipcspec_runtime::Trigger::Receive("SHUTDOWN_REQUEST")) => {
-                &[Self::Closed]
-            }
-            (Self::Ready, ipcspec_runtime::Trigger::Event("exit")) => &[Self::Closed],
-            (Self::Reconnecting, ipcspec_runtime::Trigger::Event("retry")) => {
-                &[Self::Connecting]
-            }
-            (Self::Reconnecting, ipcspec_runtime::Trigger::Event("exhausted")) => {
-                &[Self::Closed]
-            }
-            (Self::Reconnecting, ipcspec_runtime::Trigger::Event("exit")) => {
-                &[Self::Closed]
-            }
+            (Self::Ready, AgentConnectionTrigger::Exit) => &[Self::Closed],
+            (Self::Reconnecting, AgentConnectionTrigger::Retry) => &[Self::Connecting],
+            (Self::Reconnecting, AgentConnectionTrigger::Exhausted) => &[Self::Closed],
+            (Self::Reconnecting, AgentConnectionTrigger::Exit) => &[Self::Closed],
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: AgentConnectionTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::Disconnected, AgentConnectionTrigger::Start) => (Self::Connecting, 0),
+            (Self::Connecting, AgentConnectionTrigger::Connected) => (Self::Connected, 1),
+            (Self::Connecting, AgentConnectionTrigger::Timeout) => {
+                (Self::Reconnecting, 2)
+            }
+            (Self::Connecting, AgentConnectionTrigger::Error) => (Self::Reconnecting, 3),
+            (Self::Connected, AgentConnectionTrigger::SendAgentStarted) => {
+                (Self::Starting, 4)
+            }
+            (Self::Starting, AgentConnectionTrigger::ReceiveAcknowledgment) => {
+                (Self::Ready, 5)
+            }
+            (Self::Starting, AgentConnectionTrigger::RetryableRejection) => {
+                (Self::Reconnecting, 6)
+            }
+            (Self::Starting, AgentConnectionTrigger::FatalRejection) => (Self::Closed, 7),
+            (Self::Starting, AgentConnectionTrigger::Timeout) => (Self::Reconnecting, 8),
+            (Self::Connected, AgentConnectionTrigger::Closed) => (Self::Reconnecting, 9),
+            (Self::Starting, AgentConnectionTrigger::Closed) => (Self::Reconnecting, 10),
+            (Self::Ready, AgentConnectionTrigger::Closed) => (Self::Reconnecting, 11),
+            (Self::Ready, AgentConnectionTrigger::Stale) => (Self::Reconnecting, 12),
+            (Self::Ready, AgentConnectionTrigger::ReceiveShutdownRequest) => {
+                (Self::Closed, 13)
+            }
+            (Self::Ready, AgentConnectionTrigger::Exit) => (Self::Closed, 14),
+            (Self::Reconnecting, AgentConnectionTrigger::Retry) => (Self::Connecting, 15),
+            (Self::Reconnecting, AgentConnectionTrigger::Exhausted) => (Self::Closed, 16),
+            (Self::Reconnecting, AgentConnectionTrigger::Exit) => (Self::Closed, 17),
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: AgentConnectionTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (Self::Disconnected, AgentConnectionTrigger::Start, Self::Connecting) => 0,
+            (Self::Connecting, AgentConnectionTrigger::Connected, Self::Connected) => 1,
+            (Self::Connecting, AgentConnectionTrigger::Timeout, Self::Reconnecting) => 2,
+            (Self::Connecting, AgentConnectionTrigger::Error, Self::Reconnecting) => 3,
+            (
+                Self::Connected,
+                AgentConnectionTrigger::SendAgentStarted,
+                Self::Starting,
+            ) => 4,
+            (
+                Self::Starting,
+                AgentConnectionTrigger::ReceiveAcknowledgment,
+                Self::Ready,
+            ) => 5,
+            (
+                Self::Starting,
+                AgentConnectionTrigger::RetryableRejection,
+                Self::Reconnecting,
+            ) => 6,
+            (Self::Starting, AgentConnectionTrigger::FatalRejection, Self::Closed) => 7,
+            (Self::Starting, AgentConnectionTrigger::Timeout, Self::Reconnecting) => 8,
+            (Self::Connected, AgentConnectionTrigger::Closed, Self::Reconnecting) => 9,
+            (Self::Starting, AgentConnectionTrigger::Closed, Self::Reconnecting) => 10,
+            (Self::Ready, AgentConnectionTrigger::Closed, Self::Reconnecting) => 11,
+            (Self::Ready, AgentConnectionTrigger::Stale, Self::Reconnecting) => 12,
+            (
+                Self::Ready,
+                AgentConnectionTrigger::ReceiveShutdownRequest,
+                Self::Closed,
+            ) => 13,
+            (Self::Ready, AgentConnectionTrigger::Exit, Self::Closed) => 14,
+            (Self::Reconnecting, AgentConnectionTrigger::Retry, Self::Connecting) => 15,
+            (Self::Reconnecting, AgentConnectionTrigger::Exhausted, Self::Closed) => 16,
+            (Self::Reconnecting, AgentConnectionTrigger::Exit, Self::Closed) => 17,
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: AgentConnectionTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for AgentConnection {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`AgentConnection`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AgentConnectionTrigger {
+    /// The local event `start`.
+    Start,
+    /// The local event `connected`.
+    Connected,
+    /// The local event `timeout`.
+    Timeout,
+    /// The local event `error`.
+    Error,
+    /// The holder sends `AGENT_STARTED`.
+    SendAgentStarted,
+    /// The holder receives `ACKNOWLEDGMENT`.
+    ReceiveAcknowledgment,
+    /// The local event `retryableRejection`.
+    RetryableRejection,
+    /// The local event `fatalRejection`.
+    FatalRejection,
+    /// The local event `closed`.
+    Closed,
+    /// The local event `stale`.
+    Stale,
+    /// The holder receives `SHUTDOWN_REQUEST`.
+    ReceiveShutdownRequest,
+    /// The local event `exit`.
+    Exit,
+    /// The local event `retry`.
+    Retry,
+    /// The local event `exhausted`.
+    Exhausted,
+}
+
+impl AgentConnectionTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::Start,
+        Self::Connected,
+        Self::Timeout,
+        Self::Error,
+        Self::SendAgentStarted,
+        Self::ReceiveAcknowledgment,
+        Self::RetryableRejection,
+        Self::FatalRejection,
+        Self::Closed,
+        Self::Stale,
+        Self::ReceiveShutdownRequest,
+        Self::Exit,
+        Self::Retry,
+        Self::Exhausted,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::Start => ipcspec_runtime::Trigger::Event("start"),
+            Self::Connected => ipcspec_runtime::Trigger::Event("connected"),
+            Self::Timeout => ipcspec_runtime::Trigger::Event("timeout"),
+            Self::Error => ipcspec_runtime::Trigger::Event("error"),
+            Self::SendAgentStarted => ipcspec_runtime::Trigger::Send("AGENT_STARTED"),
+            Self::ReceiveAcknowledgment => {
+                ipcspec_runtime::Trigger::Receive("ACKNOWLEDGMENT")
+            }
+            Self::RetryableRejection => {
+                ipcspec_runtime::Trigger::Event("retryableRejection")
+            }
+            Self::FatalRejection => ipcspec_runtime::Trigger::Event("fatalRejection"),
+            Self::Closed => ipcspec_runtime::Trigger::Event("closed"),
+            Self::Stale => ipcspec_runtime::Trigger::Event("stale"),
+            Self::ReceiveShutdownRequest => {
+                ipcspec_runtime::Trigger::Receive("SHUTDOWN_REQUEST")
+            }
+            Self::Exit => ipcspec_runtime::Trigger::Event("exit"),
+            Self::Retry => ipcspec_runtime::Trigger::Event("retry"),
+            Self::Exhausted => ipcspec_runtime::Trigger::Event("exhausted"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Event("start") => Some(Self::Start),
+            ipcspec_runtime::Trigger::Event("connected") => Some(Self::Connected),
+            ipcspec_runtime::Trigger::Event("timeout") => Some(Self::Timeout),
+            ipcspec_runtime::Trigger::Event("error") => Some(Self::Error),
+            ipcspec_runtime::Trigger::Send("AGENT_STARTED") => {
+                Some(Self::SendAgentStarted)
+            }
+            ipcspec_runtime::Trigger::Receive("ACKNOWLEDGMENT") => {
+                Some(Self::ReceiveAcknowledgment)
+            }
+            ipcspec_runtime::Trigger::Event("retryableRejection") => {
+                Some(Self::RetryableRejection)
+            }
+            ipcspec_runtime::Trigger::Event("fatalRejection") => {
+                Some(Self::FatalRejection)
+            }
+            ipcspec_runtime::Trigger::Event("closed") => Some(Self::Closed),
+            ipcspec_runtime::Trigger::Event("stale") => Some(Self::Stale),
+            ipcspec_runtime::Trigger::Receive("SHUTDOWN_REQUEST") => {
+                Some(Self::ReceiveShutdownRequest)
+            }
+            ipcspec_runtime::Trigger::Event("exit") => Some(Self::Exit),
+            ipcspec_runtime::Trigger::Event("retry") => Some(Self::Retry),
+            ipcspec_runtime::Trigger::Event("exhausted") => Some(Self::Exhausted),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for AgentConnectionTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 
 /// The service's per-user migration state, the same for all of the user's agents: the service sends service-to-agent messages about the user to every connected agent of that user and accepts the user's messages from any of them. The states are the values of `UserMigrationState`. Messages outside a state's `receives` are answered with INVALID_STATE. AGENT_STARTED, HEARTBEAT and ACKNOWLEDGMENT are connection-level and accepted in every state.
 ///
 /// Held by `service`; starts in `NOT_STARTED`.
+///
+/// A state changes only through [`UserMigration::next`] and [`UserMigration::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UserMigration {
     /// The user is in the migration's scope but no backup has been requested. A user may start a backup without being asked.
@@ -1754,8 +2121,96 @@ impl UserMigration {
         Self::Escalated,
     ];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "UserMigration",
+        initial: "NOT_STARTED",
+        states: &[
+            "NOT_STARTED",
+            "BACKUP_REQUESTED",
+            "DELAY_REQUESTED",
+            "BACKUP_IN_PROGRESS",
+            "BACKUP_COMPLETED",
+            "ESCALATED",
+        ],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "NOT_STARTED",
+                trigger: ipcspec_runtime::Trigger::Send("BACKUP_REQUEST"),
+                to: "BACKUP_REQUESTED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "NOT_STARTED",
+                trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
+                to: "BACKUP_IN_PROGRESS",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "BACKUP_REQUESTED",
+                trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
+                to: "BACKUP_IN_PROGRESS",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "BACKUP_REQUESTED",
+                trigger: ipcspec_runtime::Trigger::Receive("DELAY_REQUEST"),
+                to: "DELAY_REQUESTED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "BACKUP_REQUESTED",
+                trigger: ipcspec_runtime::Trigger::Event("deadlinePassed"),
+                to: "ESCALATED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "DELAY_REQUESTED",
+                trigger: ipcspec_runtime::Trigger::Send("STATUS_UPDATE"),
+                to: "BACKUP_REQUESTED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "DELAY_REQUESTED",
+                trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
+                to: "BACKUP_IN_PROGRESS",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "DELAY_REQUESTED",
+                trigger: ipcspec_runtime::Trigger::Event("deadlinePassed"),
+                to: "ESCALATED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "BACKUP_IN_PROGRESS",
+                trigger: ipcspec_runtime::Trigger::Receive("BACKUP_COMPLETED"),
+                to: "BACKUP_COMPLETED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "BACKUP_IN_PROGRESS",
+                trigger: ipcspec_runtime::Trigger::Event("backupFailed"),
+                to: "BACKUP_REQUESTED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "BACKUP_IN_PROGRESS",
+                trigger: ipcspec_runtime::Trigger::Event("backupFailedAfterDeadline"),
+                to: "ESCALATED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "ESCALATED",
+                trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
+                to: "BACKUP_IN_PROGRESS",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotStarted => "NOT_STARTED",
+            Self::BackupRequested => "BACKUP_REQUESTED",
+            Self::DelayRequested => "DELAY_REQUESTED",
+            Self::BackupInProgress => "BACKUP_IN_PROGRESS",
+            Self::BackupCompleted => "BACKUP_COMPLETED",
+            Self::Escalated => "ESCALATED",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::NotStarted => "NOT_STARTED",
             Self::BackupRequested => "BACKUP_REQUESTED",
@@ -1904,60 +2359,351 @@ impl UserMigration {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [UserMigrationTrigger] {
+        match self {
+            Self::NotStarted => {
+                &[
+                    UserMigrationTrigger::SendBackupRequest,
+                    UserMigrationTrigger::ReceiveBackupStarted,
+                ]
+            }
+            Self::BackupRequested => {
+                &[
+                    UserMigrationTrigger::ReceiveBackupStarted,
+                    UserMigrationTrigger::ReceiveDelayRequest,
+                    UserMigrationTrigger::DeadlinePassed,
+                ]
+            }
+            Self::DelayRequested => {
+                &[
+                    UserMigrationTrigger::SendStatusUpdate,
+                    UserMigrationTrigger::ReceiveBackupStarted,
+                    UserMigrationTrigger::DeadlinePassed,
+                ]
+            }
+            Self::BackupInProgress => {
+                &[
+                    UserMigrationTrigger::ReceiveBackupCompleted,
+                    UserMigrationTrigger::BackupFailed,
+                    UserMigrationTrigger::BackupFailedAfterDeadline,
+                ]
+            }
+            Self::BackupCompleted => &[],
+            Self::Escalated => &[UserMigrationTrigger::ReceiveBackupStarted],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: UserMigrationTrigger) -> &'static [Self] {
         match (self, trigger) {
-            (Self::NotStarted, ipcspec_runtime::Trigger::Send("BACKUP_REQUEST")) => {
+            (Self::NotStarted, UserMigrationTrigger::SendBackupRequest) => {
                 &[Self::BackupRequested]
             }
-            (Self::NotStarted, ipcspec_runtime::Trigger::Receive("BACKUP_STARTED")) => {
+            (Self::NotStarted, UserMigrationTrigger::ReceiveBackupStarted) => {
                 &[Self::BackupInProgress]
             }
-            (
-                Self::BackupRequested,
-                ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
-            ) => &[Self::BackupInProgress],
-            (
-                Self::BackupRequested,
-                ipcspec_runtime::Trigger::Receive("DELAY_REQUEST"),
-            ) => &[Self::DelayRequested],
-            (
-                Self::BackupRequested,
-                ipcspec_runtime::Trigger::Event("deadlinePassed"),
-            ) => &[Self::Escalated],
-            (Self::DelayRequested, ipcspec_runtime::Trigger::Send("STATUS_UPDATE")) => {
-                &[Self::BackupRequested]
+            (Self::BackupRequested, UserMigrationTrigger::ReceiveBackupStarted) => {
+                &[Self::BackupInProgress]
             }
-            (
-                Self::DelayRequested,
-                ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
-            ) => &[Self::BackupInProgress],
-            (Self::DelayRequested, ipcspec_runtime::Trigger::Event("deadlinePassed")) => {
+            (Self::BackupRequested, UserMigrationTrigger::ReceiveDelayRequest) => {
+                &[Self::DelayRequested]
+            }
+            (Self::BackupRequested, UserMigrationTrigger::DeadlinePassed) => {
                 &[Self::Escalated]
             }
-            (
-                Self::BackupInProgress,
-                ipcspec_runtime::Trigger::Receive("BACKUP_COMPLETED"),
-            ) => &[Self::BackupCompleted],
-            (Self::BackupInProgress, ipcspec_runtime::Trigger::Event("backupFailed")) => {
+            (Self::DelayRequested, UserMigrationTrigger::SendStatusUpdate) => {
                 &[Self::BackupRequested]
             }
-            (
-                Self::BackupInProgress,
-                ipcspec_runtime::Trigger::Event("backupFailedAfterDeadline"),
-            ) => &[Self::Escalated],
-            (Self::Escalated, ipcspec_runtime::Trigger::Receive("BACKUP_STARTED")) => {
+            (Self::DelayRequested, UserMigrationTrigger::ReceiveBackupStarted) => {
+                &[Self::BackupInProgress]
+            }
+            (Self::DelayRequested, UserMigrationTrigger::DeadlinePassed) => {
+                &[Self::Escalated]
+            }
+            (Self::BackupInProgress, UserMigrationTrigger::ReceiveBackupCompleted) => {
+                &[Self::BackupCompleted]
+            }
+            (Self::BackupInProgress, UserMigrationTrigger::BackupFailed) => {
+                &[Self::BackupRequested]
+            }
+            (Self::BackupInProgress, UserMigrationTrigger::BackupFailedAfterDeadline) => {
+                &[Self::Escalated]
+            }
+            (Self::Escalated, UserMigrationTrigger::ReceiveBackupStarted) => {
                 &[Self::BackupInProgress]
             }
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: UserMigrationTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::NotStarted, UserMigrationTrigger::SendBackupRequest) => {
+                (Self::BackupRequested, 0)
+            }
+            (Self::NotStarted, UserMigrationTrigger::ReceiveBackupStarted) => {
+                (Self::BackupInProgress, 1)
+            }
+            (Self::BackupRequested, UserMigrationTrigger::ReceiveBackupStarted) => {
+                (Self::BackupInProgress, 2)
+            }
+            (Self::BackupRequested, UserMigrationTrigger::ReceiveDelayRequest) => {
+                (Self::DelayRequested, 3)
+            }
+            (Self::BackupRequested, UserMigrationTrigger::DeadlinePassed) => {
+                (Self::Escalated, 4)
+            }
+            (Self::DelayRequested, UserMigrationTrigger::SendStatusUpdate) => {
+                (Self::BackupRequested, 5)
+            }
+            (Self::DelayRequested, UserMigrationTrigger::ReceiveBackupStarted) => {
+                (Self::BackupInProgress, 6)
+            }
+            (Self::DelayRequested, UserMigrationTrigger::DeadlinePassed) => {
+                (Self::Escalated, 7)
+            }
+            (Self::BackupInProgress, UserMigrationTrigger::ReceiveBackupCompleted) => {
+                (Self::BackupCompleted, 8)
+            }
+            (Self::BackupInProgress, UserMigrationTrigger::BackupFailed) => {
+                (Self::BackupRequested, 9)
+            }
+            (Self::BackupInProgress, UserMigrationTrigger::BackupFailedAfterDeadline) => {
+                (Self::Escalated, 10)
+            }
+            (Self::Escalated, UserMigrationTrigger::ReceiveBackupStarted) => {
+                (Self::BackupInProgress, 11)
+            }
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: UserMigrationTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (
+                Self::NotStarted,
+                UserMigrationTrigger::SendBackupRequest,
+                Self::BackupRequested,
+            ) => 0,
+            (
+                Self::NotStarted,
+                UserMigrationTrigger::ReceiveBackupStarted,
+                Self::BackupInProgress,
+            ) => 1,
+            (
+                Self::BackupRequested,
+                UserMigrationTrigger::ReceiveBackupStarted,
+                Self::BackupInProgress,
+            ) => 2,
+            (
+                Self::BackupRequested,
+                UserMigrationTrigger::ReceiveDelayRequest,
+                Self::DelayRequested,
+            ) => 3,
+            (
+                Self::BackupRequested,
+                UserMigrationTrigger::DeadlinePassed,
+                Self::Escalated,
+            ) => 4,
+            (
+                Self::DelayRequested,
+                UserMigrationTrigger::SendStatusUpdate,
+                Self::BackupRequested,
+            ) => 5,
+            (
+                Self::DelayRequested,
+                UserMigrationTrigger::ReceiveBackupStarted,
+                Self::BackupInProgress,
+            ) => 6,
+            (
+                Self::DelayRequested,
+                UserMigrationTrigger::DeadlinePassed,
+                Self::Escalated,
+            ) => 7,
+            (
+                Self::BackupInProgress,
+                UserMigrationTrigger::ReceiveBackupCompleted,
+                Self::BackupCompleted,
+            ) => 8,
+            (
+                Self::BackupInProgress,
+                UserMigrationTrigger::BackupFailed,
+                Self::BackupRequested,
+            ) => 9,
+            (
+                Self::BackupInProgress,
+                UserMigrationTrigger::BackupFailedAfterDeadline,
+                Self::Escalated,
+            ) => 10,
+            (
+                Self::Escalated,
+                UserMigrationTrigger::ReceiveBackupStarted,
+                Self::BackupInProgress,
+            ) => 11,
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: UserMigrationTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for UserMigration {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`UserMigration`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserMigrationTrigger {
+    /// The holder sends `BACKUP_REQUEST`.
+    SendBackupRequest,
+    /// The holder receives `BACKUP_STARTED`.
+    ReceiveBackupStarted,
+    /// The holder receives `DELAY_REQUEST`.
+    ReceiveDelayRequest,
+    /// The local event `deadlinePassed`.
+    DeadlinePassed,
+    /// The holder sends `STATUS_UPDATE`.
+    SendStatusUpdate,
+    /// The holder receives `BACKUP_COMPLETED`.
+    ReceiveBackupCompleted,
+    /// The local event `backupFailed`.
+    BackupFailed,
+    /// The local event `backupFailedAfterDeadline`.
+    BackupFailedAfterDeadline,
+}
+
+impl UserMigrationTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::SendBackupRequest,
+        Self::ReceiveBackupStarted,
+        Self::ReceiveDelayRequest,
+        Self::DeadlinePassed,
+        Self::SendStatusUpdate,
+        Self::ReceiveBackupCompleted,
+        Self::BackupFailed,
+        Self::BackupFailedAfterDeadline,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::SendBackupRequest => ipcspec_runtime::Trigger::Send("BACKUP_REQUEST"),
+            Self::ReceiveBackupStarted => {
+                ipcspec_runtime::Trigger::Receive("BACKUP_STARTED")
+            }
+            Self::ReceiveDelayRequest => {
+                ipcspec_runtime::Trigger::Receive("DELAY_REQUEST")
+            }
+            Self::DeadlinePassed => ipcspec_runtime::Trigger::Event("deadlinePassed"),
+            Self::SendStatusUpdate => ipcspec_runtime::Trigger::Send("STATUS_UPDATE"),
+            Self::ReceiveBackupCompleted => {
+                ipcspec_runtime::Trigger::Receive("BACKUP_COMPLETED")
+            }
+            Self::BackupFailed => ipcspec_runtime::Trigger::Event("backupFailed"),
+            Self::BackupFailedAfterDeadline => {
+                ipcspec_runtime::Trigger::Event("backupFailedAfterDeadline")
+            }
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Send("BACKUP_REQUEST") => {
+                Some(Self::SendBackupRequest)
+            }
+            ipcspec_runtime::Trigger::Receive("BACKUP_STARTED") => {
+                Some(Self::ReceiveBackupStarted)
+            }
+            ipcspec_runtime::Trigger::Receive("DELAY_REQUEST") => {
+                Some(Self::ReceiveDelayRequest)
+            }
+            ipcspec_runtime::Trigger::Event("deadlinePassed") => {
+                Some(Self::DeadlinePassed)
+            }
+            ipcspec_runtime::Trigger::Send("STATUS_UPDATE") => {
+                Some(Self::SendStatusUpdate)
+            }
+            ipcspec_runtime::Trigger::Receive("BACKUP_COMPLETED") => {
+                Some(Self::ReceiveBackupCompleted)
+            }
+            ipcspec_runtime::Trigger::Event("backupFailed") => Some(Self::BackupFailed),
+            ipcspec_runtime::Trigger::Event("backupFailedAfterDeadline") => {
+                Some(Self::BackupFailedAfterDeadline)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for UserMigrationTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
+    }
+}
+
+impl From<UserMigration> for UserMigrationState {
+    /// The state as `UserMigrationState` carries it in messages.
+    fn from(state: UserMigration) -> Self {
+        match state {
+            UserMigration::NotStarted => UserMigrationState::NotStarted,
+            UserMigration::BackupRequested => UserMigrationState::BackupRequested,
+            UserMigration::DelayRequested => UserMigrationState::DelayRequested,
+            UserMigration::BackupInProgress => UserMigrationState::BackupInProgress,
+            UserMigration::BackupCompleted => UserMigrationState::BackupCompleted,
+            UserMigration::Escalated => UserMigrationState::Escalated,
+        }
+    }
+}
+
+impl From<UserMigrationState> for UserMigration {
+    /// The `UserMigration` state a `UserMigrationState` value names.
+    fn from(value: UserMigrationState) -> Self {
+        match value {
+            UserMigrationState::NotStarted => UserMigration::NotStarted,
+            UserMigrationState::BackupRequested => UserMigration::BackupRequested,
+            UserMigrationState::DelayRequested => UserMigration::DelayRequested,
+            UserMigrationState::BackupInProgress => UserMigration::BackupInProgress,
+            UserMigrationState::BackupCompleted => UserMigration::BackupCompleted,
+            UserMigrationState::Escalated => UserMigration::Escalated,
+        }
     }
 }
 

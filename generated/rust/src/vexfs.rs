@@ -3751,6 +3751,8 @@ impl ErrorCode {
 /// A service's registration lifecycle on one transport connection (netlink socket or fallback connection). A service registered through VEXFS_IOCTL_IPC_REGISTER_SERVICE is REGISTERED from the ioctl's return. Catalogue decision: the seed describes lifecycle management without naming states.
 ///
 /// Held by `embedding-service`; starts in `UNREGISTERED`.
+///
+/// A state changes only through [`ServiceConnection::next`] and [`ServiceConnection::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceConnection {
     /// Connected (or bound) but not in the registry. The service may only register; it waits for SERVICE_DISCOVERY or registers on its own.
@@ -3780,8 +3782,99 @@ impl ServiceConnection {
         Self::Closed,
     ];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "ServiceConnection",
+        initial: "UNREGISTERED",
+        states: &[
+            "UNREGISTERED",
+            "REGISTERING",
+            "REGISTERED",
+            "UNREGISTERING",
+            "CLOSED",
+        ],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "UNREGISTERED",
+                trigger: ipcspec_runtime::Trigger::Send("SERVICE_REGISTER"),
+                to: "REGISTERING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERING",
+                trigger: ipcspec_runtime::Trigger::Receive("SERVICE_REGISTER_RESPONSE"),
+                to: "REGISTERED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERING",
+                trigger: ipcspec_runtime::Trigger::Receive("SERVICE_REGISTER_RESPONSE"),
+                to: "UNREGISTERED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERING",
+                trigger: ipcspec_runtime::Trigger::Receive("ERROR"),
+                to: "UNREGISTERED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERING",
+                trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                to: "UNREGISTERED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERED",
+                trigger: ipcspec_runtime::Trigger::Send("SERVICE_UNREGISTER"),
+                to: "UNREGISTERING",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERED",
+                trigger: ipcspec_runtime::Trigger::Receive("ERROR"),
+                to: "UNREGISTERED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "UNREGISTERING",
+                trigger: ipcspec_runtime::Trigger::Receive("ACK"),
+                to: "UNREGISTERED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "UNREGISTERING",
+                trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                to: "UNREGISTERED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "UNREGISTERED",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "CLOSED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERING",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "CLOSED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "REGISTERED",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "CLOSED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "UNREGISTERING",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "CLOSED",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unregistered => "UNREGISTERED",
+            Self::Registering => "REGISTERING",
+            Self::Registered => "REGISTERED",
+            Self::Unregistering => "UNREGISTERING",
+            Self::Closed => "CLOSED",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Unregistered => "UNREGISTERED",
             Self::Registering => "REGISTERING",
@@ -3858,61 +3951,291 @@ impl ServiceConnection {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [ServiceConnectionTrigger] {
+        match self {
+            Self::Unregistered => {
+                &[
+                    ServiceConnectionTrigger::SendServiceRegister,
+                    ServiceConnectionTrigger::Closed,
+                ]
+            }
+            Self::Registering => {
+                &[
+                    ServiceConnectionTrigger::ReceiveServiceRegisterResponse,
+                    ServiceConnectionTrigger::ReceiveError,
+                    ServiceConnectionTrigger::Timeout,
+                    ServiceConnectionTrigger::Closed,
+                ]
+            }
+            Self::Registered => {
+                &[
+                    ServiceConnectionTrigger::SendServiceUnregister,
+                    ServiceConnectionTrigger::ReceiveError,
+                    ServiceConnectionTrigger::Closed,
+                ]
+            }
+            Self::Unregistering => {
+                &[
+                    ServiceConnectionTrigger::ReceiveAck,
+                    ServiceConnectionTrigger::Timeout,
+                    ServiceConnectionTrigger::Closed,
+                ]
+            }
+            Self::Closed => &[],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: ServiceConnectionTrigger) -> &'static [Self] {
         match (self, trigger) {
-            (Self::Unregistered, ipcspec_runtime::Trigger::Send("SERVICE_REGISTER")) => {
+            (Self::Unregistered, ServiceConnectionTrigger::SendServiceRegister) => {
                 &[Self::Registering]
             }
             (
                 Self::Registering,
-                ipcspec_runtime::Trigger::Receive("SERVICE_REGISTER_RESPONSE"),
+                ServiceConnectionTrigger::ReceiveServiceRegisterResponse,
             ) => &[Self::Registered, Self::Unregistered],
-            (Self::Registering, ipcspec_runtime::Trigger::Receive("ERROR")) => {
+            (Self::Registering, ServiceConnectionTrigger::ReceiveError) => {
                 &[Self::Unregistered]
             }
-            (Self::Registering, ipcspec_runtime::Trigger::Event("timeout")) => {
+            (Self::Registering, ServiceConnectionTrigger::Timeout) => {
                 &[Self::Unregistered]
             }
-            (Self::Registered, ipcspec_runtime::Trigger::Send("SERVICE_UNREGISTER")) => {
+            (Self::Registered, ServiceConnectionTrigger::SendServiceUnregister) => {
                 &[Self::Unregistering]
             }
-            (Self::Registered, ipcspec_runtime::Trigger::Receive("ERROR")) => {
+            (Self::Registered, ServiceConnectionTrigger::ReceiveError) => {
                 &[Self::Unregistered]
             }
-            (Self::Unregistering, ipcspec_runtime::Trigger::Receive("ACK")) => {
+            (Self::Unregistering, ServiceConnectionTrigger::ReceiveAck) => {
                 &[Self::Unregistered]
             }
-            (Self::Unregistering, ipcspec_runtime::Trigger::Event("timeout")) => {
+            (Self::Unregistering, ServiceConnectionTrigger::Timeout) => {
                 &[Self::Unregistered]
             }
-            (Self::Unregistered, ipcspec_runtime::Trigger::Event("closed")) => {
-                &[Self::Closed]
-            }
-            (Self::Registering, ipcspec_runtime::Trigger::Event("closed")) => {
-                &[Self::Closed]
-            }
-            (Self::Registered, ipcspec_runtime::Trigger::Event("closed")) => {
-                &[Self::Closed]
-            }
-            (Self::Unregistering, ipcspec_runtime::Trigger::Event("closed")) => {
-                &[Self::Closed]
-            }
+            (Self::Unregistered, ServiceConnectionTrigger::Closed) => &[Self::Closed],
+            (Self::Registering, ServiceConnectionTrigger::Closed) => &[Self::Closed],
+            (Self::Registered, ServiceConnectionTrigger::Closed) => &[Self::Closed],
+            (Self::Unregistering, ServiceConnectionTrigger::Closed) => &[Self::Closed],
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: ServiceConnectionTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::Unregistered, ServiceConnectionTrigger::SendServiceRegister) => {
+                (Self::Registering, 0)
+            }
+            (
+                Self::Registering,
+                ServiceConnectionTrigger::ReceiveServiceRegisterResponse,
+            ) => return Err(self.refused(trigger, None)),
+            (Self::Registering, ServiceConnectionTrigger::ReceiveError) => {
+                (Self::Unregistered, 3)
+            }
+            (Self::Registering, ServiceConnectionTrigger::Timeout) => {
+                (Self::Unregistered, 4)
+            }
+            (Self::Registered, ServiceConnectionTrigger::SendServiceUnregister) => {
+                (Self::Unregistering, 5)
+            }
+            (Self::Registered, ServiceConnectionTrigger::ReceiveError) => {
+                (Self::Unregistered, 6)
+            }
+            (Self::Unregistering, ServiceConnectionTrigger::ReceiveAck) => {
+                (Self::Unregistered, 7)
+            }
+            (Self::Unregistering, ServiceConnectionTrigger::Timeout) => {
+                (Self::Unregistered, 8)
+            }
+            (Self::Unregistered, ServiceConnectionTrigger::Closed) => (Self::Closed, 9),
+            (Self::Registering, ServiceConnectionTrigger::Closed) => (Self::Closed, 10),
+            (Self::Registered, ServiceConnectionTrigger::Closed) => (Self::Closed, 11),
+            (Self::Unregistering, ServiceConnectionTrigger::Closed) => (Self::Closed, 12),
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: ServiceConnectionTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (
+                Self::Unregistered,
+                ServiceConnectionTrigger::SendServiceRegister,
+                Self::Registering,
+            ) => 0,
+            (
+                Self::Registering,
+                ServiceConnectionTrigger::ReceiveServiceRegisterResponse,
+                Self::Registered,
+            ) => 1,
+            (
+                Self::Registering,
+                ServiceConnectionTrigger::ReceiveServiceRegisterResponse,
+                Self::Unregistered,
+            ) => 2,
+            (
+                Self::Registering,
+                ServiceConnectionTrigger::ReceiveError,
+                Self::Unregistered,
+            ) => 3,
+            (
+                Self::Registering,
+                ServiceConnectionTrigger::Timeout,
+                Self::Unregistered,
+            ) => 4,
+            (
+                Self::Registered,
+                ServiceConnectionTrigger::SendServiceUnregister,
+                Self::Unregistering,
+            ) => 5,
+            (
+                Self::Registered,
+                ServiceConnectionTrigger::ReceiveError,
+                Self::Unregistered,
+            ) => 6,
+            (
+                Self::Unregistering,
+                ServiceConnectionTrigger::ReceiveAck,
+                Self::Unregistered,
+            ) => 7,
+            (
+                Self::Unregistering,
+                ServiceConnectionTrigger::Timeout,
+                Self::Unregistered,
+            ) => 8,
+            (Self::Unregistered, ServiceConnectionTrigger::Closed, Self::Closed) => 9,
+            (Self::Registering, ServiceConnectionTrigger::Closed, Self::Closed) => 10,
+            (Self::Registered, ServiceConnectionTrigger::Closed, Self::Closed) => 11,
+            (Self::Unregistering, ServiceConnectionTrigger::Closed, Self::Closed) => 12,
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: ServiceConnectionTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceConnection {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`ServiceConnection`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceConnectionTrigger {
+    /// The holder sends `SERVICE_REGISTER`.
+    SendServiceRegister,
+    /// The holder receives `SERVICE_REGISTER_RESPONSE`.
+    ReceiveServiceRegisterResponse,
+    /// The holder receives `ERROR`.
+    ReceiveError,
+    /// The local event `timeout`.
+    Timeout,
+    /// The holder sends `SERVICE_UNREGISTER`.
+    SendServiceUnregister,
+    /// The holder receives `ACK`.
+    ReceiveAck,
+    /// The local event `closed`.
+    Closed,
+}
+
+impl ServiceConnectionTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::SendServiceRegister,
+        Self::ReceiveServiceRegisterResponse,
+        Self::ReceiveError,
+        Self::Timeout,
+        Self::SendServiceUnregister,
+        Self::ReceiveAck,
+        Self::Closed,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::SendServiceRegister => {
+                ipcspec_runtime::Trigger::Send("SERVICE_REGISTER")
+            }
+            Self::ReceiveServiceRegisterResponse => {
+                ipcspec_runtime::Trigger::Receive("SERVICE_REGISTER_RESPONSE")
+            }
+            Self::ReceiveError => ipcspec_runtime::Trigger::Receive("ERROR"),
+            Self::Timeout => ipcspec_runtime::Trigger::Event("timeout"),
+            Self::SendServiceUnregister => {
+                ipcspec_runtime::Trigger::Send("SERVICE_UNREGISTER")
+            }
+            Self::ReceiveAck => ipcspec_runtime::Trigger::Receive("ACK"),
+            Self::Closed => ipcspec_runtime::Trigger::Event("closed"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Send("SERVICE_REGISTER") => {
+                Some(Self::SendServiceRegister)
+            }
+            ipcspec_runtime::Trigger::Receive("SERVICE_REGISTER_RESPONSE") => {
+                Some(Self::ReceiveServiceRegisterResponse)
+            }
+            ipcspec_runtime::Trigger::Receive("ERROR") => Some(Self::ReceiveError),
+            ipcspec_runtime::Trigger::Event("timeout") => Some(Self::Timeout),
+            ipcspec_runtime::Trigger::Send("SERVICE_UNREGISTER") => {
+                Some(Self::SendServiceUnregister)
+            }
+            ipcspec_runtime::Trigger::Receive("ACK") => Some(Self::ReceiveAck),
+            ipcspec_runtime::Trigger::Event("closed") => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceConnectionTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 
 /// The seed's circuit breaker, one per registered service in the kernel; its states are reported as CircuitBreakerState. Failures are ERRORs that blame the service (not INVALID_ARGUMENT-style client errors), request timeouts and missed heartbeats.
 ///
 /// Held by `kernel`; starts in `Closed`.
+///
+/// A state changes only through [`CircuitBreaker::next`] and [`CircuitBreaker::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CircuitBreaker {
     /// Normal operation: requests are routed to the service; consecutive failures are counted and reset by every success.
@@ -3930,8 +4253,61 @@ impl CircuitBreaker {
     /// Every state, in catalogue order.
     pub const ALL: &[Self] = &[Self::Closed, Self::Open, Self::HalfOpen];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "CircuitBreaker",
+        initial: "Closed",
+        states: &["Closed", "Open", "HalfOpen"],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "Closed",
+                trigger: ipcspec_runtime::Trigger::Event("failure_threshold_reached"),
+                to: "Open",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Open",
+                trigger: ipcspec_runtime::Trigger::Event("open_interval_elapsed"),
+                to: "HalfOpen",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "HalfOpen",
+                trigger: ipcspec_runtime::Trigger::Receive("HEALTH_CHECK_RESPONSE"),
+                to: "Closed",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "HalfOpen",
+                trigger: ipcspec_runtime::Trigger::Receive("EMBEDDING_RESPONSE"),
+                to: "Closed",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "HalfOpen",
+                trigger: ipcspec_runtime::Trigger::Receive("BATCH_EMBEDDING_RESPONSE"),
+                to: "Closed",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "HalfOpen",
+                trigger: ipcspec_runtime::Trigger::Receive("ERROR"),
+                to: "Open",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "HalfOpen",
+                trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                to: "Open",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "Closed",
+            Self::Open => "Open",
+            Self::HalfOpen => "HalfOpen",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Closed => "Closed",
             Self::Open => "Open",
@@ -3962,44 +4338,229 @@ impl CircuitBreaker {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
-        match (self, trigger) {
-            (
-                Self::Closed,
-                ipcspec_runtime::Trigger::Event("failure_threshold_reached"),
-            ) => &[Self::Open],
-            (Self::Open, ipcspec_runtime::Trigger::Event("open_interval_elapsed")) => {
-                &[Self::HalfOpen]
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [CircuitBreakerTrigger] {
+        match self {
+            Self::Closed => &[CircuitBreakerTrigger::FailureThresholdReached],
+            Self::Open => &[CircuitBreakerTrigger::OpenIntervalElapsed],
+            Self::HalfOpen => {
+                &[
+                    CircuitBreakerTrigger::ReceiveHealthCheckResponse,
+                    CircuitBreakerTrigger::ReceiveEmbeddingResponse,
+                    CircuitBreakerTrigger::ReceiveBatchEmbeddingResponse,
+                    CircuitBreakerTrigger::ReceiveError,
+                    CircuitBreakerTrigger::Timeout,
+                ]
             }
-            (
-                Self::HalfOpen,
-                ipcspec_runtime::Trigger::Receive("HEALTH_CHECK_RESPONSE"),
-            ) => &[Self::Closed],
-            (Self::HalfOpen, ipcspec_runtime::Trigger::Receive("EMBEDDING_RESPONSE")) => {
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: CircuitBreakerTrigger) -> &'static [Self] {
+        match (self, trigger) {
+            (Self::Closed, CircuitBreakerTrigger::FailureThresholdReached) => {
+                &[Self::Open]
+            }
+            (Self::Open, CircuitBreakerTrigger::OpenIntervalElapsed) => &[Self::HalfOpen],
+            (Self::HalfOpen, CircuitBreakerTrigger::ReceiveHealthCheckResponse) => {
                 &[Self::Closed]
             }
-            (
-                Self::HalfOpen,
-                ipcspec_runtime::Trigger::Receive("BATCH_EMBEDDING_RESPONSE"),
-            ) => &[Self::Closed],
-            (Self::HalfOpen, ipcspec_runtime::Trigger::Receive("ERROR")) => &[Self::Open],
-            (Self::HalfOpen, ipcspec_runtime::Trigger::Event("timeout")) => &[Self::Open],
+            (Self::HalfOpen, CircuitBreakerTrigger::ReceiveEmbeddingResponse) => {
+                &[Self::Closed]
+            }
+            (Self::HalfOpen, CircuitBreakerTrigger::ReceiveBatchEmbeddingResponse) => {
+                &[Self::Closed]
+            }
+            (Self::HalfOpen, CircuitBreakerTrigger::ReceiveError) => &[Self::Open],
+            (Self::HalfOpen, CircuitBreakerTrigger::Timeout) => &[Self::Open],
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: CircuitBreakerTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::Closed, CircuitBreakerTrigger::FailureThresholdReached) => {
+                (Self::Open, 0)
+            }
+            (Self::Open, CircuitBreakerTrigger::OpenIntervalElapsed) => {
+                (Self::HalfOpen, 1)
+            }
+            (Self::HalfOpen, CircuitBreakerTrigger::ReceiveHealthCheckResponse) => {
+                (Self::Closed, 2)
+            }
+            (Self::HalfOpen, CircuitBreakerTrigger::ReceiveEmbeddingResponse) => {
+                (Self::Closed, 3)
+            }
+            (Self::HalfOpen, CircuitBreakerTrigger::ReceiveBatchEmbeddingResponse) => {
+                (Self::Closed, 4)
+            }
+            (Self::HalfOpen, CircuitBreakerTrigger::ReceiveError) => (Self::Open, 5),
+            (Self::HalfOpen, CircuitBreakerTrigger::Timeout) => (Self::Open, 6),
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: CircuitBreakerTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (
+                Self::Closed,
+                CircuitBreakerTrigger::FailureThresholdReached,
+                Self::Open,
+            ) => 0,
+            (Self::Open, CircuitBreakerTrigger::OpenIntervalElapsed, Self::HalfOpen) => 1,
+            (
+                Self::HalfOpen,
+                CircuitBreakerTrigger::ReceiveHealthCheckResponse,
+                Self::Closed,
+            ) => 2,
+            (
+                Self::HalfOpen,
+                CircuitBreakerTrigger::ReceiveEmbeddingResponse,
+                Self::Closed,
+            ) => 3,
+            (
+                Self::HalfOpen,
+                CircuitBreakerTrigger::ReceiveBatchEmbeddingResponse,
+                Self::Closed,
+            ) => 4,
+            (Self::HalfOpen, CircuitBreakerTrigger::ReceiveError, Self::Open) => 5,
+            (Self::HalfOpen, CircuitBreakerTrigger::Timeout, Self::Open) => 6,
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: CircuitBreakerTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for CircuitBreaker {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`CircuitBreaker`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CircuitBreakerTrigger {
+    /// The local event `failure_threshold_reached`.
+    FailureThresholdReached,
+    /// The local event `open_interval_elapsed`.
+    OpenIntervalElapsed,
+    /// The holder receives `HEALTH_CHECK_RESPONSE`.
+    ReceiveHealthCheckResponse,
+    /// The holder receives `EMBEDDING_RESPONSE`.
+    ReceiveEmbeddingResponse,
+    /// The holder receives `BATCH_EMBEDDING_RESPONSE`.
+    ReceiveBatchEmbeddingResponse,
+    /// The holder receives `ERROR`.
+    ReceiveError,
+    /// The local event `timeout`.
+    Timeout,
+}
+
+impl CircuitBreakerTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::FailureThresholdReached,
+        Self::OpenIntervalElapsed,
+        Self::ReceiveHealthCheckResponse,
+        Self::ReceiveEmbeddingResponse,
+        Self::ReceiveBatchEmbeddingResponse,
+        Self::ReceiveError,
+        Self::Timeout,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::FailureThresholdReached => {
+                ipcspec_runtime::Trigger::Event("failure_threshold_reached")
+            }
+            Self::OpenIntervalElapsed => {
+                ipcspec_runtime::Trigger::Event("open_interval_elapsed")
+            }
+            Self::ReceiveHealthCheckResponse => {
+                ipcspec_runtime::Trigger::Receive("HEALTH_CHECK_RESPONSE")
+            }
+            Self::ReceiveEmbeddingResponse => {
+                ipcspec_runtime::Trigger::Receive("EMBEDDING_RESPONSE")
+            }
+            Self::ReceiveBatchEmbeddingResponse => {
+                ipcspec_runtime::Trigger::Receive("BATCH_EMBEDDING_RESPONSE")
+            }
+            Self::ReceiveError => ipcspec_runtime::Trigger::Receive("ERROR"),
+            Self::Timeout => ipcspec_runtime::Trigger::Event("timeout"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Event("failure_threshold_reached") => {
+                Some(Self::FailureThresholdReached)
+            }
+            ipcspec_runtime::Trigger::Event("open_interval_elapsed") => {
+                Some(Self::OpenIntervalElapsed)
+            }
+            ipcspec_runtime::Trigger::Receive("HEALTH_CHECK_RESPONSE") => {
+                Some(Self::ReceiveHealthCheckResponse)
+            }
+            ipcspec_runtime::Trigger::Receive("EMBEDDING_RESPONSE") => {
+                Some(Self::ReceiveEmbeddingResponse)
+            }
+            ipcspec_runtime::Trigger::Receive("BATCH_EMBEDDING_RESPONSE") => {
+                Some(Self::ReceiveBatchEmbeddingResponse)
+            }
+            ipcspec_runtime::Trigger::Receive("ERROR") => Some(Self::ReceiveError),
+            ipcspec_runtime::Trigger::Event("timeout") => Some(Self::Timeout),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for CircuitBreakerTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 
 /// The seed's request lifecycle (submission, service selection, transmission, processing, response, completion) for one embedding request in the kernel, whether submitted by ioctl or by the filesystem itself.
 ///
 /// Held by `kernel`; starts in `SUBMITTED`.
+///
+/// A state changes only through [`EmbeddingRequestState::next`] and [`EmbeddingRequestState::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EmbeddingRequestState {
     /// Submission: the request was validated and given its request_id.
@@ -4036,8 +4597,91 @@ impl EmbeddingRequestState {
         Self::TimedOut,
     ];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "EmbeddingRequestState",
+        initial: "SUBMITTED",
+        states: &[
+            "SUBMITTED",
+            "QUEUED",
+            "DISPATCHED",
+            "COMPLETED",
+            "FAILED",
+            "TIMED_OUT",
+        ],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "SUBMITTED",
+                trigger: ipcspec_runtime::Trigger::Event("cache_hit"),
+                to: "COMPLETED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SUBMITTED",
+                trigger: ipcspec_runtime::Trigger::Event("queued"),
+                to: "QUEUED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "SUBMITTED",
+                trigger: ipcspec_runtime::Trigger::Event("rejected"),
+                to: "FAILED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "QUEUED",
+                trigger: ipcspec_runtime::Trigger::Send("EMBEDDING_REQUEST"),
+                to: "DISPATCHED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "QUEUED",
+                trigger: ipcspec_runtime::Trigger::Send("BATCH_EMBEDDING_REQUEST"),
+                to: "DISPATCHED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "QUEUED",
+                trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                to: "TIMED_OUT",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "DISPATCHED",
+                trigger: ipcspec_runtime::Trigger::Receive("EMBEDDING_RESPONSE"),
+                to: "COMPLETED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "DISPATCHED",
+                trigger: ipcspec_runtime::Trigger::Receive("BATCH_EMBEDDING_RESPONSE"),
+                to: "COMPLETED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "DISPATCHED",
+                trigger: ipcspec_runtime::Trigger::Receive("ERROR"),
+                to: "QUEUED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "DISPATCHED",
+                trigger: ipcspec_runtime::Trigger::Receive("ERROR"),
+                to: "FAILED",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "DISPATCHED",
+                trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                to: "TIMED_OUT",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "SUBMITTED",
+            Self::Queued => "QUEUED",
+            Self::Dispatched => "DISPATCHED",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+            Self::TimedOut => "TIMED_OUT",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Submitted => "SUBMITTED",
             Self::Queued => "QUEUED",
@@ -4077,50 +4721,281 @@ impl EmbeddingRequestState {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [EmbeddingRequestStateTrigger] {
+        match self {
+            Self::Submitted => {
+                &[
+                    EmbeddingRequestStateTrigger::CacheHit,
+                    EmbeddingRequestStateTrigger::Queued,
+                    EmbeddingRequestStateTrigger::Rejected,
+                ]
+            }
+            Self::Queued => {
+                &[
+                    EmbeddingRequestStateTrigger::SendEmbeddingRequest,
+                    EmbeddingRequestStateTrigger::SendBatchEmbeddingRequest,
+                    EmbeddingRequestStateTrigger::Timeout,
+                ]
+            }
+            Self::Dispatched => {
+                &[
+                    EmbeddingRequestStateTrigger::ReceiveEmbeddingResponse,
+                    EmbeddingRequestStateTrigger::ReceiveBatchEmbeddingResponse,
+                    EmbeddingRequestStateTrigger::ReceiveError,
+                    EmbeddingRequestStateTrigger::Timeout,
+                ]
+            }
+            Self::Completed => &[],
+            Self::Failed => &[],
+            Self::TimedOut => &[],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: EmbeddingRequestStateTrigger) -> &'static [Self] {
         match (self, trigger) {
-            (Self::Submitted, ipcspec_runtime::Trigger::Event("cache_hit")) => {
+            (Self::Submitted, EmbeddingRequestStateTrigger::CacheHit) => {
                 &[Self::Completed]
             }
-            (Self::Submitted, ipcspec_runtime::Trigger::Event("queued")) => {
-                &[Self::Queued]
-            }
-            (Self::Submitted, ipcspec_runtime::Trigger::Event("rejected")) => {
-                &[Self::Failed]
-            }
-            (Self::Queued, ipcspec_runtime::Trigger::Send("EMBEDDING_REQUEST")) => {
+            (Self::Submitted, EmbeddingRequestStateTrigger::Queued) => &[Self::Queued],
+            (Self::Submitted, EmbeddingRequestStateTrigger::Rejected) => &[Self::Failed],
+            (Self::Queued, EmbeddingRequestStateTrigger::SendEmbeddingRequest) => {
                 &[Self::Dispatched]
             }
-            (Self::Queued, ipcspec_runtime::Trigger::Send("BATCH_EMBEDDING_REQUEST")) => {
+            (Self::Queued, EmbeddingRequestStateTrigger::SendBatchEmbeddingRequest) => {
                 &[Self::Dispatched]
             }
-            (Self::Queued, ipcspec_runtime::Trigger::Event("timeout")) => {
-                &[Self::TimedOut]
-            }
+            (Self::Queued, EmbeddingRequestStateTrigger::Timeout) => &[Self::TimedOut],
             (
                 Self::Dispatched,
-                ipcspec_runtime::Trigger::Receive("EMBEDDING_RESPONSE"),
+                EmbeddingRequestStateTrigger::ReceiveEmbeddingResponse,
             ) => &[Self::Completed],
             (
                 Self::Dispatched,
-                ipcspec_runtime::Trigger::Receive("BATCH_EMBEDDING_RESPONSE"),
+                EmbeddingRequestStateTrigger::ReceiveBatchEmbeddingResponse,
             ) => &[Self::Completed],
-            (Self::Dispatched, ipcspec_runtime::Trigger::Receive("ERROR")) => {
+            (Self::Dispatched, EmbeddingRequestStateTrigger::ReceiveError) => {
                 &[Self::Queued, Self::Failed]
             }
-            (Self::Dispatched, ipcspec_runtime::Trigger::Event("timeout")) => {
+            (Self::Dispatched, EmbeddingRequestStateTrigger::Timeout) => {
                 &[Self::TimedOut]
             }
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: EmbeddingRequestStateTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::Submitted, EmbeddingRequestStateTrigger::CacheHit) => {
+                (Self::Completed, 0)
+            }
+            (Self::Submitted, EmbeddingRequestStateTrigger::Queued) => (Self::Queued, 1),
+            (Self::Submitted, EmbeddingRequestStateTrigger::Rejected) => {
+                (Self::Failed, 2)
+            }
+            (Self::Queued, EmbeddingRequestStateTrigger::SendEmbeddingRequest) => {
+                (Self::Dispatched, 3)
+            }
+            (Self::Queued, EmbeddingRequestStateTrigger::SendBatchEmbeddingRequest) => {
+                (Self::Dispatched, 4)
+            }
+            (Self::Queued, EmbeddingRequestStateTrigger::Timeout) => (Self::TimedOut, 5),
+            (
+                Self::Dispatched,
+                EmbeddingRequestStateTrigger::ReceiveEmbeddingResponse,
+            ) => (Self::Completed, 6),
+            (
+                Self::Dispatched,
+                EmbeddingRequestStateTrigger::ReceiveBatchEmbeddingResponse,
+            ) => (Self::Completed, 7),
+            (Self::Dispatched, EmbeddingRequestStateTrigger::ReceiveError) => {
+                return Err(self.refused(trigger, None));
+            }
+            (Self::Dispatched, EmbeddingRequestStateTrigger::Timeout) => {
+                (Self::TimedOut, 10)
+            }
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: EmbeddingRequestStateTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (
+                Self::Submitted,
+                EmbeddingRequestStateTrigger::CacheHit,
+                Self::Completed,
+            ) => 0,
+            (Self::Submitted, EmbeddingRequestStateTrigger::Queued, Self::Queued) => 1,
+            (Self::Submitted, EmbeddingRequestStateTrigger::Rejected, Self::Failed) => 2,
+            (
+                Self::Queued,
+                EmbeddingRequestStateTrigger::SendEmbeddingRequest,
+                Self::Dispatched,
+            ) => 3,
+            (
+                Self::Queued,
+                EmbeddingRequestStateTrigger::SendBatchEmbeddingRequest,
+                Self::Dispatched,
+            ) => 4,
+            (Self::Queued, EmbeddingRequestStateTrigger::Timeout, Self::TimedOut) => 5,
+            (
+                Self::Dispatched,
+                EmbeddingRequestStateTrigger::ReceiveEmbeddingResponse,
+                Self::Completed,
+            ) => 6,
+            (
+                Self::Dispatched,
+                EmbeddingRequestStateTrigger::ReceiveBatchEmbeddingResponse,
+                Self::Completed,
+            ) => 7,
+            (
+                Self::Dispatched,
+                EmbeddingRequestStateTrigger::ReceiveError,
+                Self::Queued,
+            ) => 8,
+            (
+                Self::Dispatched,
+                EmbeddingRequestStateTrigger::ReceiveError,
+                Self::Failed,
+            ) => 9,
+            (Self::Dispatched, EmbeddingRequestStateTrigger::Timeout, Self::TimedOut) => {
+                10
+            }
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: EmbeddingRequestStateTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for EmbeddingRequestState {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`EmbeddingRequestState`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EmbeddingRequestStateTrigger {
+    /// The local event `cache_hit`.
+    CacheHit,
+    /// The local event `queued`.
+    Queued,
+    /// The local event `rejected`.
+    Rejected,
+    /// The holder sends `EMBEDDING_REQUEST`.
+    SendEmbeddingRequest,
+    /// The holder sends `BATCH_EMBEDDING_REQUEST`.
+    SendBatchEmbeddingRequest,
+    /// The local event `timeout`.
+    Timeout,
+    /// The holder receives `EMBEDDING_RESPONSE`.
+    ReceiveEmbeddingResponse,
+    /// The holder receives `BATCH_EMBEDDING_RESPONSE`.
+    ReceiveBatchEmbeddingResponse,
+    /// The holder receives `ERROR`.
+    ReceiveError,
+}
+
+impl EmbeddingRequestStateTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::CacheHit,
+        Self::Queued,
+        Self::Rejected,
+        Self::SendEmbeddingRequest,
+        Self::SendBatchEmbeddingRequest,
+        Self::Timeout,
+        Self::ReceiveEmbeddingResponse,
+        Self::ReceiveBatchEmbeddingResponse,
+        Self::ReceiveError,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::CacheHit => ipcspec_runtime::Trigger::Event("cache_hit"),
+            Self::Queued => ipcspec_runtime::Trigger::Event("queued"),
+            Self::Rejected => ipcspec_runtime::Trigger::Event("rejected"),
+            Self::SendEmbeddingRequest => {
+                ipcspec_runtime::Trigger::Send("EMBEDDING_REQUEST")
+            }
+            Self::SendBatchEmbeddingRequest => {
+                ipcspec_runtime::Trigger::Send("BATCH_EMBEDDING_REQUEST")
+            }
+            Self::Timeout => ipcspec_runtime::Trigger::Event("timeout"),
+            Self::ReceiveEmbeddingResponse => {
+                ipcspec_runtime::Trigger::Receive("EMBEDDING_RESPONSE")
+            }
+            Self::ReceiveBatchEmbeddingResponse => {
+                ipcspec_runtime::Trigger::Receive("BATCH_EMBEDDING_RESPONSE")
+            }
+            Self::ReceiveError => ipcspec_runtime::Trigger::Receive("ERROR"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Event("cache_hit") => Some(Self::CacheHit),
+            ipcspec_runtime::Trigger::Event("queued") => Some(Self::Queued),
+            ipcspec_runtime::Trigger::Event("rejected") => Some(Self::Rejected),
+            ipcspec_runtime::Trigger::Send("EMBEDDING_REQUEST") => {
+                Some(Self::SendEmbeddingRequest)
+            }
+            ipcspec_runtime::Trigger::Send("BATCH_EMBEDDING_REQUEST") => {
+                Some(Self::SendBatchEmbeddingRequest)
+            }
+            ipcspec_runtime::Trigger::Event("timeout") => Some(Self::Timeout),
+            ipcspec_runtime::Trigger::Receive("EMBEDDING_RESPONSE") => {
+                Some(Self::ReceiveEmbeddingResponse)
+            }
+            ipcspec_runtime::Trigger::Receive("BATCH_EMBEDDING_RESPONSE") => {
+                Some(Self::ReceiveBatchEmbeddingResponse)
+            }
+            ipcspec_runtime::Trigger::Receive("ERROR") => Some(Self::ReceiveError),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for EmbeddingRequestStateTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 

@@ -553,6 +553,8 @@ impl ErrorCode {
 /// The bus process's runtime lifecycle. The seed's "Service Lifecycle" diagram is an operator's cycle: Build, Publish, Install and Configure happen before the process exists and are not modelled here; Start is `Starting`, Monitor is `Running` with its periodic health check, the "Healthy?" decision is the `healthCheckFailed`/`healthCheckPassed` events, and Diagnose and Fix are what an operator does while the bus is `Unhealthy`, ending in a restart (`Stopping`, `Stopped`, then a new process in `Starting`). State names are PascalCase like the rest of this catalogue.
 ///
 /// Held by `bus`; starts in `Starting`.
+///
+/// A state changes only through [`ServiceLifecycle::next`] and [`ServiceLifecycle::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceLifecycle {
     /// The process reads appsettings.json and creates the pipe or socket; no client is served yet.
@@ -582,8 +584,63 @@ impl ServiceLifecycle {
         Self::Stopped,
     ];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "ServiceLifecycle",
+        initial: "Starting",
+        states: &["Starting", "Running", "Unhealthy", "Stopping", "Stopped"],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "Starting",
+                trigger: ipcspec_runtime::Trigger::Event("listening"),
+                to: "Running",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Starting",
+                trigger: ipcspec_runtime::Trigger::Event("error"),
+                to: "Stopped",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Running",
+                trigger: ipcspec_runtime::Trigger::Event("healthCheckFailed"),
+                to: "Unhealthy",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Unhealthy",
+                trigger: ipcspec_runtime::Trigger::Event("healthCheckPassed"),
+                to: "Running",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Running",
+                trigger: ipcspec_runtime::Trigger::Event("stop"),
+                to: "Stopping",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Unhealthy",
+                trigger: ipcspec_runtime::Trigger::Event("stop"),
+                to: "Stopping",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Stopping",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "Stopped",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "Starting",
+            Self::Running => "Running",
+            Self::Unhealthy => "Unhealthy",
+            Self::Stopping => "Stopping",
+            Self::Stopped => "Stopped",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Starting => "Starting",
             Self::Running => "Running",
@@ -640,43 +697,200 @@ impl ServiceLifecycle {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [ServiceLifecycleTrigger] {
+        match self {
+            Self::Starting => {
+                &[ServiceLifecycleTrigger::Listening, ServiceLifecycleTrigger::Error]
+            }
+            Self::Running => {
+                &[
+                    ServiceLifecycleTrigger::HealthCheckFailed,
+                    ServiceLifecycleTrigger::Stop,
+                ]
+            }
+            Self::Unhealthy => {
+                &[
+                    ServiceLifecycleTrigger::HealthCheckPassed,
+                    ServiceLifecycleTrigger::Stop,
+                ]
+            }
+            Self::Stopping => &[ServiceLifecycleTrigger::Closed],
+            Self::Stopped => &[],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: ServiceLifecycleTrigger) -> &'static [Self] {
         match (self, trigger) {
-            (Self::Starting, ipcspec_runtime::Trigger::Event("listening")) => {
-                &[Self::Running]
-            }
-            (Self::Starting, ipcspec_runtime::Trigger::Event("error")) => {
-                &[Self::Stopped]
-            }
-            (Self::Running, ipcspec_runtime::Trigger::Event("healthCheckFailed")) => {
+            (Self::Starting, ServiceLifecycleTrigger::Listening) => &[Self::Running],
+            (Self::Starting, ServiceLifecycleTrigger::Error) => &[Self::Stopped],
+            (Self::Running, ServiceLifecycleTrigger::HealthCheckFailed) => {
                 &[Self::Unhealthy]
             }
-            (Self::Unhealthy, ipcspec_runtime::Trigger::Event("healthCheckPassed")) => {
+            (Self::Unhealthy, ServiceLifecycleTrigger::HealthCheckPassed) => {
                 &[Self::Running]
             }
-            (Self::Running, ipcspec_runtime::Trigger::Event("stop")) => &[Self::Stopping],
-            (Self::Unhealthy, ipcspec_runtime::Trigger::Event("stop")) => {
-                &[Self::Stopping]
-            }
-            (Self::Stopping, ipcspec_runtime::Trigger::Event("closed")) => {
-                &[Self::Stopped]
-            }
+            (Self::Running, ServiceLifecycleTrigger::Stop) => &[Self::Stopping],
+            (Self::Unhealthy, ServiceLifecycleTrigger::Stop) => &[Self::Stopping],
+            (Self::Stopping, ServiceLifecycleTrigger::Closed) => &[Self::Stopped],
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: ServiceLifecycleTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::Starting, ServiceLifecycleTrigger::Listening) => (Self::Running, 0),
+            (Self::Starting, ServiceLifecycleTrigger::Error) => (Self::Stopped, 1),
+            (Self::Running, ServiceLifecycleTrigger::HealthCheckFailed) => {
+                (Self::Unhealthy, 2)
+            }
+            (Self::Unhealthy, ServiceLifecycleTrigger::HealthCheckPassed) => {
+                (Self::Running, 3)
+            }
+            (Self::Running, ServiceLifecycleTrigger::Stop) => (Self::Stopping, 4),
+            (Self::Unhealthy, ServiceLifecycleTrigger::Stop) => (Self::Stopping, 5),
+            (Self::Stopping, ServiceLifecycleTrigger::Closed) => (Self::Stopped, 6),
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: ServiceLifecycleTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (Self::Starting, ServiceLifecycleTrigger::Listening, Self::Running) => 0,
+            (Self::Starting, ServiceLifecycleTrigger::Error, Self::Stopped) => 1,
+            (
+                Self::Running,
+                ServiceLifecycleTrigger::HealthCheckFailed,
+                Self::Unhealthy,
+            ) => 2,
+            (
+                Self::Unhealthy,
+                ServiceLifecycleTrigger::HealthCheckPassed,
+                Self::Running,
+            ) => 3,
+            (Self::Running, ServiceLifecycleTrigger::Stop, Self::Stopping) => 4,
+            (Self::Unhealthy, ServiceLifecycleTrigger::Stop, Self::Stopping) => 5,
+            (Self::Stopping, ServiceLifecycleTrigger::Closed, Self::Stopped) => 6,
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: ServiceLifecycleTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceLifecycle {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`ServiceLifecycle`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceLifecycleTrigger {
+    /// The local event `listening`.
+    Listening,
+    /// The local event `error`.
+    Error,
+    /// The local event `healthCheckFailed`.
+    HealthCheckFailed,
+    /// The local event `healthCheckPassed`.
+    HealthCheckPassed,
+    /// The local event `stop`.
+    Stop,
+    /// The local event `closed`.
+    Closed,
+}
+
+impl ServiceLifecycleTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::Listening,
+        Self::Error,
+        Self::HealthCheckFailed,
+        Self::HealthCheckPassed,
+        Self::Stop,
+        Self::Closed,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::Listening => ipcspec_runtime::Trigger::Event("listening"),
+            Self::Error => ipcspec_runtime::Trigger::Event("error"),
+            Self::HealthCheckFailed => {
+                ipcspec_runtime::Trigger::Event("healthCheckFailed")
+            }
+            Self::HealthCheckPassed => {
+                ipcspec_runtime::Trigger::Event("healthCheckPassed")
+            }
+            Self::Stop => ipcspec_runtime::Trigger::Event("stop"),
+            Self::Closed => ipcspec_runtime::Trigger::Event("closed"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Event("listening") => Some(Self::Listening),
+            ipcspec_runtime::Trigger::Event("error") => Some(Self::Error),
+            ipcspec_runtime::Trigger::Event("healthCheckFailed") => {
+                Some(Self::HealthCheckFailed)
+            }
+            ipcspec_runtime::Trigger::Event("healthCheckPassed") => {
+                Some(Self::HealthCheckPassed)
+            }
+            ipcspec_runtime::Trigger::Event("stop") => Some(Self::Stop),
+            ipcspec_runtime::Trigger::Event("closed") => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceLifecycleTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 
 /// A client's connection to the bus and the registration of its machines. A connection may register several machines; `Registered` means at least one is registered. After a lost connection the client reconnects with backoff and registers all its machines again, since the bus forgets a connection's machines when it closes.
 ///
 /// Held by `client`; starts in `Disconnected`.
+///
+/// A state changes only through [`ClientConnection::next`] and [`ClientConnection::next_to`], which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientConnection {
     /// No connection; the client waits before the next attempt (exponential backoff with jitter after a failure) and queues up to 1000 outgoing events.
@@ -709,8 +923,111 @@ impl ClientConnection {
         Self::Closed,
     ];
 
+    /// The machine as data: its states and every declared transition.
+    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
+        name: "ClientConnection",
+        initial: "Disconnected",
+        states: &[
+            "Disconnected",
+            "Connecting",
+            "Connected",
+            "Registering",
+            "Registered",
+            "Closed",
+        ],
+        transitions: &[
+            ipcspec_runtime::machine::Transition {
+                from: "Disconnected",
+                trigger: ipcspec_runtime::Trigger::Event("connect"),
+                to: "Connecting",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Disconnected",
+                trigger: ipcspec_runtime::Trigger::Event("exhausted"),
+                to: "Closed",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Disconnected",
+                trigger: ipcspec_runtime::Trigger::Event("dispose"),
+                to: "Closed",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Connecting",
+                trigger: ipcspec_runtime::Trigger::Event("connected"),
+                to: "Connected",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Connecting",
+                trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                to: "Disconnected",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Connecting",
+                trigger: ipcspec_runtime::Trigger::Event("error"),
+                to: "Disconnected",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Connected",
+                trigger: ipcspec_runtime::Trigger::Send("Register"),
+                to: "Registering",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Registering",
+                trigger: ipcspec_runtime::Trigger::Receive("Registered"),
+                to: "Registered",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Registering",
+                trigger: ipcspec_runtime::Trigger::Receive("Error"),
+                to: "Connected",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Registered",
+                trigger: ipcspec_runtime::Trigger::Send("Unregister"),
+                to: "Connected",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Connected",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "Disconnected",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Registering",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "Disconnected",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Registered",
+                trigger: ipcspec_runtime::Trigger::Event("closed"),
+                to: "Disconnected",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Connected",
+                trigger: ipcspec_runtime::Trigger::Event("dispose"),
+                to: "Closed",
+            },
+            ipcspec_runtime::machine::Transition {
+                from: "Registered",
+                trigger: ipcspec_runtime::Trigger::Event("dispose"),
+                to: "Closed",
+            },
+        ],
+    };
+
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disconnected => "Disconnected",
+            Self::Connecting => "Connecting",
+            Self::Connected => "Connected",
+            Self::Registering => "Registering",
+            Self::Registered => "Registered",
+            Self::Closed => "Closed",
+        }
+    }
+
+    /// The state's catalogue name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Disconnected => "Disconnected",
             Self::Connecting => "Connecting",
@@ -764,63 +1081,284 @@ impl ClientConnection {
         }
     }
 
-    /// Every state `trigger` may lead to from this one, in catalogue order. More
-    /// than one means the catalogue's prose decides (a payload field, a count).
-    pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
+    /// The triggers with a declared transition out of this state, in catalogue
+    /// order.
+    pub fn accepts(self) -> &'static [ClientConnectionTrigger] {
+        match self {
+            Self::Disconnected => {
+                &[
+                    ClientConnectionTrigger::Connect,
+                    ClientConnectionTrigger::Exhausted,
+                    ClientConnectionTrigger::Dispose,
+                ]
+            }
+            Self::Connecting => {
+                &[
+                    ClientConnectionTrigger::Connected,
+                    ClientConnectionTrigger::Timeout,
+                    ClientConnectionTrigger::Error,
+                ]
+            }
+            Self::Connected => {
+                &[
+                    ClientConnectionTrigger::SendRegister,
+                    ClientConnectionTrigger::Closed,
+                    ClientConnectionTrigger::Dispose,
+                ]
+            }
+            Self::Registering => {
+                &[
+                    ClientConnectionTrigger::ReceiveRegistered,
+                    ClientConnectionTrigger::ReceiveError,
+                    ClientConnectionTrigger::Closed,
+                ]
+            }
+            Self::Registered => {
+                &[
+                    ClientConnectionTrigger::SendUnregister,
+                    ClientConnectionTrigger::Closed,
+                    ClientConnectionTrigger::Dispose,
+                ]
+            }
+            Self::Closed => &[],
+        }
+    }
+
+    /// Every state `trigger` may lead to from this one, in catalogue order: none
+    /// when the state does not accept it, more than one when the catalogue's
+    /// prose decides (a payload field, a count) and the holder names the target
+    /// with [`Self::next_to`].
+    pub fn targets(self, trigger: ClientConnectionTrigger) -> &'static [Self] {
         match (self, trigger) {
-            (Self::Disconnected, ipcspec_runtime::Trigger::Event("connect")) => {
-                &[Self::Connecting]
-            }
-            (Self::Disconnected, ipcspec_runtime::Trigger::Event("exhausted")) => {
-                &[Self::Closed]
-            }
-            (Self::Disconnected, ipcspec_runtime::Trigger::Event("dispose")) => {
-                &[Self::Closed]
-            }
-            (Self::Connecting, ipcspec_runtime::Trigger::Event("connected")) => {
-                &[Self::Connected]
-            }
-            (Self::Connecting, ipcspec_runtime::Trigger::Event("timeout")) => {
-                &[Self::Disconnected]
-            }
-            (Self::Connecting, ipcspec_runtime::Trigger::Event("error")) => {
-                &[Self::Disconnected]
-            }
-            (Self::Connected, ipcspec_runtime::Trigger::Send("Register")) => {
+            (Self::Disconnected, ClientConnectionTrigger::Connect) => &[Self::Connecting],
+            (Self::Disconnected, ClientConnectionTrigger::Exhausted) => &[Self::Closed],
+            (Self::Disconnected, ClientConnectionTrigger::Dispose) => &[Self::Closed],
+            (Self::Connecting, ClientConnectionTrigger::Connected) => &[Self::Connected],
+            (Self::Connecting, ClientConnectionTrigger::Timeout) => &[Self::Disconnected],
+            (Self::Connecting, ClientConnectionTrigger::Error) => &[Self::Disconnected],
+            (Self::Connected, ClientConnectionTrigger::SendRegister) => {
                 &[Self::Registering]
             }
-            (Self::Registering, ipcspec_runtime::Trigger::Receive("Registered")) => {
+            (Self::Registering, ClientConnectionTrigger::ReceiveRegistered) => {
                 &[Self::Registered]
             }
-            (Self::Registering, ipcspec_runtime::Trigger::Receive("Error")) => {
+            (Self::Registering, ClientConnectionTrigger::ReceiveError) => {
                 &[Self::Connected]
             }
-            (Self::Registered, ipcspec_runtime::Trigger::Send("Unregister")) => {
+            (Self::Registered, ClientConnectionTrigger::SendUnregister) => {
                 &[Self::Connected]
             }
-            (Self::Connected, ipcspec_runtime::Trigger::Event("closed")) => {
-                &[Self::Disconnected]
-            }
-            (Self::Registering, ipcspec_runtime::Trigger::Event("closed")) => {
-                &[Self::Disconnected]
-            }
-            (Self::Registered, ipcspec_runtime::Trigger::Event("closed")) => {
-                &[Self::Disconnected]
-            }
-            (Self::Connected, ipcspec_runtime::Trigger::Event("dispose")) => {
-                &[Self::Closed]
-            }
-            (Self::Registered, ipcspec_runtime::Trigger::Event("dispose")) => {
-                &[Self::Closed]
-            }
+            (Self::Connected, ClientConnectionTrigger::Closed) => &[Self::Disconnected],
+            (Self::Registering, ClientConnectionTrigger::Closed) => &[Self::Disconnected],
+            (Self::Registered, ClientConnectionTrigger::Closed) => &[Self::Disconnected],
+            (Self::Connected, ClientConnectionTrigger::Dispose) => &[Self::Closed],
+            (Self::Registered, ClientConnectionTrigger::Dispose) => &[Self::Closed],
             _ => &[],
         }
     }
 
-    /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-    /// when the trigger is not allowed in this state.
-    pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-        self.targets(trigger).first().copied()
+    /// The state `trigger` leads to, when the catalogue declares exactly one;
+    /// otherwise an `InvalidTransition` naming what this state accepts.
+    pub fn next(
+        self,
+        trigger: ClientConnectionTrigger,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let (to, index) = match (self, trigger) {
+            (Self::Disconnected, ClientConnectionTrigger::Connect) => {
+                (Self::Connecting, 0)
+            }
+            (Self::Disconnected, ClientConnectionTrigger::Exhausted) => (Self::Closed, 1),
+            (Self::Disconnected, ClientConnectionTrigger::Dispose) => (Self::Closed, 2),
+            (Self::Connecting, ClientConnectionTrigger::Connected) => {
+                (Self::Connected, 3)
+            }
+            (Self::Connecting, ClientConnectionTrigger::Timeout) => {
+                (Self::Disconnected, 4)
+            }
+            (Self::Connecting, ClientConnectionTrigger::Error) => (Self::Disconnected, 5),
+            (Self::Connected, ClientConnectionTrigger::SendRegister) => {
+                (Self::Registering, 6)
+            }
+            (Self::Registering, ClientConnectionTrigger::ReceiveRegistered) => {
+                (Self::Registered, 7)
+            }
+            (Self::Registering, ClientConnectionTrigger::ReceiveError) => {
+                (Self::Connected, 8)
+            }
+            (Self::Registered, ClientConnectionTrigger::SendUnregister) => {
+                (Self::Connected, 9)
+            }
+            (Self::Connected, ClientConnectionTrigger::Closed) => {
+                (Self::Disconnected, 10)
+            }
+            (Self::Registering, ClientConnectionTrigger::Closed) => {
+                (Self::Disconnected, 11)
+            }
+            (Self::Registered, ClientConnectionTrigger::Closed) => {
+                (Self::Disconnected, 12)
+            }
+            (Self::Connected, ClientConnectionTrigger::Dispose) => (Self::Closed, 13),
+            (Self::Registered, ClientConnectionTrigger::Dispose) => (Self::Closed, 14),
+            _ => return Err(self.refused(trigger, None)),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    /// `to`, when the catalogue declares the transition from this state to `to` on
+    /// `trigger`; otherwise an `InvalidTransition`.
+    pub fn next_to(
+        self,
+        trigger: ClientConnectionTrigger,
+        to: Self,
+    ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
+        let index = match (self, trigger, to) {
+            (Self::Disconnected, ClientConnectionTrigger::Connect, Self::Connecting) => 0,
+            (Self::Disconnected, ClientConnectionTrigger::Exhausted, Self::Closed) => 1,
+            (Self::Disconnected, ClientConnectionTrigger::Dispose, Self::Closed) => 2,
+            (Self::Connecting, ClientConnectionTrigger::Connected, Self::Connected) => 3,
+            (Self::Connecting, ClientConnectionTrigger::Timeout, Self::Disconnected) => 4,
+            (Self::Connecting, ClientConnectionTrigger::Error, Self::Disconnected) => 5,
+            (
+                Self::Connected,
+                ClientConnectionTrigger::SendRegister,
+                Self::Registering,
+            ) => 6,
+            (
+                Self::Registering,
+                ClientConnectionTrigger::ReceiveRegistered,
+                Self::Registered,
+            ) => 7,
+            (
+                Self::Registering,
+                ClientConnectionTrigger::ReceiveError,
+                Self::Connected,
+            ) => 8,
+            (
+                Self::Registered,
+                ClientConnectionTrigger::SendUnregister,
+                Self::Connected,
+            ) => 9,
+            (Self::Connected, ClientConnectionTrigger::Closed, Self::Disconnected) => 10,
+            (Self::Registering, ClientConnectionTrigger::Closed, Self::Disconnected) => {
+                11
+            }
+            (Self::Registered, ClientConnectionTrigger::Closed, Self::Disconnected) => 12,
+            (Self::Connected, ClientConnectionTrigger::Dispose, Self::Closed) => 13,
+            (Self::Registered, ClientConnectionTrigger::Dispose, Self::Closed) => 14,
+            _ => return Err(self.refused(trigger, Some(to))),
+        };
+        ipcspec_runtime::machine::record(&Self::TABLE, index);
+        Ok(to)
+    }
+
+    fn refused(
+        self,
+        trigger: ClientConnectionTrigger,
+        requested: Option<Self>,
+    ) -> ipcspec_runtime::InvalidTransition {
+        ipcspec_runtime::InvalidTransition {
+            machine: &Self::TABLE,
+            state: self.name(),
+            trigger: trigger.trigger(),
+            requested: requested.map(Self::name),
+        }
+    }
+}
+
+impl std::fmt::Display for ClientConnection {
+    /// The state's value string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves a [`ClientConnection`]: one variant per trigger of its transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientConnectionTrigger {
+    /// The local event `connect`.
+    Connect,
+    /// The local event `exhausted`.
+    Exhausted,
+    /// The local event `dispose`.
+    Dispose,
+    /// The local event `connected`.
+    Connected,
+    /// The local event `timeout`.
+    Timeout,
+    /// The local event `error`.
+    Error,
+    /// The holder sends `Register`.
+    SendRegister,
+    /// The holder receives `Registered`.
+    ReceiveRegistered,
+    /// The holder receives `Error`.
+    ReceiveError,
+    /// The holder sends `Unregister`.
+    SendUnregister,
+    /// The local event `closed`.
+    Closed,
+}
+
+impl ClientConnectionTrigger {
+    /// Every trigger, in the order the transitions first name them.
+    pub const ALL: &[Self] = &[
+        Self::Connect,
+        Self::Exhausted,
+        Self::Dispose,
+        Self::Connected,
+        Self::Timeout,
+        Self::Error,
+        Self::SendRegister,
+        Self::ReceiveRegistered,
+        Self::ReceiveError,
+        Self::SendUnregister,
+        Self::Closed,
+    ];
+
+    /// The trigger as the runtime describes it (message wire name or event name).
+    pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
+        match self {
+            Self::Connect => ipcspec_runtime::Trigger::Event("connect"),
+            Self::Exhausted => ipcspec_runtime::Trigger::Event("exhausted"),
+            Self::Dispose => ipcspec_runtime::Trigger::Event("dispose"),
+            Self::Connected => ipcspec_runtime::Trigger::Event("connected"),
+            Self::Timeout => ipcspec_runtime::Trigger::Event("timeout"),
+            Self::Error => ipcspec_runtime::Trigger::Event("error"),
+            Self::SendRegister => ipcspec_runtime::Trigger::Send("Register"),
+            Self::ReceiveRegistered => ipcspec_runtime::Trigger::Receive("Registered"),
+            Self::ReceiveError => ipcspec_runtime::Trigger::Receive("Error"),
+            Self::SendUnregister => ipcspec_runtime::Trigger::Send("Unregister"),
+            Self::Closed => ipcspec_runtime::Trigger::Event("closed"),
+        }
+    }
+
+    /// The variant for a runtime trigger (a message received by wire name, say),
+    /// when this machine has it.
+    pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
+        match trigger {
+            ipcspec_runtime::Trigger::Event("connect") => Some(Self::Connect),
+            ipcspec_runtime::Trigger::Event("exhausted") => Some(Self::Exhausted),
+            ipcspec_runtime::Trigger::Event("dispose") => Some(Self::Dispose),
+            ipcspec_runtime::Trigger::Event("connected") => Some(Self::Connected),
+            ipcspec_runtime::Trigger::Event("timeout") => Some(Self::Timeout),
+            ipcspec_runtime::Trigger::Event("error") => Some(Self::Error),
+            ipcspec_runtime::Trigger::Send("Register") => Some(Self::SendRegister),
+            ipcspec_runtime::Trigger::Receive("Registered") => {
+                Some(Self::ReceiveRegistered)
+            }
+            ipcspec_runtime::Trigger::Receive("Error") => Some(Self::ReceiveError),
+            ipcspec_runtime::Trigger::Send("Unregister") => Some(Self::SendUnregister),
+            ipcspec_runtime::Trigger::Event("closed") => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ClientConnectionTrigger {
+    /// `send X`, `receive X` or `event x`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.trigger().fmt(f)
     }
 }
 

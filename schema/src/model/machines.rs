@@ -17,6 +17,11 @@ pub struct StateMachine {
     pub doc: String,
     /// The state a new instance starts in.
     pub initial: String,
+    /// The string enum type that carries this machine's state in messages (e.g.
+    /// `UserMigrationState`), when one does. Its values' wire strings must be exactly the
+    /// states' values; the conversions between the machine and the type are generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_type: Option<String>,
     /// The states.
     pub states: Vec<State>,
     /// The transitions.

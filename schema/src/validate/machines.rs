@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::Checker;
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::model::{Src, StateMachine, Trigger};
+use crate::model::{Src, StateMachine, Trigger, TypeDef};
 
 pub(crate) fn check(c: &mut Checker) {
     let cat = c.cat;
@@ -26,6 +26,83 @@ pub(crate) fn check(c: &mut Checker) {
         }
         c.roles(&machine.role, &machine.src.at("role"));
         check_machine(c, machine);
+        if let Some(name) = &machine.state_type {
+            check_state_type(c, machine, name);
+        }
+    }
+}
+
+/// A machine's `stateType` names a string enum whose values are exactly its states'
+/// values, so that the generated conversions between the two are total both ways.
+fn check_state_type(c: &mut Checker, machine: &StateMachine, name: &str) {
+    let at = machine.src.at("stateType");
+    let Some(ty) = c.cat.types.iter().find(|t| t.name() == name) else {
+        let hint = did_you_mean(name, c.cat.types.iter().map(|t| t.name()));
+        c.push(
+            Diagnostic::error(
+                "ipcspec::unknown-type",
+                format!("`{}` names no type `{name}` as its state type{hint}", machine.name),
+            )
+            .at(&at, "")
+            .help("name a string enum whose values are the machine's states"),
+        );
+        return;
+    };
+    let TypeDef::Enum(def) = ty else {
+        c.push(
+            Diagnostic::error(
+                "ipcspec::invalid-type",
+                format!("state type `{name}` of `{}` is not a string enum", machine.name),
+            )
+            .at(&at, "")
+            .at(&ty.src().at("kind"), "declared here")
+            .help("a machine's state type is a string enum with one value per state"),
+        );
+        return;
+    };
+    let state_values: Vec<&str> = machine
+        .states
+        .iter()
+        .map(|s| s.value.as_deref().unwrap_or(&s.name))
+        .collect();
+    let type_values: Vec<&str> = def.values.iter().map(|v| v.wire()).collect();
+    for (i, value) in state_values.iter().enumerate() {
+        if !type_values.contains(value) {
+            c.push(
+                Diagnostic::error(
+                    "ipcspec::state-type",
+                    format!(
+                        "state `{}` of `{}` has the value `{value}`, which `{name}` does not have",
+                        machine.states[i].name, machine.name
+                    ),
+                )
+                .at(&machine.src.at("states").at(i).at("name"), "")
+                .at(&at, "the state type")
+                .help(format!(
+                    "add `{value}` to `{name}`'s values, or give the state one of: {}",
+                    type_values.join(", ")
+                )),
+            );
+        }
+    }
+    for (i, value) in type_values.iter().enumerate() {
+        if !state_values.contains(value) {
+            c.push(
+                Diagnostic::error(
+                    "ipcspec::state-type",
+                    format!(
+                        "`{name}` has the value `{value}`, which no state of `{}` has",
+                        machine.name
+                    ),
+                )
+                .at(&ty.src().at("values").at(i).at("name"), "")
+                .at(&at, "the state type")
+                .help(format!(
+                    "add a state with the value `{value}` to `{}`, or remove the value from `{name}`",
+                    machine.name
+                )),
+            );
+        }
     }
 }
 

@@ -24,6 +24,16 @@ impl Page<'_> {
             mach.initial
         ));
         self.para(&mach.doc);
+        if let Some(td) = mach
+            .state_type
+            .as_ref()
+            .and_then(|s| self.m.types.get(s.ty.0))
+        {
+            self.para(&format!(
+                "Messages carry this state as {}: each state's value is one of its values.",
+                self.type_link(td)
+            ));
+        }
         let id = |name: &str| mermaid_state(mach, name);
         let mut lines = vec!["stateDiagram-v2".to_owned()];
         for (i, s) in mach.states.iter().enumerate() {

@@ -1,12 +1,10 @@
-//! Constants, ioctl request codes, the error-code enum and state machines.
-
-use std::collections::BTreeMap;
+//! Constants, ioctl request codes and the error-code enum.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use crate::ir::names::rust_const;
-use crate::ir::{ConstValue, Constant, IoctlDirection, Machine, Module, PrimitiveType, Trigger};
+use crate::ir::{ConstValue, Constant, IoctlDirection, Module, PrimitiveType};
 
 use super::types::int_literal;
 use super::tys::prim;
@@ -210,163 +208,6 @@ fn code_fn(module: &Module) -> TokenStream {
             match self {
                 #(#arms)*
             }
-        }
-    }
-}
-
-/// A state machine: its states as an enum, the transition table as `targets`/`next`.
-pub(super) fn machine(machine: &Machine) -> TokenStream {
-    let name = ident(&machine.idents.rust);
-    let state_ident = |state: &str| {
-        machine
-            .states
-            .iter()
-            .find(|s| s.name == state)
-            .map(|s| ident(&s.idents.rust))
-            .unwrap_or_else(|| ident(&crate::ir::names::rust_variant(state)))
-    };
-    let roles = machine
-        .roles
-        .iter()
-        .map(|r| format!("`{r}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let doc = docs::outer(&[
-        machine.doc.clone(),
-        format!("Held by {roles}; starts in `{}`.", machine.initial),
-    ]);
-    let variants = machine.states.iter().map(|s| {
-        let variant = ident(&s.idents.rust);
-        let terminal = if s.terminal { "Terminal." } else { "" };
-        let doc = docs::outer(&[s.doc.as_str(), terminal]);
-        quote! { #doc #variant, }
-    });
-    let all = machine.states.iter().map(|s| ident(&s.idents.rust));
-    let initial = state_ident(&machine.initial);
-    let values = machine.states.iter().map(|s| {
-        let variant = ident(&s.idents.rust);
-        let value = &s.value;
-        quote!(Self::#variant => #value,)
-    });
-    let terminal: Vec<_> = machine
-        .states
-        .iter()
-        .filter(|s| s.terminal)
-        .map(|s| ident(&s.idents.rust))
-        .collect();
-    let is_terminal = if terminal.is_empty() {
-        quote!(false)
-    } else {
-        quote!(matches!(self, #(Self::#terminal)|*))
-    };
-    let message_lists = |pick: fn(&crate::ir::State) -> &Vec<String>| {
-        let arms = machine.states.iter().map(move |s| {
-            let variant = ident(&s.idents.rust);
-            let messages = pick(s);
-            quote!(Self::#variant => &[#(#messages),*],)
-        });
-        quote!(match self { #(#arms)* })
-    };
-    let sends = message_lists(|s| &s.sends);
-    let receives = message_lists(|s| &s.receives);
-    let targets = transition_arms(machine, &state_ident);
-    quote! {
-        #doc
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum #name {
-            #(#variants)*
-        }
-
-        impl #name {
-            /// The state a new machine is in.
-            pub const INITIAL: Self = Self::#initial;
-
-            /// Every state, in catalogue order.
-            pub const ALL: &[Self] = &[#(Self::#all),*];
-
-            /// The state's value string.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    #(#values)*
-                }
-            }
-
-            /// True for a state no transition leaves.
-            pub fn is_terminal(self) -> bool {
-                #is_terminal
-            }
-
-            /// Wire names of the messages the holder may send in this state.
-            pub fn sends(self) -> &'static [&'static str] {
-                #sends
-            }
-
-            /// Wire names of the messages the holder accepts in this state.
-            pub fn receives(self) -> &'static [&'static str] {
-                #receives
-            }
-
-            /// Every state `trigger` may lead to from this one, in catalogue order. More
-            /// than one means the catalogue's prose decides (a payload field, a count).
-            pub fn targets(self, trigger: &ipcspec_runtime::Trigger<'_>) -> &'static [Self] {
-                #targets
-            }
-
-            /// The state `trigger` leads to: the first of [`Self::targets`], or `None`
-            /// when the trigger is not allowed in this state.
-            pub fn next(self, trigger: &ipcspec_runtime::Trigger<'_>) -> Option<Self> {
-                self.targets(trigger).first().copied()
-            }
-        }
-    }
-}
-
-/// The `targets` match: one arm per (state, trigger), targets in catalogue order.
-fn transition_arms(
-    machine: &Machine,
-    state_ident: &dyn Fn(&str) -> proc_macro2::Ident,
-) -> TokenStream {
-    // Group transitions by source and trigger, keeping first-seen order of the groups.
-    let mut order: Vec<(String, Trigger)> = Vec::new();
-    let mut groups: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for t in &machine.transitions {
-        let key = (t.from.clone(), t.on.clone());
-        let index = match order.iter().position(|k| *k == key) {
-            Some(index) => index,
-            None => {
-                order.push(key);
-                order.len() - 1
-            }
-        };
-        let targets = groups.entry(index).or_default();
-        if !targets.contains(&t.to) {
-            targets.push(t.to.clone());
-        }
-    }
-    if order.is_empty() {
-        return quote! {
-            let _ = (self, trigger);
-            &[]
-        };
-    }
-    let arms = order.iter().enumerate().map(|(index, (from, on))| {
-        let from = state_ident(from);
-        let trigger = match on {
-            Trigger::Send(m) => quote!(ipcspec_runtime::Trigger::Send(#m)),
-            Trigger::Receive(m) => quote!(ipcspec_runtime::Trigger::Receive(#m)),
-            Trigger::Event(e) => quote!(ipcspec_runtime::Trigger::Event(#e)),
-        };
-        let targets = groups
-            .get(&index)
-            .into_iter()
-            .flatten()
-            .map(|t| state_ident(t));
-        quote!((Self::#from, #trigger) => &[#(Self::#targets),*],)
-    });
-    quote! {
-        match (self, trigger) {
-            #(#arms)*
-            _ => &[],
         }
     }
 }
