@@ -619,10 +619,13 @@ impl<'a> Lowerer<'a> {
         let mut sources = Vec::new();
         for (i, t) in sm.transitions.iter().enumerate() {
             let (on, rust) = match &t.on {
-                m::Trigger::Send(s) => (Trigger::Send(s.clone()), format!("Send{}", rust_variant(s))),
-                m::Trigger::Receive(s) => {
-                    (Trigger::Receive(s.clone()), format!("Receive{}", rust_variant(s)))
+                m::Trigger::Send(s) => {
+                    (Trigger::Send(s.clone()), format!("Send{}", rust_variant(s)))
                 }
+                m::Trigger::Receive(s) => (
+                    Trigger::Receive(s.clone()),
+                    format!("Receive{}", rust_variant(s)),
+                ),
                 m::Trigger::Event(s) => (Trigger::Event(s.clone()), rust_variant(s)),
             };
             if triggers.iter().all(|k| k.on != on) {
@@ -639,7 +642,14 @@ impl<'a> Lowerer<'a> {
                     Trigger::Event(s) => format!("event {s}"),
                 };
                 let rust = t.rust.clone();
-                (name, Idents { c: rust.clone(), ts: rust.clone(), rust })
+                (
+                    name,
+                    Idents {
+                        c: rust.clone(),
+                        ts: rust.clone(),
+                        rust,
+                    },
+                )
             })
             .collect();
         self.unique_idents(

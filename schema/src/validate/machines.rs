@@ -41,7 +41,10 @@ fn check_state_type(c: &mut Checker, machine: &StateMachine, name: &str) {
         c.push(
             Diagnostic::error(
                 "ipcspec::unknown-type",
-                format!("`{}` names no type `{name}` as its state type{hint}", machine.name),
+                format!(
+                    "`{}` names no type `{name}` as its state type{hint}",
+                    machine.name
+                ),
             )
             .at(&at, "")
             .help("name a string enum whose values are the machine's states"),
@@ -52,7 +55,10 @@ fn check_state_type(c: &mut Checker, machine: &StateMachine, name: &str) {
         c.push(
             Diagnostic::error(
                 "ipcspec::invalid-type",
-                format!("state type `{name}` of `{}` is not a string enum", machine.name),
+                format!(
+                    "state type `{name}` of `{}` is not a string enum",
+                    machine.name
+                ),
             )
             .at(&at, "")
             .at(&ty.src().at("kind"), "declared here")

@@ -166,7 +166,10 @@ fn state_enum(machine: &Machine) -> TokenStream {
         match targets.as_slice() {
             [(to, index)] => {
                 let to = state_variant(machine, to);
-                { let index = proc_macro2::Literal::usize_unsuffixed(*index); quote!((Self::#from, #on) => (Self::#to, #index),) }
+                {
+                    let index = proc_macro2::Literal::usize_unsuffixed(*index);
+                    quote!((Self::#from, #on) => (Self::#to, #index),)
+                }
             }
             // The catalogue lets the holder choose: only `next_to` can take it.
             _ => quote!((Self::#from, #on) => return Err(self.refused(trigger, None)),),
@@ -422,7 +425,10 @@ fn state_type_conversions(module: &Module, machine: &Machine) -> TokenStream {
     let to_machine = pairs
         .iter()
         .map(|(s, v)| quote!(#type_name::#v => #machine_name::#s,));
-    let doc_to_type = docs::outer(&[format!("The state as `{}` carries it in messages.", ty.name)]);
+    let doc_to_type = docs::outer(&[format!(
+        "The state as `{}` carries it in messages.",
+        ty.name
+    )]);
     let doc_to_machine = docs::outer(&[format!(
         "The `{}` state a `{}` value names.",
         machine.name, ty.name
