@@ -58,9 +58,12 @@ fn runtime_trigger(on: &Trigger) -> TokenStream {
     }
 }
 
-/// The declared (state, trigger) pairs in first-seen order, each with its targets and the
-/// index in the catalogue's transition list of the first transition to each target.
-fn transition_groups(machine: &Machine) -> Vec<(&str, &Trigger, Vec<(&str, usize)>)> {
+/// A declared (source state, trigger) pair with its targets, each with the index in the
+/// catalogue's transition list of the first transition to it.
+type Group<'m> = (&'m str, &'m Trigger, Vec<(&'m str, usize)>);
+
+/// The declared (state, trigger) pairs in first-seen order.
+fn transition_groups(machine: &Machine) -> Vec<Group<'_>> {
     let mut order: Vec<(&str, &Trigger)> = Vec::new();
     let mut groups: BTreeMap<usize, Vec<(&str, usize)>> = BTreeMap::new();
     for (index, t) in machine.transitions.iter().enumerate() {
