@@ -122,11 +122,11 @@ fn handle_once(handler: &Handler, frame: &[u8]) -> bool {
         return false;
     };
     if handler.validate
-        && ipcspec_generated::migration::validate_json(
-            "MessageId",
-            serde_json::Value::String(envelope.id.clone()),
+        && ipcspec_runtime::validate::check_str(
+            &envelope.id,
+            ipcspec_generated::migration::constraints::message_id,
         )
-        .is_some_and(|verdict| verdict.is_err())
+        .is_err()
     {
         return false;
     }

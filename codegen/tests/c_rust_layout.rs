@@ -66,13 +66,14 @@ fn c_measurements(header: &str, layouts: Layouts) -> BTreeMap<String, usize> {
 
 #[test]
 fn c_and_rust_agree_on_every_repr_c_struct() {
-    use ipcspec_generated::{direct_ipc, migration, vexfs, xstatenet};
+    use ipcspec_generated::vexfs;
     let mut compared = 0;
     for (header, layouts) in [
-        ("vexfs.h", vexfs::C_LAYOUTS),
-        ("migration.h", migration::C_LAYOUTS),
-        ("direct-ipc.h", direct_ipc::C_LAYOUTS),
-        ("xstatenet.h", xstatenet::C_LAYOUTS),
+        ("vexfs.h", vexfs::registries::C_LAYOUTS),
+        // JSON-only catalogues have no C layout to compare.
+        ("migration.h", &[][..]),
+        ("direct-ipc.h", &[]),
+        ("xstatenet.h", &[]),
     ] {
         if layouts.is_empty() {
             continue;
@@ -94,7 +95,7 @@ fn c_and_rust_agree_on_every_repr_c_struct() {
     // vexfs's ioctl arguments and header are repr(C): the comparison is never empty.
     assert!(compared >= 5, "only {compared} structs compared");
     assert!(
-        vexfs::C_LAYOUTS
+        vexfs::registries::C_LAYOUTS
             .iter()
             .any(|l| l.name == "MessageHeader" && l.size == 40)
     );

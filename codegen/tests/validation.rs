@@ -43,10 +43,10 @@ fn catalogue(name: &str, validate: ValidateJson) -> Catalogue {
 fn catalogues() -> Vec<Catalogue> {
     use ipcspec_generated::{direct_ipc, migration, vexfs, xstatenet};
     vec![
-        catalogue("migration", migration::validate_json),
-        catalogue("vexfs", vexfs::validate_json),
-        catalogue("direct-ipc", direct_ipc::validate_json),
-        catalogue("xstatenet", xstatenet::validate_json),
+        catalogue("migration", migration::registries::validate_json),
+        catalogue("vexfs", vexfs::registries::validate_json),
+        catalogue("direct-ipc", direct_ipc::registries::validate_json),
+        catalogue("xstatenet", xstatenet::registries::validate_json),
     ]
 }
 
@@ -371,12 +371,12 @@ fn rust_validation_agrees_with_the_json_schema() {
 #[test]
 fn errors_name_the_field_and_the_rule() {
     use ipcspec_generated::migration;
-    let cat = catalogue("migration", migration::validate_json);
+    let cat = catalogue("migration", migration::registries::validate_json);
     let msg = cat.module.message("BACKUP_PROGRESS").unwrap();
     let mut payload = examples::payload(&cat.module, msg).unwrap();
     payload["percentComplete"] = json!(120);
     payload["userId"] = json!("no spaces");
-    let error = migration::validate_json("BackupProgressPayload", payload)
+    let error = migration::registries::validate_json("BackupProgressPayload", payload)
         .unwrap()
         .unwrap_err();
     assert!(
@@ -390,7 +390,7 @@ fn errors_name_the_field_and_the_rule() {
 
     // Through an alias, inside a nested struct, inside a list.
     let settings = json!({ "excludePatterns": vec!["x"; 257], "progressReportInterval": 999 });
-    let error = migration::validate_json("AgentSettings", settings)
+    let error = migration::registries::validate_json("AgentSettings", settings)
         .unwrap()
         .unwrap_err();
     assert!(
@@ -404,7 +404,7 @@ fn errors_name_the_field_and_the_rule() {
 
     // An alias's constraints apply to each element of a list of it.
     use ipcspec_generated::direct_ipc;
-    let cat = catalogue("direct-ipc", direct_ipc::validate_json);
+    let cat = catalogue("direct-ipc", direct_ipc::registries::validate_json);
     let id = cat
         .module
         .types
@@ -413,7 +413,7 @@ fn errors_name_the_field_and_the_rule() {
         .unwrap();
     let mut registration = examples::type_example(&cat.module, TypeId(id)).unwrap();
     registration["ports"] = json!(["a", "", "b"]);
-    let error = direct_ipc::validate_json("UtilityProcessRegistration", registration)
+    let error = direct_ipc::registries::validate_json("UtilityProcessRegistration", registration)
         .unwrap()
         .unwrap_err();
     assert_eq!(
@@ -422,8 +422,11 @@ fn errors_name_the_field_and_the_rule() {
     );
 
     // A value that does not decode is rejected too, with serde's reason.
-    let error = migration::validate_json("AgentSettings", json!({ "progressReportInterval": "x" }))
-        .unwrap()
-        .unwrap_err();
+    let error = migration::registries::validate_json(
+        "AgentSettings",
+        json!({ "progressReportInterval": "x" }),
+    )
+    .unwrap()
+    .unwrap_err();
     assert!(error.starts_with("cannot decode"), "{error}");
 }

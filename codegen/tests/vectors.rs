@@ -103,20 +103,20 @@ fn catalogues() -> Vec<Catalogue> {
                 match module.name.as_str() {
                     "migration" => (
                         migration::MESSAGES,
-                        migration::validate_json,
+                        migration::registries::validate_json,
                         Some(envelope_of::<migration::Envelope<Value>>),
                     ),
                     "direct-ipc" => (
                         direct_ipc::MESSAGES,
-                        direct_ipc::validate_json,
+                        direct_ipc::registries::validate_json,
                         Some(envelope_of::<direct_ipc::Envelope<Value>>),
                     ),
                     "xstatenet" => (
                         xstatenet::MESSAGES,
-                        xstatenet::validate_json,
+                        xstatenet::registries::validate_json,
                         Some(envelope_of::<xstatenet::Envelope<Value>>),
                     ),
-                    "vexfs" => (vexfs::MESSAGES, vexfs::validate_json, None),
+                    "vexfs" => (vexfs::MESSAGES, vexfs::registries::validate_json, None),
                     other => panic!(
                         "catalogue `{other}` has no generated module wired into codegen/tests/vectors.rs"
                     ),

@@ -339,6 +339,36 @@ impl fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
+/// A string that names no value of an enum (`"PURPLE".parse::<Color>()`): what the
+/// generated `FromStr` impls of enums and error codes return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownValue {
+    /// The catalogue type's name (`Color`).
+    pub type_name: &'static str,
+    /// The string given.
+    pub value: String,
+}
+
+impl fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} is not a value of `{}`", self.value, self.type_name)
+    }
+}
+
+impl std::error::Error for UnknownValue {}
+
+/// Checks `value` with `check` (a generated `constraints::<alias>` function) at the
+/// root: what the `FromStr`, `TryFrom` and `Deserialize` impls of a constrained string
+/// newtype run before they accept a value.
+pub fn check_str(
+    value: &str,
+    check: impl FnOnce(&str, &Path<'_>, &mut Vec<ValidationError>),
+) -> Result<(), ValidationErrors> {
+    let mut errors = Vec::new();
+    check(value, &Path::Root, &mut errors);
+    ValidationErrors::result(errors)
+}
+
 fn report(at: &Path<'_>, rule: Rule, errors: &mut Vec<ValidationError>) {
     errors.push(ValidationError {
         path: at.to_string(),

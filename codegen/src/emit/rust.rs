@@ -9,9 +9,10 @@
 //! Per module, in order: constants, ioctl request codes, types (in the IR's declaration
 //! order), the error-code enum, state machines, the `MESSAGES` table, one message enum per
 //! sending role, the envelope (JSON catalogues), one handler trait and dispatcher per
-//! receiving role, the `json_roundtrip` registry, constraint validation (`Validate` impls,
-//! compiled patterns and the `validate_json` registry), and the
-//! `binary_roundtrip`/`C_LAYOUTS` registries tests use.
+//! receiving role, constraint validation (`Validate` impls, compiled patterns, the
+//! `constraints` functions), and, behind the `test-registries` feature, the `registries`
+//! module tests use (`json_roundtrip`, `validate_json`, and `binary_roundtrip` and
+//! `C_LAYOUTS` where the catalogue has binary types).
 
 mod binary;
 mod docs;
@@ -37,14 +38,43 @@ use tys::Types;
 
 /// Emits `Cargo.toml`, `src/lib.rs` and `src/<module>.rs` per module.
 pub fn emit(modules: &[Module]) -> anyhow::Result<Vec<OutputFile>> {
-    let mut files = vec![cargo_toml(modules), lib_rs(modules)];
+    let mut module_files = Vec::new();
+    let mut all_formatted = true;
     for module in modules {
-        files.push(
-            module_file(module)
-                .with_context(|| format!("Rust code for catalogue `{}`", module.name))?,
-        );
+        let (file, formatted) = module_file(module)
+            .with_context(|| format!("Rust code for catalogue `{}`", module.name))?;
+        all_formatted &= formatted;
+        module_files.push(file);
     }
+    let mut files = vec![cargo_toml(modules), lib_rs(modules, all_formatted)];
+    files.extend(module_files);
     Ok(files)
+}
+
+/// `text` as rustfmt formats it, or `None` when no rustfmt can be run (the `ipcspec`
+/// command outside a Rust toolchain). rustfmt wraps no comment; the doc comments are
+/// already wrapped (see `docs`), so the file reads as a formatted hand-written one.
+fn rustfmt(text: &str) -> Option<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let program = std::env::var_os("RUSTFMT").unwrap_or_else(|| "rustfmt".into());
+    let mut child = Command::new(program)
+        .args(["--edition", "2024"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    // Written from another thread: rustfmt may fill its stdout pipe before reading all
+    // of its input.
+    let mut stdin = child.stdin.take()?;
+    let input = text.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().ok()?;
+    let written = writer.join().ok()?;
+    (written.is_ok() && output.status.success())
+        .then(|| String::from_utf8(output.stdout).ok())
+        .flatten()
 }
 
 /// The banner of files that span every catalogue.
@@ -83,6 +113,11 @@ serde_repr = "0.1"
 time = "0.3"
 uuid = "1"
 
+[features]
+# The `registries` module of every catalogue (round trips, validation verdicts, C
+# layouts by type name), which only tests need.
+test-registries = []
+
 [lints.rust]
 unsafe_code = "forbid"
 missing_docs = "warn"
@@ -97,7 +132,7 @@ missing_docs = "warn"
     }
 }
 
-fn lib_rs(modules: &[Module]) -> OutputFile {
+fn lib_rs(modules: &[Module], formatted: bool) -> OutputFile {
     // Written as text rather than through prettyplease: it is short, and this way it is
     // exactly what rustfmt would produce.
     let mut out = format!("// {}\n\n", crate_banner(modules));
@@ -113,15 +148,13 @@ fn lib_rs(modules: &[Module]) -> OutputFile {
             module.version
         ));
     }
-    // prettyplease and rustfmt format some constructs differently, and no Rust
-    // formatter can be assumed at generation time, so the workspace's `cargo fmt` skips
-    // the generated modules instead of fighting over them. This file itself is kept in
-    // rustfmt's style.
+    // The modules are formatted by rustfmt when the generator can run it, so `cargo fmt`
+    // leaves them as they are. Without rustfmt they are prettyplease's output, which
+    // rustfmt would change: then `cargo fmt` skips them instead of fighting over them.
+    // This file itself is kept in rustfmt's style.
+    let skip = if formatted { "" } else { "#[rustfmt::skip]\n" };
     for module in &sorted {
-        out.push_str(&format!(
-            "\n#[rustfmt::skip]\npub mod {};\n",
-            module.idents.rust
-        ));
+        out.push_str(&format!("\n{skip}pub mod {};\n", module.idents.rust));
     }
     OutputFile {
         target: Target::Rust,
@@ -135,18 +168,28 @@ fn module_ident(module: &Module) -> String {
     unraw(&module.idents.rust).to_owned()
 }
 
-fn module_file(module: &Module) -> anyhow::Result<OutputFile> {
+/// The module's file, and whether rustfmt formatted it.
+fn module_file(module: &Module) -> anyhow::Result<(OutputFile, bool)> {
     check_supported(module)?;
     check_names(module)?;
     let tokens = module_tokens(module)?;
     let file: syn::File =
         syn::parse2(tokens).context("the generated tokens do not parse as Rust")?;
-    let text = space_items(&prettyplease::unparse(&file));
-    Ok(OutputFile {
+    let text = format!(
+        "// {}\n\n{}",
+        super::banner(module),
+        space_items(&prettyplease::unparse(&file))
+    );
+    let (contents, formatted) = match rustfmt(&text) {
+        Some(formatted) => (formatted, true),
+        None => (text, false),
+    };
+    let file = OutputFile {
         target: Target::Rust,
         path: format!("src/{}.rs", module_ident(module)),
-        contents: format!("// {}\n\n{text}", super::banner(module)),
-    })
+        contents,
+    };
+    Ok((file, formatted))
 }
 
 /// Puts a blank line between consecutive items (and between `//!` docs and the first
@@ -199,10 +242,14 @@ fn module_tokens(module: &Module) -> anyhow::Result<TokenStream> {
     items.extend(messages::table(module, &types)?);
     items.extend(messages::enums(module, &types)?);
     items.extend(messages::handlers(module, &types)?);
-    items.extend(registry::json(module, &types));
     items.extend(validate::items(module, &types));
-    items.extend(registry::binary(module));
-    items.extend(registry::c_layouts(module, &types));
+
+    let mut registries = TokenStream::new();
+    registries.extend(registry::json(module, &types));
+    registries.extend(validate::registry(module, &types));
+    registries.extend(registry::binary(module));
+    registries.extend(registry::c_layouts(module, &types));
+    let registry_imports = runtime_imports(&registries);
 
     let docs = module_docs(module);
     let imports = runtime_imports(&items);
@@ -210,6 +257,17 @@ fn module_tokens(module: &Module) -> anyhow::Result<TokenStream> {
         #docs
         #imports
         #items
+
+        /// Registries keyed by catalogue type name, for tests and conformance checks:
+        /// JSON (and binary) round trips, validation verdicts and C layouts. Compiled
+        /// only with the crate's `test-registries` feature.
+        #[cfg(feature = "test-registries")]
+        pub mod registries {
+            #[allow(unused_imports)]
+            use super::*;
+            #registry_imports
+            #registries
+        }
     })
 }
 

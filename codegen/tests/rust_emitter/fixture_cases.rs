@@ -15,10 +15,10 @@ fn run(module: &str, codec: &str, ty: &str, input: Value) -> Option<Result<Value
         result.map(|r| r.map_err(|e| e.to_string()))
     };
     match (module, codec) {
-        ("everything", "json") => json(ipcspec_generated::everything::json_roundtrip(ty, input)),
-        ("everything", "binary") => ipcspec_generated::everything::binary_roundtrip(ty, input),
-        ("binwire", "json") => json(ipcspec_generated::binwire::json_roundtrip(ty, input)),
-        ("binwire", "binary") => ipcspec_generated::binwire::binary_roundtrip(ty, input),
+        ("everything", "json") => json(ipcspec_generated::everything::registries::json_roundtrip(ty, input)),
+        ("everything", "binary") => ipcspec_generated::everything::registries::binary_roundtrip(ty, input),
+        ("binwire", "json") => json(ipcspec_generated::binwire::registries::json_roundtrip(ty, input)),
+        ("binwire", "binary") => ipcspec_generated::binwire::registries::binary_roundtrip(ty, input),
         _ => None,
     }
 }

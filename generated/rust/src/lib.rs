@@ -7,14 +7,10 @@
 //! - [`vexfs`]: VexFS kernel / userspace embedding service IPC (`vexfs` 1.0.0).
 //! - [`xstatenet`]: XStateNet InterProcess message bus (`xstatenet` 1.0.0).
 
-#[rustfmt::skip]
 pub mod direct_ipc;
 
-#[rustfmt::skip]
 pub mod migration;
 
-#[rustfmt::skip]
 pub mod vexfs;
 
-#[rustfmt::skip]
 pub mod xstatenet;

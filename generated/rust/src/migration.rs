@@ -2,16 +2,44 @@
 
 //! Migration Service IPC: protocol `migration` version 1.0.0, from `migration.json`.
 //!
-//! Bidirectional JSON messaging between the Migration Service, a privileged system daemon that drives a machine migration, and the per-user Migration Agents that run in each logged-in user's session. The service asks each user to back up their data before a deadline, reports the migration's status, escalates to IT when a deadline passes and pushes configuration; the agent reports its start, the backup's progress and outcome, delay requests, user actions and errors. Every message except HEARTBEAT and ACKNOWLEDGMENT is acknowledged by the receiver with an ACKNOWLEDGMENT whose correlationId is the acknowledged message's id. Catalogue decisions for the wire, where the seed is silent: (1) the seed's "binary message framing with length prefix" is a 4-byte little-endian unsigned length counting only the UTF-8 JSON body that follows; a frame carries exactly one message, and the seed's "message batching" means only that a writer may coalesce several frames into one write. (2) Unknown object keys are rejected (an ACKNOWLEDGMENT with INVALID_MESSAGE), so a misspelt key never passes silently; the service and its agents ship in one package, and a change that adds a key bumps PROTOCOL_VERSION so a mixed pair during an upgrade is recognised at AGENT_STARTED. Unknown enum values and unknown message types are errors too. (3) 64-bit integers (byte and file counts, configVersion) are JSON numbers; they stay below 2^53 in practice. (4) Timestamps are RFC 3339 in UTC with a `Z` suffix; receivers accept 0 to 9 fractional digits (.NET writes 7). (5) JSON nesting deeper than 64 levels is rejected, matching System.Text.Json's default MaxDepth of the seed's .NET implementation. (6) The timing values the seed does not give (staleness 90 s, acknowledgment timeout 30 s, frame read timeout 10 s, backoff 1 s doubling to 30 s with 50 % jitter, 256 queued messages, 512 connections) are documented with their constants below.
+//! Bidirectional JSON messaging between the Migration Service, a privileged system daemon
+//! that drives a machine migration, and the per-user Migration Agents that run in each
+//! logged-in user's session. The service asks each user to back up their data before a
+//! deadline, reports the migration's status, escalates to IT when a deadline passes and
+//! pushes configuration; the agent reports its start, the backup's progress and outcome,
+//! delay requests, user actions and errors. Every message except HEARTBEAT and
+//! ACKNOWLEDGMENT is acknowledged by the receiver with an ACKNOWLEDGMENT whose
+//! correlationId is the acknowledged message's id. Catalogue decisions for the wire, where
+//! the seed is silent: (1) the seed's "binary message framing with length prefix" is a
+//! 4-byte little-endian unsigned length counting only the UTF-8 JSON body that follows; a
+//! frame carries exactly one message, and the seed's "message batching" means only that a
+//! writer may coalesce several frames into one write. (2) Unknown object keys are rejected
+//! (an ACKNOWLEDGMENT with INVALID_MESSAGE), so a misspelt key never passes silently; the
+//! service and its agents ship in one package, and a change that adds a key bumps
+//! PROTOCOL_VERSION so a mixed pair during an upgrade is recognised at AGENT_STARTED.
+//! Unknown enum values and unknown message types are errors too. (3) 64-bit integers (byte
+//! and file counts, configVersion) are JSON numbers; they stay below 2^53 in practice. (4)
+//! Timestamps are RFC 3339 in UTC with a `Z` suffix; receivers accept 0 to 9 fractional
+//! digits (.NET writes 7). (5) JSON nesting deeper than 64 levels is rejected, matching
+//! System.Text.Json's default MaxDepth of the seed's .NET implementation. (6) The timing
+//! values the seed does not give (staleness 90 s, acknowledgment timeout 30 s, frame read
+//! timeout 10 s, backoff 1 s doubling to 30 s with 50 % jitter, 256 queued messages, 512
+//! connections) are documented with their constants below.
 //!
 //! Payloads are JSON.
 
-use ipcspec_runtime::{binary, dispatch, serde_as, validate};
+use ipcspec_runtime::{dispatch, serde_as, validate};
 
-/// The version of this protocol, equal to the catalogue's `version`. Additions a peer of the same MAJOR can live with raise MINOR; because unknown keys are rejected, a new payload key is a MAJOR change, and a MAJOR change requires the service and its agents to be upgraded together.
+/// The version of this protocol, equal to the catalogue's `version`. Additions a peer of
+/// the same MAJOR can live with raise MINOR; because unknown keys are rejected, a new
+/// payload key is a MAJOR change, and a MAJOR change requires the service and its agents to
+/// be upgraded together.
 pub const PROTOCOL_VERSION: &str = "1.0.0";
 
-/// Largest JSON body of one message in bytes, excluding the 4-byte length prefix (the seed's 1 MB limit "to prevent memory issues"). A receiver reads the prefix and, if it is larger or zero, closes the connection without reading or allocating the body; a sender refuses to send a larger message and reports MESSAGE_TOO_LARGE to its caller.
+/// Largest JSON body of one message in bytes, excluding the 4-byte length prefix (the
+/// seed's 1 MB limit "to prevent memory issues"). A receiver reads the prefix and, if it is
+/// larger or zero, closes the connection without reading or allocating the body; a sender
+/// refuses to send a larger message and reports MESSAGE_TOO_LARGE to its caller.
 pub const MAX_MESSAGE_SIZE: u32 = 1048576;
 
 /// Size in bytes of the little-endian unsigned length prefix before each JSON body.
@@ -20,49 +48,73 @@ pub const LENGTH_PREFIX_SIZE: u32 = 4;
 /// Interval between two HEARTBEATs sent by each side, in seconds (the seed's 30 seconds).
 pub const HEARTBEAT_INTERVAL_SECONDS: u32 = 30;
 
-/// Catalogue decision: seconds without any received frame after which a peer is considered dead and the connection is closed: three heartbeat intervals, so two lost or late heartbeats are tolerated.
+/// Catalogue decision: seconds without any received frame after which a peer is considered
+/// dead and the connection is closed: three heartbeat intervals, so two lost or late
+/// heartbeats are tolerated.
 pub const STALE_CONNECTION_SECONDS: u32 = 90;
 
-/// How long the agent waits for a connection attempt to succeed, in seconds (the seed's default connection timeout).
+/// How long the agent waits for a connection attempt to succeed, in seconds (the seed's
+/// default connection timeout).
 pub const CONNECTION_TIMEOUT_SECONDS: u32 = 30;
 
-/// Catalogue decision: how long a sender waits for the ACKNOWLEDGMENT of a message, in seconds; equal to the heartbeat interval, long enough for a service busy with many agents and short enough that a hung peer is noticed before it is declared stale.
+/// Catalogue decision: how long a sender waits for the ACKNOWLEDGMENT of a message, in
+/// seconds; equal to the heartbeat interval, long enough for a service busy with many
+/// agents and short enough that a hung peer is noticed before it is declared stale.
 pub const ACKNOWLEDGMENT_TIMEOUT_SECONDS: u32 = 30;
 
-/// Catalogue decision: once a length prefix has been read, the rest of the frame must arrive within this many seconds or the receiver closes the connection; a local peer writes 1 MiB in milliseconds, so only a stuck or hostile peer hits it.
+/// Catalogue decision: once a length prefix has been read, the rest of the frame must
+/// arrive within this many seconds or the receiver closes the connection; a local peer
+/// writes 1 MiB in milliseconds, so only a stuck or hostile peer hits it.
 pub const FRAME_READ_TIMEOUT_SECONDS: u32 = 10;
 
-/// Reconnection attempts after a lost connection before the agent gives up (the seed's "max 10 attempts"); the counter resets once AGENT_STARTED is acknowledged.
+/// Reconnection attempts after a lost connection before the agent gives up (the seed's "max
+/// 10 attempts"); the counter resets once AGENT_STARTED is acknowledged.
 pub const MAX_RECONNECT_ATTEMPTS: u32 = 10;
 
 /// Catalogue decision: delay before the first reconnection attempt, in milliseconds.
 pub const RECONNECT_INITIAL_DELAY_MS: u32 = 1000;
 
-/// Catalogue decision: upper bound of the reconnection delay, in milliseconds; with doubling from 1 s, ten attempts span about three minutes, enough for a service restart by the package manager.
+/// Catalogue decision: upper bound of the reconnection delay, in milliseconds; with
+/// doubling from 1 s, ten attempts span about three minutes, enough for a service restart
+/// by the package manager.
 pub const RECONNECT_MAX_DELAY_MS: u32 = 30000;
 
-/// Factor applied to the reconnection delay after each failed attempt (the seed's exponential backoff).
+/// Factor applied to the reconnection delay after each failed attempt (the seed's
+/// exponential backoff).
 pub const RECONNECT_BACKOFF_MULTIPLIER: f64 = 2.0;
 
-/// Catalogue decision: fraction of each reconnection delay that is randomised, so the agents of all users on a terminal server do not reconnect in lockstep after a service restart.
+/// Catalogue decision: fraction of each reconnection delay that is randomised, so the
+/// agents of all users on a terminal server do not reconnect in lockstep after a service
+/// restart.
 pub const RECONNECT_JITTER: f64 = 0.5;
 
-/// Catalogue decision: most messages the agent queues while disconnected (the seed's message queuing). HEARTBEATs are never queued and only the latest BACKUP_PROGRESS of a backup is kept; when the queue is full the oldest USER_ACTION or ERROR_REPORT is dropped first, and AGENT_STARTED is never queued because it is sent fresh on every connection.
+/// Catalogue decision: most messages the agent queues while disconnected (the seed's
+/// message queuing). HEARTBEATs are never queued and only the latest BACKUP_PROGRESS of a
+/// backup is kept; when the queue is full the oldest USER_ACTION or ERROR_REPORT is dropped
+/// first, and AGENT_STARTED is never queued because it is sent fresh on every connection.
 pub const MAX_QUEUED_MESSAGES: u32 = 256;
 
-/// Catalogue decision: most agent connections the service accepts at once, one per user session, sized for a busy terminal server. Beyond it the service answers a new connection with TOO_MANY_CONNECTIONS before reading from it, and closes it.
+/// Catalogue decision: most agent connections the service accepts at once, one per user
+/// session, sized for a busy terminal server. Beyond it the service answers a new
+/// connection with TOO_MANY_CONNECTIONS before reading from it, and closes it.
 pub const MAX_CONNECTIONS: u32 = 512;
 
-/// Catalogue decision: deepest JSON nesting a receiver accepts (System.Text.Json's default MaxDepth); deeper bodies are INVALID_MESSAGE.
+/// Catalogue decision: deepest JSON nesting a receiver accepts (System.Text.Json's default
+/// MaxDepth); deeper bodies are INVALID_MESSAGE.
 pub const MAX_NESTING_DEPTH: u32 = 64;
 
-/// Catalogue decision: how many recent message ids a receiver remembers per peer (per user and session for the service, across reconnects) to recognise retransmissions (DUPLICATE_MESSAGE).
+/// Catalogue decision: how many recent message ids a receiver remembers per peer (per user
+/// and session for the service, across reconnects) to recognise retransmissions
+/// (DUPLICATE_MESSAGE).
 pub const DUPLICATE_WINDOW_MESSAGES: u32 = 1024;
 
-/// Catalogue decision: default minimum time between two BACKUP_PROGRESS messages, in seconds; CONFIGURATION_UPDATE may change it (`progressReportInterval`).
+/// Catalogue decision: default minimum time between two BACKUP_PROGRESS messages, in
+/// seconds; CONFIGURATION_UPDATE may change it (`progressReportInterval`).
 pub const PROGRESS_REPORT_INTERVAL_SECONDS: u32 = 5;
 
-/// Catalogue decision: if no BACKUP_PROGRESS or BACKUP_COMPLETED arrives for a running backup in this many seconds, or the user's last agent disconnects for that long, the service considers the backup abandoned and returns the user to BACKUP_REQUESTED.
+/// Catalogue decision: if no BACKUP_PROGRESS or BACKUP_COMPLETED arrives for a running
+/// backup in this many seconds, or the user's last agent disconnects for that long, the
+/// service considers the backup abandoned and returns the user to BACKUP_REQUESTED.
 pub const BACKUP_PROGRESS_TIMEOUT_SECONDS: u32 = 600;
 
 /// Catalogue decision: default Unix socket path of the service on Linux.
@@ -71,43 +123,51 @@ pub const SOCKET_PATH: &str = "/run/migration-service/ipc.sock";
 /// Catalogue decision: default named pipe of the service on Windows.
 pub const PIPE_NAME: &str = "\\\\.\\pipe\\MigrationService.Ipc";
 
-/// A message's envelope `id`: any non-empty string of printable ASCII without spaces, unique among the messages one sender sends to one peer. A UUID (canonical lower-case text) is recommended, not required, since the seed's example is `unique-message-id`. Catalogue decision: at most 128 characters, so a receiver can keep a bounded window of recent ids for duplicate detection.
+/// A message's envelope `id`: any non-empty string of printable ASCII without spaces,
+/// unique among the messages one sender sends to one peer. A UUID (canonical lower-case
+/// text) is recommended, not required, since the seed's example is `unique-message-id`.
+/// Catalogue decision: at most 128 characters, so a receiver can keep a bounded window of
+/// recent ids for duplicate detection.
 ///
 /// Constraints: 1 to 128 characters, pattern `^[\x21-\x7E]+$`.
 pub type MessageId = String;
 
-/// The login name of the user an agent runs as, e.g. `alice`. Constrained like a POSIX user name: characters from the portable filename character set, not starting with `-` or `.`, at most 32 characters (the utmp limit). On Windows it is the account's user name without the domain, compared case-insensitively. The service checks it against the connection's peer credentials and answers USER_MISMATCH when they differ.
+/// The login name of the user an agent runs as, e.g. `alice`. Constrained like a POSIX user
+/// name: characters from the portable filename character set, not starting with `-` or `.`,
+/// at most 32 characters (the utmp limit). On Windows it is the account's user name without
+/// the domain, compared case-insensitively. The service checks it against the connection's
+/// peer credentials and answers USER_MISMATCH when they differ.
 ///
 /// Constraints: 1 to 32 characters, pattern `^[A-Za-z0-9_][A-Za-z0-9._-]*$`.
 pub type UserId = String;
 
-/// The login session an agent runs in: the systemd-logind session id (`$XDG_SESSION_ID`, e.g. `3` or `c2`) on Linux, the Terminal Services session id in decimal on Windows. Catalogue decision: a string, so both forms fit; at most 64 characters of letters, digits, `.`, `_` and `-`. A user with two sessions runs two agents, told apart by this id.
+/// The login session an agent runs in: the systemd-logind session id (`$XDG_SESSION_ID`,
+/// e.g. `3` or `c2`) on Linux, the Terminal Services session id in decimal on Windows.
+/// Catalogue decision: a string, so both forms fit; at most 64 characters of letters,
+/// digits, `.`, `_` and `-`. A user with two sessions runs two agents, told apart by this
+/// id.
 ///
 /// Constraints: 1 to 64 characters, pattern `^[A-Za-z0-9._-]+$`.
 pub type SessionId = String;
 
-/// A software version in semantic-versioning form `MAJOR.MINOR.PATCH` with an optional pre-release or build suffix, e.g. `2.4.1` or `2.5.0-rc.1`.
+/// A software version in semantic-versioning form `MAJOR.MINOR.PATCH` with an optional
+/// pre-release or build suffix, e.g. `2.4.1` or `2.5.0-rc.1`.
 ///
-/// Constraints: 5 to 64 characters, pattern `^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$`.
+/// Constraints: 5 to 64 characters, pattern
+/// `^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$`.
 pub type Version = String;
 
-/// The name of an error code in SCREAMING_SNAKE_CASE, e.g. `USER_MISMATCH`. In ACKNOWLEDGMENT it is one of this catalogue's `errors`.
+/// The name of an error code in SCREAMING_SNAKE_CASE, e.g. `USER_MISMATCH`. In
+/// ACKNOWLEDGMENT it is one of this catalogue's `errors`.
 ///
 /// Constraints: 1 to 64 characters, pattern `^[A-Z][A-Z0-9_]*$`.
 pub type ErrorCodeName = String;
 
-/// The wire names of all messages, as the seed's `MessageTypes` class holds them; the value of the envelope's `type` key. Generated code identifies messages from `messages`; this enum exists for tooling that handles any message generically (the `IpcMessage` record).
+/// The wire names of all messages, as the seed's `MessageTypes` class holds them; the value
+/// of the envelope's `type` key. Generated code identifies messages from `messages`; this
+/// enum exists for tooling that handles any message generically (the `IpcMessage` record).
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum MessageTypes {
     /// Service to agent: start a backup before a deadline.
@@ -194,7 +254,43 @@ impl MessageTypes {
     }
 }
 
-/// The envelope as one record, under the name of the seed's `IpcMessage` class, with the payload left as raw JSON: what a generic dispatcher (the seed's MessageDispatcher) reads before it knows the message type. The keys and their rules are those of `wire.envelope`; typed code uses the per-message payload types instead.
+impl std::fmt::Display for MessageTypes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MessageTypes {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "BACKUP_REQUEST" => Ok(Self::BackupRequest),
+            "STATUS_UPDATE" => Ok(Self::StatusUpdate),
+            "ESCALATION_NOTICE" => Ok(Self::EscalationNotice),
+            "CONFIGURATION_UPDATE" => Ok(Self::ConfigurationUpdate),
+            "SHUTDOWN_REQUEST" => Ok(Self::ShutdownRequest),
+            "AGENT_STARTED" => Ok(Self::AgentStarted),
+            "BACKUP_STARTED" => Ok(Self::BackupStarted),
+            "BACKUP_PROGRESS" => Ok(Self::BackupProgress),
+            "BACKUP_COMPLETED" => Ok(Self::BackupCompleted),
+            "DELAY_REQUEST" => Ok(Self::DelayRequest),
+            "USER_ACTION" => Ok(Self::UserAction),
+            "ERROR_REPORT" => Ok(Self::ErrorReport),
+            "HEARTBEAT" => Ok(Self::Heartbeat),
+            "ACKNOWLEDGMENT" => Ok(Self::Acknowledgment),
+            _ => Err(validate::UnknownValue {
+                type_name: "MessageTypes",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The envelope as one record, under the name of the seed's `IpcMessage` class, with the
+/// payload left as raw JSON: what a generic dispatcher (the seed's MessageDispatcher) reads
+/// before it knows the message type. The keys and their rules are those of `wire.envelope`;
+/// typed code uses the per-message payload types instead.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IpcMessage {
@@ -217,18 +313,11 @@ pub struct IpcMessage {
     pub payload: serde_json::Value,
 }
 
-/// The phase of the machine's migration as a whole, shown by the agent in STATUS_UPDATE. Catalogue decision: the seed names no phases; these are the stages a migration driven by per-user backups goes through.
+/// The phase of the machine's migration as a whole, shown by the agent in STATUS_UPDATE.
+/// Catalogue decision: the seed names no phases; these are the stages a migration driven by
+/// per-user backups goes through.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum MigrationPhase {
     /// The migration is announced; no backup has been requested yet.
@@ -280,18 +369,37 @@ impl MigrationPhase {
     }
 }
 
-/// The user's backup state as the service holds it: the current state of the service's `UserMigration` state machine for this user, reported in STATUS_UPDATE so the agent can show it.
+impl std::fmt::Display for MigrationPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MigrationPhase {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "PREPARING" => Ok(Self::Preparing),
+            "COLLECTING_BACKUPS" => Ok(Self::CollectingBackups),
+            "READY_TO_MIGRATE" => Ok(Self::ReadyToMigrate),
+            "MIGRATING" => Ok(Self::Migrating),
+            "PAUSED" => Ok(Self::Paused),
+            "COMPLETED" => Ok(Self::Completed),
+            "CANCELLED" => Ok(Self::Cancelled),
+            _ => Err(validate::UnknownValue {
+                type_name: "MigrationPhase",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The user's backup state as the service holds it: the current state of the service's
+/// `UserMigration` state machine for this user, reported in STATUS_UPDATE so the agent can
+/// show it.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum UserMigrationState {
     /// No backup has been requested from this user yet.
@@ -338,30 +446,50 @@ impl UserMigrationState {
     }
 }
 
-/// Why the service sends a BACKUP_REQUEST. Catalogue decision: an enum the agent can word in the user's language, with free text in `message`.
+impl std::fmt::Display for UserMigrationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for UserMigrationState {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "NOT_STARTED" => Ok(Self::NotStarted),
+            "BACKUP_REQUESTED" => Ok(Self::BackupRequested),
+            "DELAY_REQUESTED" => Ok(Self::DelayRequested),
+            "BACKUP_IN_PROGRESS" => Ok(Self::BackupInProgress),
+            "BACKUP_COMPLETED" => Ok(Self::BackupCompleted),
+            "ESCALATED" => Ok(Self::Escalated),
+            _ => Err(validate::UnknownValue {
+                type_name: "UserMigrationState",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Why the service sends a BACKUP_REQUEST. Catalogue decision: an enum the agent can word
+/// in the user's language, with free text in `message`.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum BackupRequestReason {
-    /// First request: the machine is scheduled for migration and the user's data must be backed up first.
+    /// First request: the machine is scheduled for migration and the user's data must be backed
+    /// up first.
     #[serde(rename = "MIGRATION_SCHEDULED")]
     MigrationScheduled,
     /// Re-issued after a DELAY_REQUEST was granted; `deadline` is the new deadline.
     #[serde(rename = "DEADLINE_EXTENDED")]
     DeadlineExtended,
-    /// The previous backup attempt failed or was cancelled; a new attempt is requested under a new backupId.
+    /// The previous backup attempt failed or was cancelled; a new attempt is requested under a
+    /// new backupId.
     #[serde(rename = "RETRY_AFTER_FAILURE")]
     RetryAfterFailure,
-    /// The agent reconnected (AGENT_STARTED) while the request was outstanding; same backupId and deadline as before.
+    /// The agent reconnected (AGENT_STARTED) while the request was outstanding; same backupId
+    /// and deadline as before.
     #[serde(rename = "RESENT_AFTER_RECONNECT")]
     ResentAfterReconnect,
 }
@@ -386,18 +514,34 @@ impl BackupRequestReason {
     }
 }
 
-/// How severe an ESCALATION_NOTICE is, in increasing order. Catalogue decision: the seed says only "notify about IT escalation"; the lower levels are the reminders that precede it.
+impl std::fmt::Display for BackupRequestReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BackupRequestReason {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "MIGRATION_SCHEDULED" => Ok(Self::MigrationScheduled),
+            "DEADLINE_EXTENDED" => Ok(Self::DeadlineExtended),
+            "RETRY_AFTER_FAILURE" => Ok(Self::RetryAfterFailure),
+            "RESENT_AFTER_RECONNECT" => Ok(Self::ResentAfterReconnect),
+            _ => Err(validate::UnknownValue {
+                type_name: "BackupRequestReason",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+/// How severe an ESCALATION_NOTICE is, in increasing order. Catalogue decision: the seed
+/// says only "notify about IT escalation"; the lower levels are the reminders that precede
+/// it.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum EscalationLevel {
     /// A friendly reminder that a backup is outstanding.
@@ -409,7 +553,8 @@ pub enum EscalationLevel {
     /// The deadline is imminent (by default within 1 hour); IT will be notified when it passes.
     #[serde(rename = "FINAL_WARNING")]
     FinalWarning,
-    /// The deadline passed or the backup cannot be done by the user; IT staff have been notified and will contact the user.
+    /// The deadline passed or the backup cannot be done by the user; IT staff have been
+    /// notified and will contact the user.
     #[serde(rename = "IT_ESCALATED")]
     ItEscalated,
 }
@@ -434,18 +579,32 @@ impl EscalationLevel {
     }
 }
 
+impl std::fmt::Display for EscalationLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EscalationLevel {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "REMINDER" => Ok(Self::Reminder),
+            "WARNING" => Ok(Self::Warning),
+            "FINAL_WARNING" => Ok(Self::FinalWarning),
+            "IT_ESCALATED" => Ok(Self::ItEscalated),
+            _ => Err(validate::UnknownValue {
+                type_name: "EscalationLevel",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
 /// What caused an ESCALATION_NOTICE.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum EscalationReason {
     /// The backup deadline is near and no backup has completed.
@@ -457,7 +616,8 @@ pub enum EscalationReason {
     /// Backups keep failing (after the configured number of retries).
     #[serde(rename = "BACKUP_FAILED")]
     BackupFailed,
-    /// The user's agent has not been connected or has not answered for a long time; sent once it reconnects.
+    /// The user's agent has not been connected or has not answered for a long time; sent once
+    /// it reconnects.
     #[serde(rename = "AGENT_UNRESPONSIVE")]
     AgentUnresponsive,
 }
@@ -482,18 +642,34 @@ impl EscalationReason {
     }
 }
 
-/// Why the service asks an agent to exit. The service never sends SHUTDOWN_REQUEST merely because it is itself stopping or restarting: then it closes the connections and the agents reconnect.
+impl std::fmt::Display for EscalationReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EscalationReason {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "DEADLINE_APPROACHING" => Ok(Self::DeadlineApproaching),
+            "DEADLINE_PASSED" => Ok(Self::DeadlinePassed),
+            "BACKUP_FAILED" => Ok(Self::BackupFailed),
+            "AGENT_UNRESPONSIVE" => Ok(Self::AgentUnresponsive),
+            _ => Err(validate::UnknownValue {
+                type_name: "EscalationReason",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Why the service asks an agent to exit. The service never sends SHUTDOWN_REQUEST merely
+/// because it is itself stopping or restarting: then it closes the connections and the
+/// agents reconnect.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum ShutdownReason {
     /// The migration finished; the agent is no longer needed.
@@ -535,18 +711,33 @@ impl ShutdownReason {
     }
 }
 
+impl std::fmt::Display for ShutdownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ShutdownReason {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "MIGRATION_COMPLETED" => Ok(Self::MigrationCompleted),
+            "MIGRATION_CANCELLED" => Ok(Self::MigrationCancelled),
+            "AGENT_UPDATE" => Ok(Self::AgentUpdate),
+            "SUPERSEDED" => Ok(Self::Superseded),
+            "ADMINISTRATOR_REQUEST" => Ok(Self::AdministratorRequest),
+            _ => Err(validate::UnknownValue {
+                type_name: "ShutdownReason",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
 /// Why a backup did not succeed, in BACKUP_COMPLETED with `success: false`.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum BackupFailureReason {
     /// The user cancelled the backup.
@@ -598,18 +789,36 @@ impl BackupFailureReason {
     }
 }
 
-/// The category of a DELAY_REQUEST, chosen by the user. Catalogue decision: a small fixed set for reporting, with free text in `comment`.
+impl std::fmt::Display for BackupFailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BackupFailureReason {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "CANCELLED_BY_USER" => Ok(Self::CancelledByUser),
+            "INSUFFICIENT_SPACE" => Ok(Self::InsufficientSpace),
+            "DESTINATION_UNREACHABLE" => Ok(Self::DestinationUnreachable),
+            "ACCESS_DENIED" => Ok(Self::AccessDenied),
+            "IO_ERROR" => Ok(Self::IoError),
+            "INTERRUPTED" => Ok(Self::Interrupted),
+            "INTERNAL_ERROR" => Ok(Self::InternalError),
+            _ => Err(validate::UnknownValue {
+                type_name: "BackupFailureReason",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The category of a DELAY_REQUEST, chosen by the user. Catalogue decision: a small fixed
+/// set for reporting, with free text in `comment`.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum DelayReason {
     /// The user cannot spare the time before the deadline.
@@ -646,18 +855,34 @@ impl DelayReason {
     }
 }
 
-/// User-initiated actions reported with USER_ACTION, other than starting a backup (BACKUP_STARTED), finishing or cancelling it (BACKUP_COMPLETED) and asking for a delay (DELAY_REQUEST). Catalogue decision: the seed says only "other user-initiated actions".
+impl std::fmt::Display for DelayReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DelayReason {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "WORKLOAD" => Ok(Self::Workload),
+            "ABSENCE" => Ok(Self::Absence),
+            "TECHNICAL_ISSUE" => Ok(Self::TechnicalIssue),
+            "OTHER" => Ok(Self::Other),
+            _ => Err(validate::UnknownValue {
+                type_name: "DelayReason",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+/// User-initiated actions reported with USER_ACTION, other than starting a backup
+/// (BACKUP_STARTED), finishing or cancelling it (BACKUP_COMPLETED) and asking for a delay
+/// (DELAY_REQUEST). Catalogue decision: the seed says only "other user-initiated actions".
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum UserActionType {
     /// The user closed a notification without acting on it.
@@ -699,18 +924,34 @@ impl UserActionType {
     }
 }
 
-/// The kind of an error an agent reports with ERROR_REPORT. Distinct from the `errors` of this catalogue, which answer messages in ACKNOWLEDGMENT.
+impl std::fmt::Display for UserActionType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for UserActionType {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "NOTIFICATION_DISMISSED" => Ok(Self::NotificationDismissed),
+            "REMINDER_SNOOZED" => Ok(Self::ReminderSnoozed),
+            "STATUS_VIEWED" => Ok(Self::StatusViewed),
+            "HELP_REQUESTED" => Ok(Self::HelpRequested),
+            "SUPPORT_CONTACTED" => Ok(Self::SupportContacted),
+            _ => Err(validate::UnknownValue {
+                type_name: "UserActionType",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The kind of an error an agent reports with ERROR_REPORT. Distinct from the `errors` of
+/// this catalogue, which answer messages in ACKNOWLEDGMENT.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum AgentErrorCode {
     /// A CONFIGURATION_UPDATE could not be applied, or the local configuration is unusable.
@@ -728,7 +969,8 @@ pub enum AgentErrorCode {
     /// The user interface failed to show a request or notice.
     #[serde(rename = "UI_ERROR")]
     UiError,
-    /// The agent received a message it could not process after acknowledging it, or the service behaved against this catalogue.
+    /// The agent received a message it could not process after acknowledging it, or the service
+    /// behaved against this catalogue.
     #[serde(rename = "PROTOCOL_ERROR")]
     ProtocolError,
     /// Any other unexpected failure; `details` should carry the exception type.
@@ -762,18 +1004,35 @@ impl AgentErrorCode {
     }
 }
 
+impl std::fmt::Display for AgentErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AgentErrorCode {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "CONFIGURATION_INVALID" => Ok(Self::ConfigurationInvalid),
+            "BACKUP_ENGINE_ERROR" => Ok(Self::BackupEngineError),
+            "STORAGE_UNAVAILABLE" => Ok(Self::StorageUnavailable),
+            "PERMISSION_DENIED" => Ok(Self::PermissionDenied),
+            "UI_ERROR" => Ok(Self::UiError),
+            "PROTOCOL_ERROR" => Ok(Self::ProtocolError),
+            "UNEXPECTED_ERROR" => Ok(Self::UnexpectedError),
+            _ => Err(validate::UnknownValue {
+                type_name: "AgentErrorCode",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
 /// How serious an ERROR_REPORT is.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum ErrorSeverity {
     /// Degraded but working; no action required.
@@ -801,18 +1060,31 @@ impl ErrorSeverity {
     }
 }
 
+impl std::fmt::Display for ErrorSeverity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ErrorSeverity {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "WARNING" => Ok(Self::Warning),
+            "ERROR" => Ok(Self::Error),
+            "CRITICAL" => Ok(Self::Critical),
+            _ => Err(validate::UnknownValue {
+                type_name: "ErrorSeverity",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
 /// The agent's minimum log level, set with CONFIGURATION_UPDATE.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum AgentLogLevel {
     /// Everything, including every message sent and received.
@@ -854,14 +1126,42 @@ impl AgentLogLevel {
     }
 }
 
+impl std::fmt::Display for AgentLogLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AgentLogLevel {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "TRACE" => Ok(Self::Trace),
+            "DEBUG" => Ok(Self::Debug),
+            "INFO" => Ok(Self::Info),
+            "WARN" => Ok(Self::Warn),
+            "ERROR" => Ok(Self::Error),
+            _ => Err(validate::UnknownValue {
+                type_name: "AgentLogLevel",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
 /// Payload of BACKUP_REQUEST.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupRequestPayload {
-    /// Catalogue decision: an id the service allocates for this backup attempt, echoed in BACKUP_STARTED, BACKUP_PROGRESS, BACKUP_COMPLETED and DELAY_REQUEST so the service can tie them together. It stays the same when the request is re-sent or its deadline extended, and changes for a retry after a failure.
+    /// Catalogue decision: an id the service allocates for this backup attempt, echoed in
+    /// BACKUP_STARTED, BACKUP_PROGRESS, BACKUP_COMPLETED and DELAY_REQUEST so the service can
+    /// tie them together. It stays the same when the request is re-sent or its deadline
+    /// extended, and changes for a retry after a failure.
     #[serde(rename = "backupId", with = "serde_as::As::<serde_as::Hyphenated>")]
     pub backup_id: uuid::Uuid,
-    /// When the backup must be complete (RFC 3339 UTC). After it passes without a successful BACKUP_COMPLETED the service escalates to IT.
+    /// When the backup must be complete (RFC 3339 UTC). After it passes without a successful
+    /// BACKUP_COMPLETED the service escalates to IT.
     #[serde(with = "serde_as::As::<serde_as::Rfc3339>")]
     pub deadline: time::OffsetDateTime,
     /// Why the request is sent.
@@ -875,10 +1175,12 @@ pub struct BackupRequestPayload {
         with = "serde_as::As::<serde_as::Optional<serde_as::Same>>"
     )]
     pub message: Option<String>,
-    /// How many more DELAY_REQUESTs the user may make for this backup; 0 means the agent should not offer a delay.
+    /// How many more DELAY_REQUESTs the user may make for this backup; 0 means the agent should
+    /// not offer a delay.
     #[serde(rename = "delaysRemaining")]
     pub delays_remaining: u32,
-    /// The longest extension a DELAY_REQUEST may ask for, in milliseconds after `deadline`; absent when delays are not limited in length.
+    /// The longest extension a DELAY_REQUEST may ask for, in milliseconds after `deadline`;
+    /// absent when delays are not limited in length.
     #[serde(
         rename = "maxDelay",
         default,
@@ -888,7 +1190,9 @@ pub struct BackupRequestPayload {
     pub max_delay: Option<std::time::Duration>,
 }
 
-/// The service's answer to a DELAY_REQUEST, carried in STATUS_UPDATE. Catalogue decision: the acknowledgment only confirms that the request is valid; the decision may need a human and comes later.
+/// The service's answer to a DELAY_REQUEST, carried in STATUS_UPDATE. Catalogue decision:
+/// the acknowledgment only confirms that the request is valid; the decision may need a
+/// human and comes later.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DelayDecision {
@@ -897,7 +1201,8 @@ pub struct DelayDecision {
     pub request_id: MessageId,
     /// True if the deadline was extended.
     pub granted: bool,
-    /// The deadline now in force, present when `granted` is true; it may be earlier than the one requested.
+    /// The deadline now in force, present when `granted` is true; it may be earlier than the
+    /// one requested.
     #[serde(
         rename = "newDeadline",
         default,
@@ -979,7 +1284,8 @@ pub struct StatusUpdatePayload {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EscalationNoticePayload {
-    /// How severe the notice is; the agent shows IT_ESCALATED and FINAL_WARNING as notifications the user must dismiss explicitly.
+    /// How severe the notice is; the agent shows IT_ESCALATED and FINAL_WARNING as
+    /// notifications the user must dismiss explicitly.
     pub level: EscalationLevel,
     /// What caused the notice.
     pub reason: EscalationReason,
@@ -1024,11 +1330,13 @@ pub struct EscalationNoticePayload {
     pub contact: Option<String>,
 }
 
-/// Agent settings pushed by CONFIGURATION_UPDATE. Every field is optional: an absent field leaves the agent's current value unchanged.
+/// Agent settings pushed by CONFIGURATION_UPDATE. Every field is optional: an absent field
+/// leaves the agent's current value unchanged.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSettings {
-    /// Minimum time between two BACKUP_PROGRESS messages, in milliseconds (default 5000, see PROGRESS_REPORT_INTERVAL_SECONDS).
+    /// Minimum time between two BACKUP_PROGRESS messages, in milliseconds (default 5000, see
+    /// PROGRESS_REPORT_INTERVAL_SECONDS).
     ///
     /// Constraints: value 1000 to 300000.
     #[serde(
@@ -1038,7 +1346,8 @@ pub struct AgentSettings {
         with = "serde_as::As::<serde_as::Optional<serde_as::Millis>>"
     )]
     pub progress_report_interval: Option<std::time::Duration>,
-    /// How often the agent shows the user a reminder of an outstanding backup request, in milliseconds.
+    /// How often the agent shows the user a reminder of an outstanding backup request, in
+    /// milliseconds.
     ///
     /// Constraints: value at least 60000.
     #[serde(
@@ -1064,7 +1373,8 @@ pub struct AgentSettings {
         with = "serde_as::As::<serde_as::Optional<serde_as::Same>>"
     )]
     pub log_level: Option<AgentLogLevel>,
-    /// Where backups are written: a directory path or an `smb://`/`https://` URL; the agent substitutes `{userId}`.
+    /// Where backups are written: a directory path or an `smb://`/`https://` URL; the agent
+    /// substitutes `{userId}`.
     ///
     /// Constraints: 1 to 4096 characters.
     #[serde(
@@ -1074,7 +1384,8 @@ pub struct AgentSettings {
         with = "serde_as::As::<serde_as::Optional<serde_as::Same>>"
     )]
     pub backup_destination: Option<String>,
-    /// Glob patterns, relative to the user's home directory, of files the backup skips (e.g. `.cache/**`).
+    /// Glob patterns, relative to the user's home directory, of files the backup skips (e.g.
+    /// `.cache/**`).
     ///
     /// Constraints: at most 256 items.
     #[serde(
@@ -1084,7 +1395,8 @@ pub struct AgentSettings {
         with = "serde_as::As::<serde_as::Optional<serde_as::Same>>"
     )]
     pub exclude_patterns: Option<Vec<String>>,
-    /// Quota of one user's backup in bytes; a backup that would exceed it fails with INSUFFICIENT_SPACE.
+    /// Quota of one user's backup in bytes; a backup that would exceed it fails with
+    /// INSUFFICIENT_SPACE.
     #[serde(
         rename = "maxBackupBytes",
         default,
@@ -1108,7 +1420,9 @@ pub struct AgentSettings {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigurationUpdatePayload {
-    /// Catalogue decision: a number the service increases with every configuration change. The agent applies an update only if it is greater than the version it has, so a stale update re-sent after a reconnect cannot undo a newer one; it acknowledges both with success.
+    /// Catalogue decision: a number the service increases with every configuration change. The
+    /// agent applies an update only if it is greater than the version it has, so a stale update
+    /// re-sent after a reconnect cannot undo a newer one; it acknowledges both with success.
     #[serde(rename = "configVersion")]
     pub config_version: u64,
     /// The settings that change.
@@ -1121,7 +1435,9 @@ pub struct ConfigurationUpdatePayload {
 pub struct ShutdownRequestPayload {
     /// Why the agent must exit.
     pub reason: ShutdownReason,
-    /// How long the agent may take, in milliseconds, to finish or interrupt a running backup, send its last messages (e.g. BACKUP_COMPLETED with INTERRUPTED) and close the connection; after it the service closes the connection itself.
+    /// How long the agent may take, in milliseconds, to finish or interrupt a running backup,
+    /// send its last messages (e.g. BACKUP_COMPLETED with INTERRUPTED) and close the
+    /// connection; after it the service closes the connection itself.
     ///
     /// Constraints: value at most 300000.
     #[serde(rename = "gracePeriod", with = "serde_as::As::<serde_as::Millis>")]
@@ -1137,14 +1453,16 @@ pub struct ShutdownRequestPayload {
     pub message: Option<String>,
 }
 
-/// Payload of AGENT_STARTED: the arguments of the seed's `MessageFactory.CreateAgentStarted(userId, version, sessionId)`.
+/// Payload of AGENT_STARTED: the arguments of the seed's
+/// `MessageFactory.CreateAgentStarted(userId, version, sessionId)`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentStartedPayload {
     /// The login name the agent runs as; must match the connection's peer credentials.
     #[serde(rename = "userId")]
     pub user_id: UserId,
-    /// The agent's software version. The service refuses versions older than its configured minimum with UNSUPPORTED_AGENT_VERSION.
+    /// The agent's software version. The service refuses versions older than its configured
+    /// minimum with UNSUPPORTED_AGENT_VERSION.
     pub version: Version,
     /// The login session the agent runs in.
     #[serde(rename = "sessionId")]
@@ -1158,13 +1476,15 @@ pub struct BackupStartedPayload {
     /// The agent's user.
     #[serde(rename = "userId")]
     pub user_id: UserId,
-    /// The `backupId` of the BACKUP_REQUEST being answered; a backup the user starts before any request gets a fresh random (version 4) UUID from the agent.
+    /// The `backupId` of the BACKUP_REQUEST being answered; a backup the user starts before any
+    /// request gets a fresh random (version 4) UUID from the agent.
     #[serde(rename = "backupId", with = "serde_as::As::<serde_as::Hyphenated>")]
     pub backup_id: uuid::Uuid,
     /// When the backup started.
     #[serde(rename = "startedAt", with = "serde_as::As::<serde_as::Rfc3339>")]
     pub started_at: time::OffsetDateTime,
-    /// The agent's first estimate of the data to back up, in bytes, when known before scanning completes.
+    /// The agent's first estimate of the data to back up, in bytes, when known before scanning
+    /// completes.
     #[serde(
         rename = "estimatedTotalBytes",
         default,
@@ -1193,7 +1513,8 @@ pub struct BackupProgressPayload {
     /// The running backup.
     #[serde(rename = "backupId", with = "serde_as::As::<serde_as::Hyphenated>")]
     pub backup_id: uuid::Uuid,
-    /// Progress in percent, 0 to 100. Catalogue decision: a float, so progress of large backups still moves visibly.
+    /// Progress in percent, 0 to 100. Catalogue decision: a float, so progress of large backups
+    /// still moves visibly.
     ///
     /// Constraints: value 0 to 100.
     #[serde(rename = "percentComplete")]
@@ -1201,7 +1522,8 @@ pub struct BackupProgressPayload {
     /// Bytes written to the destination so far.
     #[serde(rename = "bytesTransferred")]
     pub bytes_transferred: u64,
-    /// Bytes the backup will write, as far as known; may grow while the agent is still scanning. Never less than `bytesTransferred`.
+    /// Bytes the backup will write, as far as known; may grow while the agent is still
+    /// scanning. Never less than `bytesTransferred`.
     #[serde(rename = "totalBytes")]
     pub total_bytes: u64,
     /// Files written so far.
@@ -1299,8 +1621,12 @@ pub struct DelayRequestPayload {
     /// The BACKUP_REQUEST whose deadline the user wants moved.
     #[serde(rename = "backupId", with = "serde_as::As::<serde_as::Hyphenated>")]
     pub backup_id: uuid::Uuid,
-    /// The deadline the user asks for; later than the current deadline and at most `maxDelay` after it.
-    #[serde(rename = "requestedDeadline", with = "serde_as::As::<serde_as::Rfc3339>")]
+    /// The deadline the user asks for; later than the current deadline and at most `maxDelay`
+    /// after it.
+    #[serde(
+        rename = "requestedDeadline",
+        with = "serde_as::As::<serde_as::Rfc3339>"
+    )]
     pub requested_deadline: time::OffsetDateTime,
     /// Why the user asks.
     pub reason: DelayReason,
@@ -1332,7 +1658,8 @@ pub struct UserActionPayload {
         with = "serde_as::As::<serde_as::Optional<serde_as::Hyphenated>>"
     )]
     pub backup_id: Option<uuid::Uuid>,
-    /// Action-specific details as string pairs, e.g. `{"snoozeMinutes": "60"}` for REMINDER_SNOOZED.
+    /// Action-specific details as string pairs, e.g. `{"snoozeMinutes": "60"}` for
+    /// REMINDER_SNOOZED.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -1365,7 +1692,8 @@ pub struct ErrorReportPayload {
         with = "serde_as::As::<serde_as::Optional<serde_as::Hyphenated>>"
     )]
     pub backup_id: Option<uuid::Uuid>,
-    /// Further context as string pairs (e.g. `exception`, `path`); the agent keeps the whole message under MAX_MESSAGE_SIZE by truncating values.
+    /// Further context as string pairs (e.g. `exception`, `path`); the agent keeps the whole
+    /// message under MAX_MESSAGE_SIZE by truncating values.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -1400,11 +1728,24 @@ pub struct AcknowledgmentPayload {
     pub error_message: Option<String>,
 }
 
-/// The envelope of every `migration` message: `type` names the message, `payload` carries its payload.
+/// The envelope of every `migration` message: `type` names the message, `payload` carries
+/// its payload.
 ///
-/// Received frames decode as `Envelope` with the payload kept raw until the message type selects its Rust type; frames to send encode from `Envelope<P>` with a typed payload.
+/// Received frames decode as `Envelope` with the payload kept raw until the message type
+/// selects its Rust type; frames to send encode from `Envelope<P>` with a typed payload.
 ///
-/// Every message is one JSON object `{"id", "type", "timestamp", "payload"}` as in the seed's example; an ACKNOWLEDGMENT adds `correlationId`. `id` is required on every message: a non-empty string, unique among the messages its sender sent to this peer (a UUID is recommended but not required; the seed's example is `unique-message-id`). A message queued while disconnected keeps its id when it is finally sent, so the receiver can drop a retransmitted copy (DUPLICATE_MESSAGE). `type` is the message's wire name. `timestamp` is when the sender created the message (not when a queued message was finally written), RFC 3339 UTC. `payload` is the message's payload object; a message without payload (HEARTBEAT) carries `{}`. `correlationId` is present only on ACKNOWLEDGMENT and holds the `id` of the message it acknowledges; the seed lists request-response correlation as a future enhancement, and this catalogue adopts it for acknowledgments (Catalogue decision).
+/// Every message is one JSON object `{"id", "type", "timestamp", "payload"}` as in the
+/// seed's example; an ACKNOWLEDGMENT adds `correlationId`. `id` is required on every
+/// message: a non-empty string, unique among the messages its sender sent to this peer (a
+/// UUID is recommended but not required; the seed's example is `unique-message-id`). A
+/// message queued while disconnected keeps its id when it is finally sent, so the receiver
+/// can drop a retransmitted copy (DUPLICATE_MESSAGE). `type` is the message's wire name.
+/// `timestamp` is when the sender created the message (not when a queued message was
+/// finally written), RFC 3339 UTC. `payload` is the message's payload object; a message
+/// without payload (HEARTBEAT) carries `{}`. `correlationId` is present only on
+/// ACKNOWLEDGMENT and holds the `id` of the message it acknowledges; the seed lists
+/// request-response correlation as a future enhancement, and this catalogue adopts it for
+/// acknowledgments (Catalogue decision).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope<P = Box<serde_json::value::RawValue>> {
@@ -1433,40 +1774,71 @@ pub struct Envelope<P = Box<serde_json::value::RawValue>> {
 /// (`ErrorCode::NotFound.error("no such user")`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ErrorCode {
-    /// The body is not UTF-8 JSON, nests deeper than MAX_NESTING_DEPTH, lacks an envelope key, or its payload does not match the message's payload type (missing required key, wrong type, constraint violated, unknown enum value). Sent in ACKNOWLEDGMENT when the envelope `id` could be read; otherwise the message is dropped and logged. The sender must not resend the same message.
+    /// The body is not UTF-8 JSON, nests deeper than MAX_NESTING_DEPTH, lacks an envelope key,
+    /// or its payload does not match the message's payload type (missing required key, wrong
+    /// type, constraint violated, unknown enum value). Sent in ACKNOWLEDGMENT when the envelope
+    /// `id` could be read; otherwise the message is dropped and logged. The sender must not
+    /// resend the same message.
     #[serde(rename = "INVALID_MESSAGE")]
     InvalidMessage,
-    /// The envelope `type` is not a message of this catalogue, or not one the receiving role receives (e.g. an agent sending BACKUP_REQUEST). Sent in ACKNOWLEDGMENT; the connection stays open.
+    /// The envelope `type` is not a message of this catalogue, or not one the receiving role
+    /// receives (e.g. an agent sending BACKUP_REQUEST). Sent in ACKNOWLEDGMENT; the connection
+    /// stays open.
     #[serde(rename = "UNKNOWN_MESSAGE_TYPE")]
     UnknownMessageType,
-    /// The agent sent a message other than AGENT_STARTED or HEARTBEAT before its AGENT_STARTED was acknowledged on this connection. Sent in ACKNOWLEDGMENT; the agent must send AGENT_STARTED first.
+    /// The agent sent a message other than AGENT_STARTED or HEARTBEAT before its AGENT_STARTED
+    /// was acknowledged on this connection. Sent in ACKNOWLEDGMENT; the agent must send
+    /// AGENT_STARTED first.
     #[serde(rename = "AGENT_NOT_STARTED")]
     AgentNotStarted,
-    /// The payload's `userId` is not the login name of the connection's peer (SO_PEERCRED uid on Linux, the pipe client's token on Windows): the service refuses impersonation. Sent in ACKNOWLEDGMENT, after which the service logs a security event and closes the connection; the agent must not reconnect (its configuration is wrong or it is not genuine).
+    /// The payload's `userId` is not the login name of the connection's peer (SO_PEERCRED uid
+    /// on Linux, the pipe client's token on Windows): the service refuses impersonation. Sent
+    /// in ACKNOWLEDGMENT, after which the service logs a security event and closes the
+    /// connection; the agent must not reconnect (its configuration is wrong or it is not
+    /// genuine).
     #[serde(rename = "USER_MISMATCH")]
     UserMismatch,
-    /// AGENT_STARTED names a `version` older than the service's configured minimum. Sent in ACKNOWLEDGMENT, then the service closes the connection; the agent tells the user to update and does not reconnect.
+    /// AGENT_STARTED names a `version` older than the service's configured minimum. Sent in
+    /// ACKNOWLEDGMENT, then the service closes the connection; the agent tells the user to
+    /// update and does not reconnect.
     #[serde(rename = "UNSUPPORTED_AGENT_VERSION")]
     UnsupportedAgentVersion,
-    /// The service already has MAX_CONNECTIONS agent connections. Catalogue decision: the service refuses the new connection before reading anything from it (so a flood of connections costs it no parsing), with an ACKNOWLEDGMENT that has no `correlationId` (there is no message to correlate yet), `success: false` and this code, then closes the connection; the agent treats it as a refusal of its AGENT_STARTED and retries with its reconnection backoff.
+    /// The service already has MAX_CONNECTIONS agent connections. Catalogue decision: the
+    /// service refuses the new connection before reading anything from it (so a flood of
+    /// connections costs it no parsing), with an ACKNOWLEDGMENT that has no `correlationId`
+    /// (there is no message to correlate yet), `success: false` and this code, then closes the
+    /// connection; the agent treats it as a refusal of its AGENT_STARTED and retries with its
+    /// reconnection backoff.
     #[serde(rename = "TOO_MANY_CONNECTIONS")]
     TooManyConnections,
-    /// A message with this `id` was already processed from this peer (a retransmission after a lost acknowledgment). Sent in ACKNOWLEDGMENT with `success: false`; the message is not processed again, and the sender treats this code as a successful delivery.
+    /// A message with this `id` was already processed from this peer (a retransmission after a
+    /// lost acknowledgment). Sent in ACKNOWLEDGMENT with `success: false`; the message is not
+    /// processed again, and the sender treats this code as a successful delivery.
     #[serde(rename = "DUPLICATE_MESSAGE")]
     DuplicateMessage,
-    /// The message is valid but not allowed in the user's current migration state (e.g. BACKUP_STARTED while a backup is in progress, DELAY_REQUEST after escalation). Sent in ACKNOWLEDGMENT; the agent refreshes its view from the next STATUS_UPDATE.
+    /// The message is valid but not allowed in the user's current migration state (e.g.
+    /// BACKUP_STARTED while a backup is in progress, DELAY_REQUEST after escalation). Sent in
+    /// ACKNOWLEDGMENT; the agent refreshes its view from the next STATUS_UPDATE.
     #[serde(rename = "INVALID_STATE")]
     InvalidState,
-    /// The `backupId` names no backup request or running backup of this user. Sent in ACKNOWLEDGMENT.
+    /// The `backupId` names no backup request or running backup of this user. Sent in
+    /// ACKNOWLEDGMENT.
     #[serde(rename = "UNKNOWN_BACKUP")]
     UnknownBackup,
-    /// A DELAY_REQUEST was refused outright: no delays remain, or `requestedDeadline` is not after the current deadline or beyond `maxDelay`. Sent in ACKNOWLEDGMENT; no STATUS_UPDATE decision follows.
+    /// A DELAY_REQUEST was refused outright: no delays remain, or `requestedDeadline` is not
+    /// after the current deadline or beyond `maxDelay`. Sent in ACKNOWLEDGMENT; no
+    /// STATUS_UPDATE decision follows.
     #[serde(rename = "DELAY_NOT_ALLOWED")]
     DelayNotAllowed,
-    /// A message's body would exceed MAX_MESSAGE_SIZE. It cannot appear in an ACKNOWLEDGMENT: the `id` is in the body the receiver refuses to read. A receiver that reads an oversized (or zero) length prefix closes the connection and logs this code; a sender returns it to its caller instead of sending.
+    /// A message's body would exceed MAX_MESSAGE_SIZE. It cannot appear in an ACKNOWLEDGMENT:
+    /// the `id` is in the body the receiver refuses to read. A receiver that reads an oversized
+    /// (or zero) length prefix closes the connection and logs this code; a sender returns it to
+    /// its caller instead of sending.
     #[serde(rename = "MESSAGE_TOO_LARGE")]
     MessageTooLarge,
-    /// The receiver failed to process a valid message (e.g. its state store is unavailable). Sent in ACKNOWLEDGMENT; the message was not processed and the sender may resend it with the same id after a delay or the next reconnect.
+    /// The receiver failed to process a valid message (e.g. its state store is unavailable).
+    /// Sent in ACKNOWLEDGMENT; the message was not processed and the sender may resend it with
+    /// the same id after a delay or the next reconnect.
     #[serde(rename = "INTERNAL_ERROR")]
     InternalError,
 }
@@ -1506,25 +1878,6 @@ impl ErrorCode {
         }
     }
 
-    /// The code named `name`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "INVALID_MESSAGE" => Some(Self::InvalidMessage),
-            "UNKNOWN_MESSAGE_TYPE" => Some(Self::UnknownMessageType),
-            "AGENT_NOT_STARTED" => Some(Self::AgentNotStarted),
-            "USER_MISMATCH" => Some(Self::UserMismatch),
-            "UNSUPPORTED_AGENT_VERSION" => Some(Self::UnsupportedAgentVersion),
-            "TOO_MANY_CONNECTIONS" => Some(Self::TooManyConnections),
-            "DUPLICATE_MESSAGE" => Some(Self::DuplicateMessage),
-            "INVALID_STATE" => Some(Self::InvalidState),
-            "UNKNOWN_BACKUP" => Some(Self::UnknownBackup),
-            "DELAY_NOT_ALLOWED" => Some(Self::DelayNotAllowed),
-            "MESSAGE_TOO_LARGE" => Some(Self::MessageTooLarge),
-            "INTERNAL_ERROR" => Some(Self::InternalError),
-            _ => None,
-        }
-    }
-
     /// The numeric code.
     pub fn code(self) -> Option<i64> {
         match self {
@@ -1549,26 +1902,65 @@ impl ErrorCode {
     }
 }
 
-/// The agent's connection to the service, the seed's ReconnectingIpcClient: connect, announce, work, and reconnect with exponential backoff and jitter when the connection is lost, queueing messages meanwhile.
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ErrorCode {
+    type Err = validate::UnknownValue;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "INVALID_MESSAGE" => Ok(Self::InvalidMessage),
+            "UNKNOWN_MESSAGE_TYPE" => Ok(Self::UnknownMessageType),
+            "AGENT_NOT_STARTED" => Ok(Self::AgentNotStarted),
+            "USER_MISMATCH" => Ok(Self::UserMismatch),
+            "UNSUPPORTED_AGENT_VERSION" => Ok(Self::UnsupportedAgentVersion),
+            "TOO_MANY_CONNECTIONS" => Ok(Self::TooManyConnections),
+            "DUPLICATE_MESSAGE" => Ok(Self::DuplicateMessage),
+            "INVALID_STATE" => Ok(Self::InvalidState),
+            "UNKNOWN_BACKUP" => Ok(Self::UnknownBackup),
+            "DELAY_NOT_ALLOWED" => Ok(Self::DelayNotAllowed),
+            "MESSAGE_TOO_LARGE" => Ok(Self::MessageTooLarge),
+            "INTERNAL_ERROR" => Ok(Self::InternalError),
+            _ => Err(validate::UnknownValue {
+                type_name: "ErrorCode",
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The agent's connection to the service, the seed's ReconnectingIpcClient: connect,
+/// announce, work, and reconnect with exponential backoff and jitter when the connection is
+/// lost, queueing messages meanwhile.
 ///
 /// Held by `agent`; starts in `DISCONNECTED`.
 ///
-/// A state changes only through [`AgentConnection::next`] and [`AgentConnection::next_to`], which allow exactly the catalogue's transitions.
+/// A state changes only through [`AgentConnection::next`] and [`AgentConnection::next_to`],
+/// which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AgentConnection {
     /// The agent has started but not yet tried to connect.
     Disconnected,
     /// A connection attempt is in progress; it fails after CONNECTION_TIMEOUT_SECONDS.
     Connecting,
-    /// The transport is up and the service's identity checked (on Windows); the agent must send AGENT_STARTED before anything else.
+    /// The transport is up and the service's identity checked (on Windows); the agent must send
+    /// AGENT_STARTED before anything else.
     Connected,
     /// AGENT_STARTED is sent and its acknowledgment awaited.
     Starting,
-    /// The service accepted the agent. The agent first sends its queued messages in order with their original ids, then works normally.
+    /// The service accepted the agent. The agent first sends its queued messages in order with
+    /// their original ids, then works normally.
     Ready,
-    /// The connection was lost; the agent waits for the backoff delay (RECONNECT_INITIAL_DELAY_MS doubling up to RECONNECT_MAX_DELAY_MS, with jitter) and queues up to MAX_QUEUED_MESSAGES.
+    /// The connection was lost; the agent waits for the backoff delay
+    /// (RECONNECT_INITIAL_DELAY_MS doubling up to RECONNECT_MAX_DELAY_MS, with jitter) and
+    /// queues up to MAX_QUEUED_MESSAGES.
     Reconnecting,
-    /// The agent has stopped talking to the service: it was asked to shut down, was rejected, gave up after MAX_RECONNECT_ATTEMPTS, or is exiting. The process exits.
+    /// The agent has stopped talking to the service: it was asked to shut down, was rejected,
+    /// gave up after MAX_RECONNECT_ATTEMPTS, or is exiting. The process exits.
     ///
     /// Terminal.
     Closed,
@@ -1590,111 +1982,112 @@ impl AgentConnection {
     ];
 
     /// The machine as data: its states and every declared transition.
-    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
-        name: "AgentConnection",
-        initial: "DISCONNECTED",
-        states: &[
-            "DISCONNECTED",
-            "CONNECTING",
-            "CONNECTED",
-            "STARTING",
-            "READY",
-            "RECONNECTING",
-            "CLOSED",
-        ],
-        transitions: &[
-            ipcspec_runtime::machine::Transition {
-                from: "DISCONNECTED",
-                trigger: ipcspec_runtime::Trigger::Event("start"),
-                to: "CONNECTING",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "CONNECTING",
-                trigger: ipcspec_runtime::Trigger::Event("connected"),
-                to: "CONNECTED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "CONNECTING",
-                trigger: ipcspec_runtime::Trigger::Event("timeout"),
-                to: "RECONNECTING",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "CONNECTING",
-                trigger: ipcspec_runtime::Trigger::Event("error"),
-                to: "RECONNECTING",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "CONNECTED",
-                trigger: ipcspec_runtime::Trigger::Send("AGENT_STARTED"),
-                to: "STARTING",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "STARTING",
-                trigger: ipcspec_runtime::Trigger::Receive("ACKNOWLEDGMENT"),
-                to: "READY",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "STARTING",
-                trigger: ipcspec_runtime::Trigger::Event("retryableRejection"),
-                to: "RECONNECTING",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "STARTING",
-                trigger: ipcspec_runtime::Trigger::Event("fatalRejection"),
-                to: "CLOSED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "STARTING",
-                trigger: ipcspec_runtime::Trigger::Event("timeout"),
-                to: "RECONNECTING",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "CONNECTED",
-                trigger: ipcspec_runtime::Trigger::Event("closed"),
-                to: "RECONNECTING",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "STARTING",
-                trigger: ipcspec_runtime::Trigger::Event("closed"),
-                to: "RECONNECTING",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "READY",
-                trigger: ipcspec_runtime::Trigger::Event("closed"),
-                to: "RECONNECTING",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "READY",
-                trigger: ipcspec_runtime::Trigger::Event("stale"),
-                to: "RECONNECTING",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "READY",
-                trigger: ipcspec_runtime::Trigger::Receive("SHUTDOWN_REQUEST"),
-                to: "CLOSED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "READY",
-                trigger: ipcspec_runtime::Trigger::Event("exit"),
-                to: "CLOSED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "RECONNECTING",
-                trigger: ipcspec_runtime::Trigger::Event("retry"),
-                to: "CONNECTING",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "RECONNECTING",
-                trigger: ipcspec_runtime::Trigger::Event("exhausted"),
-                to: "CLOSED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "RECONNECTING",
-                trigger: ipcspec_runtime::Trigger::Event("exit"),
-                to: "CLOSED",
-            },
-        ],
-    };
+    pub const TABLE: ipcspec_runtime::machine::MachineTable =
+        ipcspec_runtime::machine::MachineTable {
+            name: "AgentConnection",
+            initial: "DISCONNECTED",
+            states: &[
+                "DISCONNECTED",
+                "CONNECTING",
+                "CONNECTED",
+                "STARTING",
+                "READY",
+                "RECONNECTING",
+                "CLOSED",
+            ],
+            transitions: &[
+                ipcspec_runtime::machine::Transition {
+                    from: "DISCONNECTED",
+                    trigger: ipcspec_runtime::Trigger::Event("start"),
+                    to: "CONNECTING",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "CONNECTING",
+                    trigger: ipcspec_runtime::Trigger::Event("connected"),
+                    to: "CONNECTED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "CONNECTING",
+                    trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                    to: "RECONNECTING",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "CONNECTING",
+                    trigger: ipcspec_runtime::Trigger::Event("error"),
+                    to: "RECONNECTING",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "CONNECTED",
+                    trigger: ipcspec_runtime::Trigger::Send("AGENT_STARTED"),
+                    to: "STARTING",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "STARTING",
+                    trigger: ipcspec_runtime::Trigger::Receive("ACKNOWLEDGMENT"),
+                    to: "READY",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "STARTING",
+                    trigger: ipcspec_runtime::Trigger::Event("retryableRejection"),
+                    to: "RECONNECTING",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "STARTING",
+                    trigger: ipcspec_runtime::Trigger::Event("fatalRejection"),
+                    to: "CLOSED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "STARTING",
+                    trigger: ipcspec_runtime::Trigger::Event("timeout"),
+                    to: "RECONNECTING",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "CONNECTED",
+                    trigger: ipcspec_runtime::Trigger::Event("closed"),
+                    to: "RECONNECTING",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "STARTING",
+                    trigger: ipcspec_runtime::Trigger::Event("closed"),
+                    to: "RECONNECTING",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "READY",
+                    trigger: ipcspec_runtime::Trigger::Event("closed"),
+                    to: "RECONNECTING",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "READY",
+                    trigger: ipcspec_runtime::Trigger::Event("stale"),
+                    to: "RECONNECTING",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "READY",
+                    trigger: ipcspec_runtime::Trigger::Receive("SHUTDOWN_REQUEST"),
+                    to: "CLOSED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "READY",
+                    trigger: ipcspec_runtime::Trigger::Event("exit"),
+                    to: "CLOSED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "RECONNECTING",
+                    trigger: ipcspec_runtime::Trigger::Event("retry"),
+                    to: "CONNECTING",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "RECONNECTING",
+                    trigger: ipcspec_runtime::Trigger::Event("exhausted"),
+                    to: "CLOSED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "RECONNECTING",
+                    trigger: ipcspec_runtime::Trigger::Event("exit"),
+                    to: "CLOSED",
+                },
+            ],
+        };
 
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
@@ -1734,18 +2127,16 @@ impl AgentConnection {
             Self::Connecting => &[],
             Self::Connected => &["AGENT_STARTED"],
             Self::Starting => &["HEARTBEAT"],
-            Self::Ready => {
-                &[
-                    "BACKUP_STARTED",
-                    "BACKUP_PROGRESS",
-                    "BACKUP_COMPLETED",
-                    "DELAY_REQUEST",
-                    "USER_ACTION",
-                    "ERROR_REPORT",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
+            Self::Ready => &[
+                "BACKUP_STARTED",
+                "BACKUP_PROGRESS",
+                "BACKUP_COMPLETED",
+                "DELAY_REQUEST",
+                "USER_ACTION",
+                "ERROR_REPORT",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
             Self::Reconnecting => &[],
             Self::Closed => &[],
         }
@@ -1758,17 +2149,15 @@ impl AgentConnection {
             Self::Connecting => &[],
             Self::Connected => &["HEARTBEAT"],
             Self::Starting => &["ACKNOWLEDGMENT", "HEARTBEAT"],
-            Self::Ready => {
-                &[
-                    "BACKUP_REQUEST",
-                    "STATUS_UPDATE",
-                    "ESCALATION_NOTICE",
-                    "CONFIGURATION_UPDATE",
-                    "SHUTDOWN_REQUEST",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
+            Self::Ready => &[
+                "BACKUP_REQUEST",
+                "STATUS_UPDATE",
+                "ESCALATION_NOTICE",
+                "CONFIGURATION_UPDATE",
+                "SHUTDOWN_REQUEST",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
             Self::Reconnecting => &[],
             Self::Closed => &[],
         }
@@ -1779,43 +2168,33 @@ impl AgentConnection {
     pub fn accepts(self) -> &'static [AgentConnectionTrigger] {
         match self {
             Self::Disconnected => &[AgentConnectionTrigger::Start],
-            Self::Connecting => {
-                &[
-                    AgentConnectionTrigger::Connected,
-                    AgentConnectionTrigger::Timeout,
-                    AgentConnectionTrigger::Error,
-                ]
-            }
-            Self::Connected => {
-                &[
-                    AgentConnectionTrigger::SendAgentStarted,
-                    AgentConnectionTrigger::Closed,
-                ]
-            }
-            Self::Starting => {
-                &[
-                    AgentConnectionTrigger::ReceiveAcknowledgment,
-                    AgentConnectionTrigger::RetryableRejection,
-                    AgentConnectionTrigger::FatalRejection,
-                    AgentConnectionTrigger::Timeout,
-                    AgentConnectionTrigger::Closed,
-                ]
-            }
-            Self::Ready => {
-                &[
-                    AgentConnectionTrigger::Closed,
-                    AgentConnectionTrigger::Stale,
-                    AgentConnectionTrigger::ReceiveShutdownRequest,
-                    AgentConnectionTrigger::Exit,
-                ]
-            }
-            Self::Reconnecting => {
-                &[
-                    AgentConnectionTrigger::Retry,
-                    AgentConnectionTrigger::Exhausted,
-                    AgentConnectionTrigger::Exit,
-                ]
-            }
+            Self::Connecting => &[
+                AgentConnectionTrigger::Connected,
+                AgentConnectionTrigger::Timeout,
+                AgentConnectionTrigger::Error,
+            ],
+            Self::Connected => &[
+                AgentConnectionTrigger::SendAgentStarted,
+                AgentConnectionTrigger::Closed,
+            ],
+            Self::Starting => &[
+                AgentConnectionTrigger::ReceiveAcknowledgment,
+                AgentConnectionTrigger::RetryableRejection,
+                AgentConnectionTrigger::FatalRejection,
+                AgentConnectionTrigger::Timeout,
+                AgentConnectionTrigger::Closed,
+            ],
+            Self::Ready => &[
+                AgentConnectionTrigger::Closed,
+                AgentConnectionTrigger::Stale,
+                AgentConnectionTrigger::ReceiveShutdownRequest,
+                AgentConnectionTrigger::Exit,
+            ],
+            Self::Reconnecting => &[
+                AgentConnectionTrigger::Retry,
+                AgentConnectionTrigger::Exhausted,
+                AgentConnectionTrigger::Exit,
+            ],
             Self::Closed => &[],
         }
     }
@@ -1830,24 +2209,16 @@ impl AgentConnection {
             (Self::Connecting, AgentConnectionTrigger::Connected) => &[Self::Connected],
             (Self::Connecting, AgentConnectionTrigger::Timeout) => &[Self::Reconnecting],
             (Self::Connecting, AgentConnectionTrigger::Error) => &[Self::Reconnecting],
-            (Self::Connected, AgentConnectionTrigger::SendAgentStarted) => {
-                &[Self::Starting]
-            }
-            (Self::Starting, AgentConnectionTrigger::ReceiveAcknowledgment) => {
-                &[Self::Ready]
-            }
-            (Self::Starting, AgentConnectionTrigger::RetryableRejection) => {
-                &[Self::Reconnecting]
-            }
+            (Self::Connected, AgentConnectionTrigger::SendAgentStarted) => &[Self::Starting],
+            (Self::Starting, AgentConnectionTrigger::ReceiveAcknowledgment) => &[Self::Ready],
+            (Self::Starting, AgentConnectionTrigger::RetryableRejection) => &[Self::Reconnecting],
             (Self::Starting, AgentConnectionTrigger::FatalRejection) => &[Self::Closed],
             (Self::Starting, AgentConnectionTrigger::Timeout) => &[Self::Reconnecting],
             (Self::Connected, AgentConnectionTrigger::Closed) => &[Self::Reconnecting],
             (Self::Starting, AgentConnectionTrigger::Closed) => &[Self::Reconnecting],
             (Self::Ready, AgentConnectionTrigger::Closed) => &[Self::Reconnecting],
             (Self::Ready, AgentConnectionTrigger::Stale) => &[Self::Reconnecting],
-            (Self::Ready, AgentConnectionTrigger::ReceiveShutdownRequest) => {
-                &[Self::Closed]
-            }
+            (Self::Ready, AgentConnectionTrigger::ReceiveShutdownRequest) => &[Self::Closed],
             (Self::Ready, AgentConnectionTrigger::Exit) => &[Self::Closed],
             (Self::Reconnecting, AgentConnectionTrigger::Retry) => &[Self::Connecting],
             (Self::Reconnecting, AgentConnectionTrigger::Exhausted) => &[Self::Closed],
@@ -1865,28 +2236,18 @@ impl AgentConnection {
         let (to, index) = match (self, trigger) {
             (Self::Disconnected, AgentConnectionTrigger::Start) => (Self::Connecting, 0),
             (Self::Connecting, AgentConnectionTrigger::Connected) => (Self::Connected, 1),
-            (Self::Connecting, AgentConnectionTrigger::Timeout) => {
-                (Self::Reconnecting, 2)
-            }
+            (Self::Connecting, AgentConnectionTrigger::Timeout) => (Self::Reconnecting, 2),
             (Self::Connecting, AgentConnectionTrigger::Error) => (Self::Reconnecting, 3),
-            (Self::Connected, AgentConnectionTrigger::SendAgentStarted) => {
-                (Self::Starting, 4)
-            }
-            (Self::Starting, AgentConnectionTrigger::ReceiveAcknowledgment) => {
-                (Self::Ready, 5)
-            }
-            (Self::Starting, AgentConnectionTrigger::RetryableRejection) => {
-                (Self::Reconnecting, 6)
-            }
+            (Self::Connected, AgentConnectionTrigger::SendAgentStarted) => (Self::Starting, 4),
+            (Self::Starting, AgentConnectionTrigger::ReceiveAcknowledgment) => (Self::Ready, 5),
+            (Self::Starting, AgentConnectionTrigger::RetryableRejection) => (Self::Reconnecting, 6),
             (Self::Starting, AgentConnectionTrigger::FatalRejection) => (Self::Closed, 7),
             (Self::Starting, AgentConnectionTrigger::Timeout) => (Self::Reconnecting, 8),
             (Self::Connected, AgentConnectionTrigger::Closed) => (Self::Reconnecting, 9),
             (Self::Starting, AgentConnectionTrigger::Closed) => (Self::Reconnecting, 10),
             (Self::Ready, AgentConnectionTrigger::Closed) => (Self::Reconnecting, 11),
             (Self::Ready, AgentConnectionTrigger::Stale) => (Self::Reconnecting, 12),
-            (Self::Ready, AgentConnectionTrigger::ReceiveShutdownRequest) => {
-                (Self::Closed, 13)
-            }
+            (Self::Ready, AgentConnectionTrigger::ReceiveShutdownRequest) => (Self::Closed, 13),
             (Self::Ready, AgentConnectionTrigger::Exit) => (Self::Closed, 14),
             (Self::Reconnecting, AgentConnectionTrigger::Retry) => (Self::Connecting, 15),
             (Self::Reconnecting, AgentConnectionTrigger::Exhausted) => (Self::Closed, 16),
@@ -1909,32 +2270,16 @@ impl AgentConnection {
             (Self::Connecting, AgentConnectionTrigger::Connected, Self::Connected) => 1,
             (Self::Connecting, AgentConnectionTrigger::Timeout, Self::Reconnecting) => 2,
             (Self::Connecting, AgentConnectionTrigger::Error, Self::Reconnecting) => 3,
-            (
-                Self::Connected,
-                AgentConnectionTrigger::SendAgentStarted,
-                Self::Starting,
-            ) => 4,
-            (
-                Self::Starting,
-                AgentConnectionTrigger::ReceiveAcknowledgment,
-                Self::Ready,
-            ) => 5,
-            (
-                Self::Starting,
-                AgentConnectionTrigger::RetryableRejection,
-                Self::Reconnecting,
-            ) => 6,
+            (Self::Connected, AgentConnectionTrigger::SendAgentStarted, Self::Starting) => 4,
+            (Self::Starting, AgentConnectionTrigger::ReceiveAcknowledgment, Self::Ready) => 5,
+            (Self::Starting, AgentConnectionTrigger::RetryableRejection, Self::Reconnecting) => 6,
             (Self::Starting, AgentConnectionTrigger::FatalRejection, Self::Closed) => 7,
             (Self::Starting, AgentConnectionTrigger::Timeout, Self::Reconnecting) => 8,
             (Self::Connected, AgentConnectionTrigger::Closed, Self::Reconnecting) => 9,
             (Self::Starting, AgentConnectionTrigger::Closed, Self::Reconnecting) => 10,
             (Self::Ready, AgentConnectionTrigger::Closed, Self::Reconnecting) => 11,
             (Self::Ready, AgentConnectionTrigger::Stale, Self::Reconnecting) => 12,
-            (
-                Self::Ready,
-                AgentConnectionTrigger::ReceiveShutdownRequest,
-                Self::Closed,
-            ) => 13,
+            (Self::Ready, AgentConnectionTrigger::ReceiveShutdownRequest, Self::Closed) => 13,
             (Self::Ready, AgentConnectionTrigger::Exit, Self::Closed) => 14,
             (Self::Reconnecting, AgentConnectionTrigger::Retry, Self::Connecting) => 15,
             (Self::Reconnecting, AgentConnectionTrigger::Exhausted, Self::Closed) => 16,
@@ -2026,18 +2371,12 @@ impl AgentConnectionTrigger {
             Self::Timeout => ipcspec_runtime::Trigger::Event("timeout"),
             Self::Error => ipcspec_runtime::Trigger::Event("error"),
             Self::SendAgentStarted => ipcspec_runtime::Trigger::Send("AGENT_STARTED"),
-            Self::ReceiveAcknowledgment => {
-                ipcspec_runtime::Trigger::Receive("ACKNOWLEDGMENT")
-            }
-            Self::RetryableRejection => {
-                ipcspec_runtime::Trigger::Event("retryableRejection")
-            }
+            Self::ReceiveAcknowledgment => ipcspec_runtime::Trigger::Receive("ACKNOWLEDGMENT"),
+            Self::RetryableRejection => ipcspec_runtime::Trigger::Event("retryableRejection"),
             Self::FatalRejection => ipcspec_runtime::Trigger::Event("fatalRejection"),
             Self::Closed => ipcspec_runtime::Trigger::Event("closed"),
             Self::Stale => ipcspec_runtime::Trigger::Event("stale"),
-            Self::ReceiveShutdownRequest => {
-                ipcspec_runtime::Trigger::Receive("SHUTDOWN_REQUEST")
-            }
+            Self::ReceiveShutdownRequest => ipcspec_runtime::Trigger::Receive("SHUTDOWN_REQUEST"),
             Self::Exit => ipcspec_runtime::Trigger::Event("exit"),
             Self::Retry => ipcspec_runtime::Trigger::Event("retry"),
             Self::Exhausted => ipcspec_runtime::Trigger::Event("exhausted"),
@@ -2052,18 +2391,12 @@ impl AgentConnectionTrigger {
             ipcspec_runtime::Trigger::Event("connected") => Some(Self::Connected),
             ipcspec_runtime::Trigger::Event("timeout") => Some(Self::Timeout),
             ipcspec_runtime::Trigger::Event("error") => Some(Self::Error),
-            ipcspec_runtime::Trigger::Send("AGENT_STARTED") => {
-                Some(Self::SendAgentStarted)
-            }
+            ipcspec_runtime::Trigger::Send("AGENT_STARTED") => Some(Self::SendAgentStarted),
             ipcspec_runtime::Trigger::Receive("ACKNOWLEDGMENT") => {
                 Some(Self::ReceiveAcknowledgment)
             }
-            ipcspec_runtime::Trigger::Event("retryableRejection") => {
-                Some(Self::RetryableRejection)
-            }
-            ipcspec_runtime::Trigger::Event("fatalRejection") => {
-                Some(Self::FatalRejection)
-            }
+            ipcspec_runtime::Trigger::Event("retryableRejection") => Some(Self::RetryableRejection),
+            ipcspec_runtime::Trigger::Event("fatalRejection") => Some(Self::FatalRejection),
             ipcspec_runtime::Trigger::Event("closed") => Some(Self::Closed),
             ipcspec_runtime::Trigger::Event("stale") => Some(Self::Stale),
             ipcspec_runtime::Trigger::Receive("SHUTDOWN_REQUEST") => {
@@ -2084,26 +2417,37 @@ impl std::fmt::Display for AgentConnectionTrigger {
     }
 }
 
-/// The service's per-user migration state, the same for all of the user's agents: the service sends service-to-agent messages about the user to every connected agent of that user and accepts the user's messages from any of them. The states are the values of `UserMigrationState`. Messages outside a state's `receives` are answered with INVALID_STATE. AGENT_STARTED, HEARTBEAT and ACKNOWLEDGMENT are connection-level and accepted in every state.
+/// The service's per-user migration state, the same for all of the user's agents: the
+/// service sends service-to-agent messages about the user to every connected agent of that
+/// user and accepts the user's messages from any of them. The states are the values of
+/// `UserMigrationState`. Messages outside a state's `receives` are answered with
+/// INVALID_STATE. AGENT_STARTED, HEARTBEAT and ACKNOWLEDGMENT are connection-level and
+/// accepted in every state.
 ///
 /// Held by `service`; starts in `NOT_STARTED`.
 ///
-/// A state changes only through [`UserMigration::next`] and [`UserMigration::next_to`], which allow exactly the catalogue's transitions.
+/// A state changes only through [`UserMigration::next`] and [`UserMigration::next_to`],
+/// which allow exactly the catalogue's transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UserMigration {
-    /// The user is in the migration's scope but no backup has been requested. A user may start a backup without being asked.
+    /// The user is in the migration's scope but no backup has been requested. A user may start
+    /// a backup without being asked.
     NotStarted,
-    /// A backup request with a deadline is outstanding; the service sends reminders and warnings as the deadline approaches and re-sends the request after each AGENT_STARTED.
+    /// A backup request with a deadline is outstanding; the service sends reminders and
+    /// warnings as the deadline approaches and re-sends the request after each AGENT_STARTED.
     BackupRequested,
-    /// The user asked for a later deadline; the service (or IT) decides. The old deadline stays in force until the decision.
+    /// The user asked for a later deadline; the service (or IT) decides. The old deadline stays
+    /// in force until the decision.
     DelayRequested,
-    /// The user's backup is running; the deadline does not escalate while progress keeps arriving.
+    /// The user's backup is running; the deadline does not escalate while progress keeps
+    /// arriving.
     BackupInProgress,
     /// The user's backup completed successfully; nothing more is asked of the user.
     ///
     /// Terminal.
     BackupCompleted,
-    /// The deadline passed without a completed backup; IT has been notified. The user can still back up; delays are no longer granted by the agent.
+    /// The deadline passed without a completed backup; IT has been notified. The user can still
+    /// back up; delays are no longer granted by the agent.
     Escalated,
 }
 
@@ -2122,80 +2466,81 @@ impl UserMigration {
     ];
 
     /// The machine as data: its states and every declared transition.
-    pub const TABLE: ipcspec_runtime::machine::MachineTable = ipcspec_runtime::machine::MachineTable {
-        name: "UserMigration",
-        initial: "NOT_STARTED",
-        states: &[
-            "NOT_STARTED",
-            "BACKUP_REQUESTED",
-            "DELAY_REQUESTED",
-            "BACKUP_IN_PROGRESS",
-            "BACKUP_COMPLETED",
-            "ESCALATED",
-        ],
-        transitions: &[
-            ipcspec_runtime::machine::Transition {
-                from: "NOT_STARTED",
-                trigger: ipcspec_runtime::Trigger::Send("BACKUP_REQUEST"),
-                to: "BACKUP_REQUESTED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "NOT_STARTED",
-                trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
-                to: "BACKUP_IN_PROGRESS",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "BACKUP_REQUESTED",
-                trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
-                to: "BACKUP_IN_PROGRESS",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "BACKUP_REQUESTED",
-                trigger: ipcspec_runtime::Trigger::Receive("DELAY_REQUEST"),
-                to: "DELAY_REQUESTED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "BACKUP_REQUESTED",
-                trigger: ipcspec_runtime::Trigger::Event("deadlinePassed"),
-                to: "ESCALATED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "DELAY_REQUESTED",
-                trigger: ipcspec_runtime::Trigger::Send("STATUS_UPDATE"),
-                to: "BACKUP_REQUESTED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "DELAY_REQUESTED",
-                trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
-                to: "BACKUP_IN_PROGRESS",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "DELAY_REQUESTED",
-                trigger: ipcspec_runtime::Trigger::Event("deadlinePassed"),
-                to: "ESCALATED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "BACKUP_IN_PROGRESS",
-                trigger: ipcspec_runtime::Trigger::Receive("BACKUP_COMPLETED"),
-                to: "BACKUP_COMPLETED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "BACKUP_IN_PROGRESS",
-                trigger: ipcspec_runtime::Trigger::Event("backupFailed"),
-                to: "BACKUP_REQUESTED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "BACKUP_IN_PROGRESS",
-                trigger: ipcspec_runtime::Trigger::Event("backupFailedAfterDeadline"),
-                to: "ESCALATED",
-            },
-            ipcspec_runtime::machine::Transition {
-                from: "ESCALATED",
-                trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
-                to: "BACKUP_IN_PROGRESS",
-            },
-        ],
-    };
+    pub const TABLE: ipcspec_runtime::machine::MachineTable =
+        ipcspec_runtime::machine::MachineTable {
+            name: "UserMigration",
+            initial: "NOT_STARTED",
+            states: &[
+                "NOT_STARTED",
+                "BACKUP_REQUESTED",
+                "DELAY_REQUESTED",
+                "BACKUP_IN_PROGRESS",
+                "BACKUP_COMPLETED",
+                "ESCALATED",
+            ],
+            transitions: &[
+                ipcspec_runtime::machine::Transition {
+                    from: "NOT_STARTED",
+                    trigger: ipcspec_runtime::Trigger::Send("BACKUP_REQUEST"),
+                    to: "BACKUP_REQUESTED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "NOT_STARTED",
+                    trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
+                    to: "BACKUP_IN_PROGRESS",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "BACKUP_REQUESTED",
+                    trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
+                    to: "BACKUP_IN_PROGRESS",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "BACKUP_REQUESTED",
+                    trigger: ipcspec_runtime::Trigger::Receive("DELAY_REQUEST"),
+                    to: "DELAY_REQUESTED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "BACKUP_REQUESTED",
+                    trigger: ipcspec_runtime::Trigger::Event("deadlinePassed"),
+                    to: "ESCALATED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "DELAY_REQUESTED",
+                    trigger: ipcspec_runtime::Trigger::Send("STATUS_UPDATE"),
+                    to: "BACKUP_REQUESTED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "DELAY_REQUESTED",
+                    trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
+                    to: "BACKUP_IN_PROGRESS",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "DELAY_REQUESTED",
+                    trigger: ipcspec_runtime::Trigger::Event("deadlinePassed"),
+                    to: "ESCALATED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "BACKUP_IN_PROGRESS",
+                    trigger: ipcspec_runtime::Trigger::Receive("BACKUP_COMPLETED"),
+                    to: "BACKUP_COMPLETED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "BACKUP_IN_PROGRESS",
+                    trigger: ipcspec_runtime::Trigger::Event("backupFailed"),
+                    to: "BACKUP_REQUESTED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "BACKUP_IN_PROGRESS",
+                    trigger: ipcspec_runtime::Trigger::Event("backupFailedAfterDeadline"),
+                    to: "ESCALATED",
+                },
+                ipcspec_runtime::machine::Transition {
+                    from: "ESCALATED",
+                    trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
+                    to: "BACKUP_IN_PROGRESS",
+                },
+            ],
+        };
 
     /// The state's value string.
     pub fn as_str(self) -> &'static str {
@@ -2229,133 +2574,109 @@ impl UserMigration {
     /// Wire names of the messages the holder may send in this state.
     pub fn sends(self) -> &'static [&'static str] {
         match self {
-            Self::NotStarted => {
-                &[
-                    "BACKUP_REQUEST",
-                    "STATUS_UPDATE",
-                    "CONFIGURATION_UPDATE",
-                    "SHUTDOWN_REQUEST",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
-            Self::BackupRequested => {
-                &[
-                    "BACKUP_REQUEST",
-                    "STATUS_UPDATE",
-                    "ESCALATION_NOTICE",
-                    "CONFIGURATION_UPDATE",
-                    "SHUTDOWN_REQUEST",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
-            Self::DelayRequested => {
-                &[
-                    "STATUS_UPDATE",
-                    "ESCALATION_NOTICE",
-                    "CONFIGURATION_UPDATE",
-                    "SHUTDOWN_REQUEST",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
-            Self::BackupInProgress => {
-                &[
-                    "STATUS_UPDATE",
-                    "CONFIGURATION_UPDATE",
-                    "SHUTDOWN_REQUEST",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
-            Self::BackupCompleted => {
-                &[
-                    "STATUS_UPDATE",
-                    "CONFIGURATION_UPDATE",
-                    "SHUTDOWN_REQUEST",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
-            Self::Escalated => {
-                &[
-                    "BACKUP_REQUEST",
-                    "STATUS_UPDATE",
-                    "ESCALATION_NOTICE",
-                    "CONFIGURATION_UPDATE",
-                    "SHUTDOWN_REQUEST",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
+            Self::NotStarted => &[
+                "BACKUP_REQUEST",
+                "STATUS_UPDATE",
+                "CONFIGURATION_UPDATE",
+                "SHUTDOWN_REQUEST",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
+            Self::BackupRequested => &[
+                "BACKUP_REQUEST",
+                "STATUS_UPDATE",
+                "ESCALATION_NOTICE",
+                "CONFIGURATION_UPDATE",
+                "SHUTDOWN_REQUEST",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
+            Self::DelayRequested => &[
+                "STATUS_UPDATE",
+                "ESCALATION_NOTICE",
+                "CONFIGURATION_UPDATE",
+                "SHUTDOWN_REQUEST",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
+            Self::BackupInProgress => &[
+                "STATUS_UPDATE",
+                "CONFIGURATION_UPDATE",
+                "SHUTDOWN_REQUEST",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
+            Self::BackupCompleted => &[
+                "STATUS_UPDATE",
+                "CONFIGURATION_UPDATE",
+                "SHUTDOWN_REQUEST",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
+            Self::Escalated => &[
+                "BACKUP_REQUEST",
+                "STATUS_UPDATE",
+                "ESCALATION_NOTICE",
+                "CONFIGURATION_UPDATE",
+                "SHUTDOWN_REQUEST",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
         }
     }
 
     /// Wire names of the messages the holder accepts in this state.
     pub fn receives(self) -> &'static [&'static str] {
         match self {
-            Self::NotStarted => {
-                &[
-                    "AGENT_STARTED",
-                    "BACKUP_STARTED",
-                    "USER_ACTION",
-                    "ERROR_REPORT",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
-            Self::BackupRequested => {
-                &[
-                    "AGENT_STARTED",
-                    "BACKUP_STARTED",
-                    "DELAY_REQUEST",
-                    "USER_ACTION",
-                    "ERROR_REPORT",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
-            Self::DelayRequested => {
-                &[
-                    "AGENT_STARTED",
-                    "BACKUP_STARTED",
-                    "USER_ACTION",
-                    "ERROR_REPORT",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
-            Self::BackupInProgress => {
-                &[
-                    "AGENT_STARTED",
-                    "BACKUP_PROGRESS",
-                    "BACKUP_COMPLETED",
-                    "USER_ACTION",
-                    "ERROR_REPORT",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
-            Self::BackupCompleted => {
-                &[
-                    "AGENT_STARTED",
-                    "USER_ACTION",
-                    "ERROR_REPORT",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
-            Self::Escalated => {
-                &[
-                    "AGENT_STARTED",
-                    "BACKUP_STARTED",
-                    "USER_ACTION",
-                    "ERROR_REPORT",
-                    "HEARTBEAT",
-                    "ACKNOWLEDGMENT",
-                ]
-            }
+            Self::NotStarted => &[
+                "AGENT_STARTED",
+                "BACKUP_STARTED",
+                "USER_ACTION",
+                "ERROR_REPORT",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
+            Self::BackupRequested => &[
+                "AGENT_STARTED",
+                "BACKUP_STARTED",
+                "DELAY_REQUEST",
+                "USER_ACTION",
+                "ERROR_REPORT",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
+            Self::DelayRequested => &[
+                "AGENT_STARTED",
+                "BACKUP_STARTED",
+                "USER_ACTION",
+                "ERROR_REPORT",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
+            Self::BackupInProgress => &[
+                "AGENT_STARTED",
+                "BACKUP_PROGRESS",
+                "BACKUP_COMPLETED",
+                "USER_ACTION",
+                "ERROR_REPORT",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
+            Self::BackupCompleted => &[
+                "AGENT_STARTED",
+                "USER_ACTION",
+                "ERROR_REPORT",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
+            Self::Escalated => &[
+                "AGENT_STARTED",
+                "BACKUP_STARTED",
+                "USER_ACTION",
+                "ERROR_REPORT",
+                "HEARTBEAT",
+                "ACKNOWLEDGMENT",
+            ],
         }
     }
 
@@ -2363,33 +2684,25 @@ impl UserMigration {
     /// order.
     pub fn accepts(self) -> &'static [UserMigrationTrigger] {
         match self {
-            Self::NotStarted => {
-                &[
-                    UserMigrationTrigger::SendBackupRequest,
-                    UserMigrationTrigger::ReceiveBackupStarted,
-                ]
-            }
-            Self::BackupRequested => {
-                &[
-                    UserMigrationTrigger::ReceiveBackupStarted,
-                    UserMigrationTrigger::ReceiveDelayRequest,
-                    UserMigrationTrigger::DeadlinePassed,
-                ]
-            }
-            Self::DelayRequested => {
-                &[
-                    UserMigrationTrigger::SendStatusUpdate,
-                    UserMigrationTrigger::ReceiveBackupStarted,
-                    UserMigrationTrigger::DeadlinePassed,
-                ]
-            }
-            Self::BackupInProgress => {
-                &[
-                    UserMigrationTrigger::ReceiveBackupCompleted,
-                    UserMigrationTrigger::BackupFailed,
-                    UserMigrationTrigger::BackupFailedAfterDeadline,
-                ]
-            }
+            Self::NotStarted => &[
+                UserMigrationTrigger::SendBackupRequest,
+                UserMigrationTrigger::ReceiveBackupStarted,
+            ],
+            Self::BackupRequested => &[
+                UserMigrationTrigger::ReceiveBackupStarted,
+                UserMigrationTrigger::ReceiveDelayRequest,
+                UserMigrationTrigger::DeadlinePassed,
+            ],
+            Self::DelayRequested => &[
+                UserMigrationTrigger::SendStatusUpdate,
+                UserMigrationTrigger::ReceiveBackupStarted,
+                UserMigrationTrigger::DeadlinePassed,
+            ],
+            Self::BackupInProgress => &[
+                UserMigrationTrigger::ReceiveBackupCompleted,
+                UserMigrationTrigger::BackupFailed,
+                UserMigrationTrigger::BackupFailedAfterDeadline,
+            ],
             Self::BackupCompleted => &[],
             Self::Escalated => &[UserMigrationTrigger::ReceiveBackupStarted],
         }
@@ -2401,9 +2714,7 @@ impl UserMigration {
     /// with [`Self::next_to`].
     pub fn targets(self, trigger: UserMigrationTrigger) -> &'static [Self] {
         match (self, trigger) {
-            (Self::NotStarted, UserMigrationTrigger::SendBackupRequest) => {
-                &[Self::BackupRequested]
-            }
+            (Self::NotStarted, UserMigrationTrigger::SendBackupRequest) => &[Self::BackupRequested],
             (Self::NotStarted, UserMigrationTrigger::ReceiveBackupStarted) => {
                 &[Self::BackupInProgress]
             }
@@ -2413,18 +2724,14 @@ impl UserMigration {
             (Self::BackupRequested, UserMigrationTrigger::ReceiveDelayRequest) => {
                 &[Self::DelayRequested]
             }
-            (Self::BackupRequested, UserMigrationTrigger::DeadlinePassed) => {
-                &[Self::Escalated]
-            }
+            (Self::BackupRequested, UserMigrationTrigger::DeadlinePassed) => &[Self::Escalated],
             (Self::DelayRequested, UserMigrationTrigger::SendStatusUpdate) => {
                 &[Self::BackupRequested]
             }
             (Self::DelayRequested, UserMigrationTrigger::ReceiveBackupStarted) => {
                 &[Self::BackupInProgress]
             }
-            (Self::DelayRequested, UserMigrationTrigger::DeadlinePassed) => {
-                &[Self::Escalated]
-            }
+            (Self::DelayRequested, UserMigrationTrigger::DeadlinePassed) => &[Self::Escalated],
             (Self::BackupInProgress, UserMigrationTrigger::ReceiveBackupCompleted) => {
                 &[Self::BackupCompleted]
             }
@@ -2460,18 +2767,14 @@ impl UserMigration {
             (Self::BackupRequested, UserMigrationTrigger::ReceiveDelayRequest) => {
                 (Self::DelayRequested, 3)
             }
-            (Self::BackupRequested, UserMigrationTrigger::DeadlinePassed) => {
-                (Self::Escalated, 4)
-            }
+            (Self::BackupRequested, UserMigrationTrigger::DeadlinePassed) => (Self::Escalated, 4),
             (Self::DelayRequested, UserMigrationTrigger::SendStatusUpdate) => {
                 (Self::BackupRequested, 5)
             }
             (Self::DelayRequested, UserMigrationTrigger::ReceiveBackupStarted) => {
                 (Self::BackupInProgress, 6)
             }
-            (Self::DelayRequested, UserMigrationTrigger::DeadlinePassed) => {
-                (Self::Escalated, 7)
-            }
+            (Self::DelayRequested, UserMigrationTrigger::DeadlinePassed) => (Self::Escalated, 7),
             (Self::BackupInProgress, UserMigrationTrigger::ReceiveBackupCompleted) => {
                 (Self::BackupCompleted, 8)
             }
@@ -2498,11 +2801,7 @@ impl UserMigration {
         to: Self,
     ) -> Result<Self, ipcspec_runtime::InvalidTransition> {
         let index = match (self, trigger, to) {
-            (
-                Self::NotStarted,
-                UserMigrationTrigger::SendBackupRequest,
-                Self::BackupRequested,
-            ) => 0,
+            (Self::NotStarted, UserMigrationTrigger::SendBackupRequest, Self::BackupRequested) => 0,
             (
                 Self::NotStarted,
                 UserMigrationTrigger::ReceiveBackupStarted,
@@ -2518,11 +2817,7 @@ impl UserMigration {
                 UserMigrationTrigger::ReceiveDelayRequest,
                 Self::DelayRequested,
             ) => 3,
-            (
-                Self::BackupRequested,
-                UserMigrationTrigger::DeadlinePassed,
-                Self::Escalated,
-            ) => 4,
+            (Self::BackupRequested, UserMigrationTrigger::DeadlinePassed, Self::Escalated) => 4,
             (
                 Self::DelayRequested,
                 UserMigrationTrigger::SendStatusUpdate,
@@ -2533,21 +2828,15 @@ impl UserMigration {
                 UserMigrationTrigger::ReceiveBackupStarted,
                 Self::BackupInProgress,
             ) => 6,
-            (
-                Self::DelayRequested,
-                UserMigrationTrigger::DeadlinePassed,
-                Self::Escalated,
-            ) => 7,
+            (Self::DelayRequested, UserMigrationTrigger::DeadlinePassed, Self::Escalated) => 7,
             (
                 Self::BackupInProgress,
                 UserMigrationTrigger::ReceiveBackupCompleted,
                 Self::BackupCompleted,
             ) => 8,
-            (
-                Self::BackupInProgress,
-                UserMigrationTrigger::BackupFailed,
-                Self::BackupRequested,
-            ) => 9,
+            (Self::BackupInProgress, UserMigrationTrigger::BackupFailed, Self::BackupRequested) => {
+                9
+            }
             (
                 Self::BackupInProgress,
                 UserMigrationTrigger::BackupFailedAfterDeadline,
@@ -2623,17 +2912,11 @@ impl UserMigrationTrigger {
     pub fn trigger(self) -> ipcspec_runtime::Trigger<'static> {
         match self {
             Self::SendBackupRequest => ipcspec_runtime::Trigger::Send("BACKUP_REQUEST"),
-            Self::ReceiveBackupStarted => {
-                ipcspec_runtime::Trigger::Receive("BACKUP_STARTED")
-            }
-            Self::ReceiveDelayRequest => {
-                ipcspec_runtime::Trigger::Receive("DELAY_REQUEST")
-            }
+            Self::ReceiveBackupStarted => ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
+            Self::ReceiveDelayRequest => ipcspec_runtime::Trigger::Receive("DELAY_REQUEST"),
             Self::DeadlinePassed => ipcspec_runtime::Trigger::Event("deadlinePassed"),
             Self::SendStatusUpdate => ipcspec_runtime::Trigger::Send("STATUS_UPDATE"),
-            Self::ReceiveBackupCompleted => {
-                ipcspec_runtime::Trigger::Receive("BACKUP_COMPLETED")
-            }
+            Self::ReceiveBackupCompleted => ipcspec_runtime::Trigger::Receive("BACKUP_COMPLETED"),
             Self::BackupFailed => ipcspec_runtime::Trigger::Event("backupFailed"),
             Self::BackupFailedAfterDeadline => {
                 ipcspec_runtime::Trigger::Event("backupFailedAfterDeadline")
@@ -2645,21 +2928,11 @@ impl UserMigrationTrigger {
     /// when this machine has it.
     pub fn from_trigger(trigger: ipcspec_runtime::Trigger<'_>) -> Option<Self> {
         match trigger {
-            ipcspec_runtime::Trigger::Send("BACKUP_REQUEST") => {
-                Some(Self::SendBackupRequest)
-            }
-            ipcspec_runtime::Trigger::Receive("BACKUP_STARTED") => {
-                Some(Self::ReceiveBackupStarted)
-            }
-            ipcspec_runtime::Trigger::Receive("DELAY_REQUEST") => {
-                Some(Self::ReceiveDelayRequest)
-            }
-            ipcspec_runtime::Trigger::Event("deadlinePassed") => {
-                Some(Self::DeadlinePassed)
-            }
-            ipcspec_runtime::Trigger::Send("STATUS_UPDATE") => {
-                Some(Self::SendStatusUpdate)
-            }
+            ipcspec_runtime::Trigger::Send("BACKUP_REQUEST") => Some(Self::SendBackupRequest),
+            ipcspec_runtime::Trigger::Receive("BACKUP_STARTED") => Some(Self::ReceiveBackupStarted),
+            ipcspec_runtime::Trigger::Receive("DELAY_REQUEST") => Some(Self::ReceiveDelayRequest),
+            ipcspec_runtime::Trigger::Event("deadlinePassed") => Some(Self::DeadlinePassed),
+            ipcspec_runtime::Trigger::Send("STATUS_UPDATE") => Some(Self::SendStatusUpdate),
             ipcspec_runtime::Trigger::Receive("BACKUP_COMPLETED") => {
                 Some(Self::ReceiveBackupCompleted)
             }
@@ -2707,9 +2980,11 @@ impl From<UserMigrationState> for UserMigration {
     }
 }
 
-/// Every message of the catalogue with its wire facts, in catalogue order.
-pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
-    ipcspec_runtime::MessageInfo {
+/// One constant per message of the catalogue, named after its wire name, with its
+/// wire facts (`messages::AGENT_STARTED.reply`).
+pub mod messages {
+    /// The wire facts of `BACKUP_REQUEST`.
+    pub const BACKUP_REQUEST: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "BACKUP_REQUEST",
         code: None,
         from: &["service"],
@@ -2720,8 +2995,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `STATUS_UPDATE`.
+    pub const STATUS_UPDATE: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "STATUS_UPDATE",
         code: None,
         from: &["service"],
@@ -2732,8 +3009,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `ESCALATION_NOTICE`.
+    pub const ESCALATION_NOTICE: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "ESCALATION_NOTICE",
         code: None,
         from: &["service"],
@@ -2744,8 +3023,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `CONFIGURATION_UPDATE`.
+    pub const CONFIGURATION_UPDATE: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "CONFIGURATION_UPDATE",
         code: None,
         from: &["service"],
@@ -2756,8 +3037,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `SHUTDOWN_REQUEST`.
+    pub const SHUTDOWN_REQUEST: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "SHUTDOWN_REQUEST",
         code: None,
         from: &["service"],
@@ -2768,8 +3051,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `AGENT_STARTED`.
+    pub const AGENT_STARTED: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "AGENT_STARTED",
         code: None,
         from: &["agent"],
@@ -2780,8 +3065,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `BACKUP_STARTED`.
+    pub const BACKUP_STARTED: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "BACKUP_STARTED",
         code: None,
         from: &["agent"],
@@ -2792,8 +3079,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `BACKUP_PROGRESS`.
+    pub const BACKUP_PROGRESS: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "BACKUP_PROGRESS",
         code: None,
         from: &["agent"],
@@ -2804,8 +3093,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `BACKUP_COMPLETED`.
+    pub const BACKUP_COMPLETED: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "BACKUP_COMPLETED",
         code: None,
         from: &["agent"],
@@ -2816,8 +3107,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `DELAY_REQUEST`.
+    pub const DELAY_REQUEST: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "DELAY_REQUEST",
         code: None,
         from: &["agent"],
@@ -2828,8 +3121,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `USER_ACTION`.
+    pub const USER_ACTION: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "USER_ACTION",
         code: None,
         from: &["agent"],
@@ -2840,8 +3135,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `ERROR_REPORT`.
+    pub const ERROR_REPORT: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "ERROR_REPORT",
         code: None,
         from: &["agent"],
@@ -2852,8 +3149,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: true,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `HEARTBEAT`.
+    pub const HEARTBEAT: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "HEARTBEAT",
         code: None,
         from: &["service", "agent"],
@@ -2864,8 +3163,10 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: false,
         acknowledged: false,
         priority: None,
-    },
-    ipcspec_runtime::MessageInfo {
+    };
+
+    /// The wire facts of `ACKNOWLEDGMENT`.
+    pub const ACKNOWLEDGMENT: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
         name: "ACKNOWLEDGMENT",
         code: None,
         from: &["service", "agent"],
@@ -2876,25 +3177,72 @@ pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
         is_reply: true,
         acknowledged: false,
         priority: None,
-    },
+    };
+}
+
+/// Every message of the catalogue with its wire facts, in catalogue order.
+pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[
+    messages::BACKUP_REQUEST,
+    messages::STATUS_UPDATE,
+    messages::ESCALATION_NOTICE,
+    messages::CONFIGURATION_UPDATE,
+    messages::SHUTDOWN_REQUEST,
+    messages::AGENT_STARTED,
+    messages::BACKUP_STARTED,
+    messages::BACKUP_PROGRESS,
+    messages::BACKUP_COMPLETED,
+    messages::DELAY_REQUEST,
+    messages::USER_ACTION,
+    messages::ERROR_REPORT,
+    messages::HEARTBEAT,
+    messages::ACKNOWLEDGMENT,
 ];
 
 /// Messages the `service` role sends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceMessage {
-    /// `BACKUP_REQUEST`: Asks the user to back up their data before `deadline`. The service sends it to every connected agent of the user when the user's migration enters BACKUP_REQUESTED, again after each AGENT_STARTED while it is outstanding, and after a granted delay. The agent acknowledges it, shows the request (with a button to start the backup and, while `delaysRemaining` is positive, one to ask for a delay) and reminds the user every `reminderInterval` until it sends BACKUP_STARTED.
+    /// `BACKUP_REQUEST`: Asks the user to back up their data before `deadline`. The service
+    /// sends it to every connected agent of the user when the user's migration enters
+    /// BACKUP_REQUESTED, again after each AGENT_STARTED while it is outstanding, and after a
+    /// granted delay. The agent acknowledges it, shows the request (with a button to start the
+    /// backup and, while `delaysRemaining` is positive, one to ask for a delay) and reminds the
+    /// user every `reminderInterval` until it sends BACKUP_STARTED.
     BackupRequest(BackupRequestPayload),
-    /// `STATUS_UPDATE`: Tells the agent the migration's phase and the user's state. The service sends it after accepting AGENT_STARTED, whenever the phase or the user's state changes, and to answer a DELAY_REQUEST (with `delayDecision`). The agent acknowledges it and updates its status display; it takes no other action.
+    /// `STATUS_UPDATE`: Tells the agent the migration's phase and the user's state. The service
+    /// sends it after accepting AGENT_STARTED, whenever the phase or the user's state changes,
+    /// and to answer a DELAY_REQUEST (with `delayDecision`). The agent acknowledges it and
+    /// updates its status display; it takes no other action.
     StatusUpdate(StatusUpdatePayload),
-    /// `ESCALATION_NOTICE`: Reminds or warns the user about an outstanding backup, or tells them the case was escalated to IT. The service sends reminders and warnings as the deadline approaches and IT_ESCALATED when it passes. The agent acknowledges it and shows the notice with urgency matching `level`.
+    /// `ESCALATION_NOTICE`: Reminds or warns the user about an outstanding backup, or tells
+    /// them the case was escalated to IT. The service sends reminders and warnings as the
+    /// deadline approaches and IT_ESCALATED when it passes. The agent acknowledges it and shows
+    /// the notice with urgency matching `level`.
     EscalationNotice(EscalationNoticePayload),
-    /// `CONFIGURATION_UPDATE`: Pushes changed agent settings. The service sends the full current settings after accepting AGENT_STARTED, and the changed settings whenever IT changes them. The agent applies them if `configVersion` is newer than its own and acknowledges; settings it cannot apply are answered with `success: false` and INVALID_MESSAGE, and reported with ERROR_REPORT CONFIGURATION_INVALID.
+    /// `CONFIGURATION_UPDATE`: Pushes changed agent settings. The service sends the full
+    /// current settings after accepting AGENT_STARTED, and the changed settings whenever IT
+    /// changes them. The agent applies them if `configVersion` is newer than its own and
+    /// acknowledges; settings it cannot apply are answered with `success: false` and
+    /// INVALID_MESSAGE, and reported with ERROR_REPORT CONFIGURATION_INVALID.
     ConfigurationUpdate(ConfigurationUpdatePayload),
-    /// `SHUTDOWN_REQUEST`: Asks the agent to exit. The agent acknowledges at once, then within `gracePeriod` ends any running backup (reporting BACKUP_COMPLETED with INTERRUPTED if it could not finish), flushes its queue, closes the connection and exits without reconnecting. The service closes the connection itself when the grace period ends.
+    /// `SHUTDOWN_REQUEST`: Asks the agent to exit. The agent acknowledges at once, then within
+    /// `gracePeriod` ends any running backup (reporting BACKUP_COMPLETED with INTERRUPTED if it
+    /// could not finish), flushes its queue, closes the connection and exits without
+    /// reconnecting. The service closes the connection itself when the grace period ends.
     ShutdownRequest(ShutdownRequestPayload),
-    /// `HEARTBEAT`: Keep-alive, with the empty payload `{}` as in the seed. Each side sends one every HEARTBEAT_INTERVAL_SECONDS (30 s) while connected, whether or not it sent other messages. It is not acknowledged. Any frame received, not only a heartbeat, proves the peer alive; after STALE_CONNECTION_SECONDS (90 s) without any frame the receiver closes the connection, and the agent then reconnects.
+    /// `HEARTBEAT`: Keep-alive, with the empty payload `{}` as in the seed. Each side sends one
+    /// every HEARTBEAT_INTERVAL_SECONDS (30 s) while connected, whether or not it sent other
+    /// messages. It is not acknowledged. Any frame received, not only a heartbeat, proves the
+    /// peer alive; after STALE_CONNECTION_SECONDS (90 s) without any frame the receiver closes
+    /// the connection, and the agent then reconnects.
     Heartbeat,
-    /// `ACKNOWLEDGMENT`: Confirms receipt of an acknowledged message; `correlationId` holds that message's id. The receiver sends it after processing the message (for requests whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats the connection as broken: the agent closes and reconnects, then resends its unacknowledged messages with their original ids. A message whose envelope has no readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment is never itself acknowledged.
+    /// `ACKNOWLEDGMENT`: Confirms receipt of an acknowledged message; `correlationId` holds
+    /// that message's id. The receiver sends it after processing the message (for requests
+    /// whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within
+    /// ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats
+    /// the connection as broken: the agent closes and reconnects, then resends its
+    /// unacknowledged messages with their original ids. A message whose envelope has no
+    /// readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment
+    /// is never itself acknowledged.
     Acknowledgment(AcknowledgmentPayload),
 }
 
@@ -2912,16 +3260,16 @@ impl ServiceMessage {
         }
     }
 
-    /// The message's entry in [`MESSAGES`].
+    /// The message's wire facts (its constant in [`messages`]).
     pub fn info(&self) -> &'static ipcspec_runtime::MessageInfo {
         match self {
-            Self::BackupRequest(_) => &MESSAGES[0],
-            Self::StatusUpdate(_) => &MESSAGES[1],
-            Self::EscalationNotice(_) => &MESSAGES[2],
-            Self::ConfigurationUpdate(_) => &MESSAGES[3],
-            Self::ShutdownRequest(_) => &MESSAGES[4],
-            Self::Heartbeat => &MESSAGES[12],
-            Self::Acknowledgment(_) => &MESSAGES[13],
+            Self::BackupRequest(_) => &messages::BACKUP_REQUEST,
+            Self::StatusUpdate(_) => &messages::STATUS_UPDATE,
+            Self::EscalationNotice(_) => &messages::ESCALATION_NOTICE,
+            Self::ConfigurationUpdate(_) => &messages::CONFIGURATION_UPDATE,
+            Self::ShutdownRequest(_) => &messages::SHUTDOWN_REQUEST,
+            Self::Heartbeat => &messages::HEARTBEAT,
+            Self::Acknowledgment(_) => &messages::ACKNOWLEDGMENT,
         }
     }
 
@@ -2942,23 +3290,59 @@ impl ServiceMessage {
 /// Messages the `agent` role sends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentMessage {
-    /// `AGENT_STARTED`: The agent's first message on every connection, including after a reconnect; nothing else may precede it (the service answers any other message with AGENT_NOT_STARTED). The service checks `userId` against the peer credentials (USER_MISMATCH closes the connection), checks the version and its connection limit, records the connection under (userId, sessionId) replacing an older connection of the same pair (which is sent SHUTDOWN_REQUEST SUPERSEDED if it is still open), acknowledges, and then sends CONFIGURATION_UPDATE, STATUS_UPDATE and, if outstanding, BACKUP_REQUEST.
+    /// `AGENT_STARTED`: The agent's first message on every connection, including after a
+    /// reconnect; nothing else may precede it (the service answers any other message with
+    /// AGENT_NOT_STARTED). The service checks `userId` against the peer credentials
+    /// (USER_MISMATCH closes the connection), checks the version and its connection limit,
+    /// records the connection under (userId, sessionId) replacing an older connection of the
+    /// same pair (which is sent SHUTDOWN_REQUEST SUPERSEDED if it is still open), acknowledges,
+    /// and then sends CONFIGURATION_UPDATE, STATUS_UPDATE and, if outstanding, BACKUP_REQUEST.
     AgentStarted(AgentStartedPayload),
-    /// `BACKUP_STARTED`: Tells the service the user started a backup. The service moves the user to BACKUP_IN_PROGRESS, stops sending reminders and acknowledges. A second backup while one is in progress for the same user is refused with INVALID_STATE.
+    /// `BACKUP_STARTED`: Tells the service the user started a backup. The service moves the
+    /// user to BACKUP_IN_PROGRESS, stops sending reminders and acknowledges. A second backup
+    /// while one is in progress for the same user is refused with INVALID_STATE.
     BackupStarted(BackupStartedPayload),
-    /// `BACKUP_PROGRESS`: Reports the running backup's progress, at most once per `progressReportInterval` (default 5 s) and at least once per BACKUP_PROGRESS_TIMEOUT_SECONDS so the service can tell a slow backup from a dead one. The service records the progress for IT's dashboard and acknowledges; a backupId that is not the running backup is refused with UNKNOWN_BACKUP. While disconnected the agent queues only the latest BACKUP_PROGRESS.
+    /// `BACKUP_PROGRESS`: Reports the running backup's progress, at most once per
+    /// `progressReportInterval` (default 5 s) and at least once per
+    /// BACKUP_PROGRESS_TIMEOUT_SECONDS so the service can tell a slow backup from a dead one.
+    /// The service records the progress for IT's dashboard and acknowledges; a backupId that is
+    /// not the running backup is refused with UNKNOWN_BACKUP. While disconnected the agent
+    /// queues only the latest BACKUP_PROGRESS.
     BackupProgress(BackupProgressPayload),
-    /// `BACKUP_COMPLETED`: Reports that the backup finished. On success the service moves the user to BACKUP_COMPLETED and sends a STATUS_UPDATE; on failure it moves the user back to BACKUP_REQUESTED and sends a new BACKUP_REQUEST with reason RETRY_AFTER_FAILURE (or escalates once retries are exhausted). The service acknowledges in both cases; UNKNOWN_BACKUP if `backupId` is not the running backup.
+    /// `BACKUP_COMPLETED`: Reports that the backup finished. On success the service moves the
+    /// user to BACKUP_COMPLETED and sends a STATUS_UPDATE; on failure it moves the user back to
+    /// BACKUP_REQUESTED and sends a new BACKUP_REQUEST with reason RETRY_AFTER_FAILURE (or
+    /// escalates once retries are exhausted). The service acknowledges in both cases;
+    /// UNKNOWN_BACKUP if `backupId` is not the running backup.
     BackupCompleted(BackupCompletedPayload),
-    /// `DELAY_REQUEST`: Asks for a later backup deadline on the user's behalf. The service acknowledges a valid request (DELAY_NOT_ALLOWED if no delays remain or `requestedDeadline` is out of range; INVALID_STATE after escalation), moves the user to DELAY_REQUESTED, and later answers with a STATUS_UPDATE carrying `delayDecision`, followed by a BACKUP_REQUEST with reason DEADLINE_EXTENDED if granted.
+    /// `DELAY_REQUEST`: Asks for a later backup deadline on the user's behalf. The service
+    /// acknowledges a valid request (DELAY_NOT_ALLOWED if no delays remain or
+    /// `requestedDeadline` is out of range; INVALID_STATE after escalation), moves the user to
+    /// DELAY_REQUESTED, and later answers with a STATUS_UPDATE carrying `delayDecision`,
+    /// followed by a BACKUP_REQUEST with reason DEADLINE_EXTENDED if granted.
     DelayRequest(DelayRequestPayload),
-    /// `USER_ACTION`: Reports another user-initiated action, for IT's records and follow-up (HELP_REQUESTED and SUPPORT_CONTACTED may open a ticket). The service records it and acknowledges; it does not change the user's migration state.
+    /// `USER_ACTION`: Reports another user-initiated action, for IT's records and follow-up
+    /// (HELP_REQUESTED and SUPPORT_CONTACTED may open a ticket). The service records it and
+    /// acknowledges; it does not change the user's migration state.
     UserAction(UserActionPayload),
-    /// `ERROR_REPORT`: Reports an error in the agent. The service logs it with the user and session, raises an IT alert for CRITICAL, and acknowledges. Errors of the backup itself are reported in BACKUP_COMPLETED, not here.
+    /// `ERROR_REPORT`: Reports an error in the agent. The service logs it with the user and
+    /// session, raises an IT alert for CRITICAL, and acknowledges. Errors of the backup itself
+    /// are reported in BACKUP_COMPLETED, not here.
     ErrorReport(ErrorReportPayload),
-    /// `HEARTBEAT`: Keep-alive, with the empty payload `{}` as in the seed. Each side sends one every HEARTBEAT_INTERVAL_SECONDS (30 s) while connected, whether or not it sent other messages. It is not acknowledged. Any frame received, not only a heartbeat, proves the peer alive; after STALE_CONNECTION_SECONDS (90 s) without any frame the receiver closes the connection, and the agent then reconnects.
+    /// `HEARTBEAT`: Keep-alive, with the empty payload `{}` as in the seed. Each side sends one
+    /// every HEARTBEAT_INTERVAL_SECONDS (30 s) while connected, whether or not it sent other
+    /// messages. It is not acknowledged. Any frame received, not only a heartbeat, proves the
+    /// peer alive; after STALE_CONNECTION_SECONDS (90 s) without any frame the receiver closes
+    /// the connection, and the agent then reconnects.
     Heartbeat,
-    /// `ACKNOWLEDGMENT`: Confirms receipt of an acknowledged message; `correlationId` holds that message's id. The receiver sends it after processing the message (for requests whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats the connection as broken: the agent closes and reconnects, then resends its unacknowledged messages with their original ids. A message whose envelope has no readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment is never itself acknowledged.
+    /// `ACKNOWLEDGMENT`: Confirms receipt of an acknowledged message; `correlationId` holds
+    /// that message's id. The receiver sends it after processing the message (for requests
+    /// whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within
+    /// ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats
+    /// the connection as broken: the agent closes and reconnects, then resends its
+    /// unacknowledged messages with their original ids. A message whose envelope has no
+    /// readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment
+    /// is never itself acknowledged.
     Acknowledgment(AcknowledgmentPayload),
 }
 
@@ -2978,18 +3362,18 @@ impl AgentMessage {
         }
     }
 
-    /// The message's entry in [`MESSAGES`].
+    /// The message's wire facts (its constant in [`messages`]).
     pub fn info(&self) -> &'static ipcspec_runtime::MessageInfo {
         match self {
-            Self::AgentStarted(_) => &MESSAGES[5],
-            Self::BackupStarted(_) => &MESSAGES[6],
-            Self::BackupProgress(_) => &MESSAGES[7],
-            Self::BackupCompleted(_) => &MESSAGES[8],
-            Self::DelayRequest(_) => &MESSAGES[9],
-            Self::UserAction(_) => &MESSAGES[10],
-            Self::ErrorReport(_) => &MESSAGES[11],
-            Self::Heartbeat => &MESSAGES[12],
-            Self::Acknowledgment(_) => &MESSAGES[13],
+            Self::AgentStarted(_) => &messages::AGENT_STARTED,
+            Self::BackupStarted(_) => &messages::BACKUP_STARTED,
+            Self::BackupProgress(_) => &messages::BACKUP_PROGRESS,
+            Self::BackupCompleted(_) => &messages::BACKUP_COMPLETED,
+            Self::DelayRequest(_) => &messages::DELAY_REQUEST,
+            Self::UserAction(_) => &messages::USER_ACTION,
+            Self::ErrorReport(_) => &messages::ERROR_REPORT,
+            Self::Heartbeat => &messages::HEARTBEAT,
+            Self::Acknowledgment(_) => &messages::ACKNOWLEDGMENT,
         }
     }
 
@@ -3009,92 +3393,117 @@ impl AgentMessage {
     }
 }
 
-/// Handles the messages the `service` role receives; [`dispatch_to_service`] decodes them and calls these methods.
+/// Handles the messages the `service` role receives; [`dispatch_to_service`] decodes them
+/// and calls these methods.
 ///
-/// The Migration Service: one system daemon per machine, running as root on Linux (as SYSTEM on Windows, the seed's platform). It creates and listens on the IPC endpoint, accepts one connection per running agent (several per user when the user has several sessions), authenticates each connection by the operating system's peer credentials, keeps the per-user migration state (machine `UserMigration`) and acknowledges every acknowledged agent message.
+/// The Migration Service: one system daemon per machine, running as root on Linux (as
+/// SYSTEM on Windows, the seed's platform). It creates and listens on the IPC endpoint,
+/// accepts one connection per running agent (several per user when the user has several
+/// sessions), authenticates each connection by the operating system's peer credentials,
+/// keeps the per-user migration state (machine `UserMigration`) and acknowledges every
+/// acknowledged agent message.
 pub trait ServiceHandler: Send + Sync {
-    /// `AGENT_STARTED`: The agent's first message on every connection, including after a reconnect; nothing else may precede it (the service answers any other message with AGENT_NOT_STARTED). The service checks `userId` against the peer credentials (USER_MISMATCH closes the connection), checks the version and its connection limit, records the connection under (userId, sessionId) replacing an older connection of the same pair (which is sent SHUTDOWN_REQUEST SUPERSEDED if it is still open), acknowledges, and then sends CONFIGURATION_UPDATE, STATUS_UPDATE and, if outstanding, BACKUP_REQUEST.
+    /// `AGENT_STARTED`: The agent's first message on every connection, including after a
+    /// reconnect; nothing else may precede it (the service answers any other message with
+    /// AGENT_NOT_STARTED). The service checks `userId` against the peer credentials
+    /// (USER_MISMATCH closes the connection), checks the version and its connection limit,
+    /// records the connection under (userId, sessionId) replacing an older connection of the
+    /// same pair (which is sent SHUTDOWN_REQUEST SUPERSEDED if it is still open), acknowledges,
+    /// and then sends CONFIGURATION_UPDATE, STATUS_UPDATE and, if outstanding, BACKUP_REQUEST.
     fn agent_started(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: AgentStartedPayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `BACKUP_STARTED`: Tells the service the user started a backup. The service moves the user to BACKUP_IN_PROGRESS, stops sending reminders and acknowledges. A second backup while one is in progress for the same user is refused with INVALID_STATE.
+    /// `BACKUP_STARTED`: Tells the service the user started a backup. The service moves the
+    /// user to BACKUP_IN_PROGRESS, stops sending reminders and acknowledges. A second backup
+    /// while one is in progress for the same user is refused with INVALID_STATE.
     fn backup_started(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: BackupStartedPayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `BACKUP_PROGRESS`: Reports the running backup's progress, at most once per `progressReportInterval` (default 5 s) and at least once per BACKUP_PROGRESS_TIMEOUT_SECONDS so the service can tell a slow backup from a dead one. The service records the progress for IT's dashboard and acknowledges; a backupId that is not the running backup is refused with UNKNOWN_BACKUP. While disconnected the agent queues only the latest BACKUP_PROGRESS.
+    /// `BACKUP_PROGRESS`: Reports the running backup's progress, at most once per
+    /// `progressReportInterval` (default 5 s) and at least once per
+    /// BACKUP_PROGRESS_TIMEOUT_SECONDS so the service can tell a slow backup from a dead one.
+    /// The service records the progress for IT's dashboard and acknowledges; a backupId that is
+    /// not the running backup is refused with UNKNOWN_BACKUP. While disconnected the agent
+    /// queues only the latest BACKUP_PROGRESS.
     fn backup_progress(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: BackupProgressPayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `BACKUP_COMPLETED`: Reports that the backup finished. On success the service moves the user to BACKUP_COMPLETED and sends a STATUS_UPDATE; on failure it moves the user back to BACKUP_REQUESTED and sends a new BACKUP_REQUEST with reason RETRY_AFTER_FAILURE (or escalates once retries are exhausted). The service acknowledges in both cases; UNKNOWN_BACKUP if `backupId` is not the running backup.
+    /// `BACKUP_COMPLETED`: Reports that the backup finished. On success the service moves the
+    /// user to BACKUP_COMPLETED and sends a STATUS_UPDATE; on failure it moves the user back to
+    /// BACKUP_REQUESTED and sends a new BACKUP_REQUEST with reason RETRY_AFTER_FAILURE (or
+    /// escalates once retries are exhausted). The service acknowledges in both cases;
+    /// UNKNOWN_BACKUP if `backupId` is not the running backup.
     fn backup_completed(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: BackupCompletedPayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `DELAY_REQUEST`: Asks for a later backup deadline on the user's behalf. The service acknowledges a valid request (DELAY_NOT_ALLOWED if no delays remain or `requestedDeadline` is out of range; INVALID_STATE after escalation), moves the user to DELAY_REQUESTED, and later answers with a STATUS_UPDATE carrying `delayDecision`, followed by a BACKUP_REQUEST with reason DEADLINE_EXTENDED if granted.
+    /// `DELAY_REQUEST`: Asks for a later backup deadline on the user's behalf. The service
+    /// acknowledges a valid request (DELAY_NOT_ALLOWED if no delays remain or
+    /// `requestedDeadline` is out of range; INVALID_STATE after escalation), moves the user to
+    /// DELAY_REQUESTED, and later answers with a STATUS_UPDATE carrying `delayDecision`,
+    /// followed by a BACKUP_REQUEST with reason DEADLINE_EXTENDED if granted.
     fn delay_request(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: DelayRequestPayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `USER_ACTION`: Reports another user-initiated action, for IT's records and follow-up (HELP_REQUESTED and SUPPORT_CONTACTED may open a ticket). The service records it and acknowledges; it does not change the user's migration state.
+    /// `USER_ACTION`: Reports another user-initiated action, for IT's records and follow-up
+    /// (HELP_REQUESTED and SUPPORT_CONTACTED may open a ticket). The service records it and
+    /// acknowledges; it does not change the user's migration state.
     fn user_action(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: UserActionPayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `ERROR_REPORT`: Reports an error in the agent. The service logs it with the user and session, raises an IT alert for CRITICAL, and acknowledges. Errors of the backup itself are reported in BACKUP_COMPLETED, not here.
+    /// `ERROR_REPORT`: Reports an error in the agent. The service logs it with the user and
+    /// session, raises an IT alert for CRITICAL, and acknowledges. Errors of the backup itself
+    /// are reported in BACKUP_COMPLETED, not here.
     fn error_report(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ErrorReportPayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `HEARTBEAT`: Keep-alive, with the empty payload `{}` as in the seed. Each side sends one every HEARTBEAT_INTERVAL_SECONDS (30 s) while connected, whether or not it sent other messages. It is not acknowledged. Any frame received, not only a heartbeat, proves the peer alive; after STALE_CONNECTION_SECONDS (90 s) without any frame the receiver closes the connection, and the agent then reconnects.
+    /// `HEARTBEAT`: Keep-alive, with the empty payload `{}` as in the seed. Each side sends one
+    /// every HEARTBEAT_INTERVAL_SECONDS (30 s) while connected, whether or not it sent other
+    /// messages. It is not acknowledged. Any frame received, not only a heartbeat, proves the
+    /// peer alive; after STALE_CONNECTION_SECONDS (90 s) without any frame the receiver closes
+    /// the connection, and the agent then reconnects.
     fn heartbeat(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `ACKNOWLEDGMENT`: Confirms receipt of an acknowledged message; `correlationId` holds that message's id. The receiver sends it after processing the message (for requests whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats the connection as broken: the agent closes and reconnects, then resends its unacknowledged messages with their original ids. A message whose envelope has no readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment is never itself acknowledged.
+    /// `ACKNOWLEDGMENT`: Confirms receipt of an acknowledged message; `correlationId` holds
+    /// that message's id. The receiver sends it after processing the message (for requests
+    /// whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within
+    /// ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats
+    /// the connection as broken: the agent closes and reconnects, then resends its
+    /// unacknowledged messages with their original ids. A message whose envelope has no
+    /// readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment
+    /// is never itself acknowledged.
     fn acknowledgment(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: AcknowledgmentPayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 }
 
-/// Decodes a message the `service` role received and calls the matching method of `handler`. Returns the reply to send back, for messages that have one.
+/// Decodes a message the `service` role received and calls the matching method of
+/// `handler`. Returns the reply to send back, for messages that have one.
 pub async fn dispatch_to_service<H: ServiceHandler>(
     handler: &H,
     ctx: &ipcspec_runtime::MessageContext,
@@ -3160,7 +3569,10 @@ pub async fn dispatch_to_service<H: ServiceHandler>(
         }
         "HEARTBEAT" => {
             dispatch::decode_empty_json("HEARTBEAT", payload, true)?;
-            handler.heartbeat(ctx).await.map_err(dispatch::handler_failed("HEARTBEAT"))?;
+            handler
+                .heartbeat(ctx)
+                .await
+                .map_err(dispatch::handler_failed("HEARTBEAT"))?;
             Ok(None)
         }
         "ACKNOWLEDGMENT" => {
@@ -3175,74 +3587,95 @@ pub async fn dispatch_to_service<H: ServiceHandler>(
     }
 }
 
-/// Handles the messages the `agent` role receives; [`dispatch_to_agent`] decodes them and calls these methods.
+/// Handles the messages the `agent` role receives; [`dispatch_to_agent`] decodes them and
+/// calls these methods.
 ///
-/// The Migration Agent: one process per user login session, started by the session's autostart mechanism and running as that user without privileges. It connects to the service, announces itself with AGENT_STARTED, shows the service's requests and notices to the user, runs the user's backup, reports progress and outcome, and reconnects with exponential backoff when the connection is lost (machine `AgentConnection`).
+/// The Migration Agent: one process per user login session, started by the session's
+/// autostart mechanism and running as that user without privileges. It connects to the
+/// service, announces itself with AGENT_STARTED, shows the service's requests and notices
+/// to the user, runs the user's backup, reports progress and outcome, and reconnects with
+/// exponential backoff when the connection is lost (machine `AgentConnection`).
 pub trait AgentHandler: Send + Sync {
-    /// `BACKUP_REQUEST`: Asks the user to back up their data before `deadline`. The service sends it to every connected agent of the user when the user's migration enters BACKUP_REQUESTED, again after each AGENT_STARTED while it is outstanding, and after a granted delay. The agent acknowledges it, shows the request (with a button to start the backup and, while `delaysRemaining` is positive, one to ask for a delay) and reminds the user every `reminderInterval` until it sends BACKUP_STARTED.
+    /// `BACKUP_REQUEST`: Asks the user to back up their data before `deadline`. The service
+    /// sends it to every connected agent of the user when the user's migration enters
+    /// BACKUP_REQUESTED, again after each AGENT_STARTED while it is outstanding, and after a
+    /// granted delay. The agent acknowledges it, shows the request (with a button to start the
+    /// backup and, while `delaysRemaining` is positive, one to ask for a delay) and reminds the
+    /// user every `reminderInterval` until it sends BACKUP_STARTED.
     fn backup_request(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: BackupRequestPayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `STATUS_UPDATE`: Tells the agent the migration's phase and the user's state. The service sends it after accepting AGENT_STARTED, whenever the phase or the user's state changes, and to answer a DELAY_REQUEST (with `delayDecision`). The agent acknowledges it and updates its status display; it takes no other action.
+    /// `STATUS_UPDATE`: Tells the agent the migration's phase and the user's state. The service
+    /// sends it after accepting AGENT_STARTED, whenever the phase or the user's state changes,
+    /// and to answer a DELAY_REQUEST (with `delayDecision`). The agent acknowledges it and
+    /// updates its status display; it takes no other action.
     fn status_update(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: StatusUpdatePayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `ESCALATION_NOTICE`: Reminds or warns the user about an outstanding backup, or tells them the case was escalated to IT. The service sends reminders and warnings as the deadline approaches and IT_ESCALATED when it passes. The agent acknowledges it and shows the notice with urgency matching `level`.
+    /// `ESCALATION_NOTICE`: Reminds or warns the user about an outstanding backup, or tells
+    /// them the case was escalated to IT. The service sends reminders and warnings as the
+    /// deadline approaches and IT_ESCALATED when it passes. The agent acknowledges it and shows
+    /// the notice with urgency matching `level`.
     fn escalation_notice(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: EscalationNoticePayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `CONFIGURATION_UPDATE`: Pushes changed agent settings. The service sends the full current settings after accepting AGENT_STARTED, and the changed settings whenever IT changes them. The agent applies them if `configVersion` is newer than its own and acknowledges; settings it cannot apply are answered with `success: false` and INVALID_MESSAGE, and reported with ERROR_REPORT CONFIGURATION_INVALID.
+    /// `CONFIGURATION_UPDATE`: Pushes changed agent settings. The service sends the full
+    /// current settings after accepting AGENT_STARTED, and the changed settings whenever IT
+    /// changes them. The agent applies them if `configVersion` is newer than its own and
+    /// acknowledges; settings it cannot apply are answered with `success: false` and
+    /// INVALID_MESSAGE, and reported with ERROR_REPORT CONFIGURATION_INVALID.
     fn configuration_update(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ConfigurationUpdatePayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `SHUTDOWN_REQUEST`: Asks the agent to exit. The agent acknowledges at once, then within `gracePeriod` ends any running backup (reporting BACKUP_COMPLETED with INTERRUPTED if it could not finish), flushes its queue, closes the connection and exits without reconnecting. The service closes the connection itself when the grace period ends.
+    /// `SHUTDOWN_REQUEST`: Asks the agent to exit. The agent acknowledges at once, then within
+    /// `gracePeriod` ends any running backup (reporting BACKUP_COMPLETED with INTERRUPTED if it
+    /// could not finish), flushes its queue, closes the connection and exits without
+    /// reconnecting. The service closes the connection itself when the grace period ends.
     fn shutdown_request(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ShutdownRequestPayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `HEARTBEAT`: Keep-alive, with the empty payload `{}` as in the seed. Each side sends one every HEARTBEAT_INTERVAL_SECONDS (30 s) while connected, whether or not it sent other messages. It is not acknowledged. Any frame received, not only a heartbeat, proves the peer alive; after STALE_CONNECTION_SECONDS (90 s) without any frame the receiver closes the connection, and the agent then reconnects.
+    /// `HEARTBEAT`: Keep-alive, with the empty payload `{}` as in the seed. Each side sends one
+    /// every HEARTBEAT_INTERVAL_SECONDS (30 s) while connected, whether or not it sent other
+    /// messages. It is not acknowledged. Any frame received, not only a heartbeat, proves the
+    /// peer alive; after STALE_CONNECTION_SECONDS (90 s) without any frame the receiver closes
+    /// the connection, and the agent then reconnects.
     fn heartbeat(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 
-    /// `ACKNOWLEDGMENT`: Confirms receipt of an acknowledged message; `correlationId` holds that message's id. The receiver sends it after processing the message (for requests whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats the connection as broken: the agent closes and reconnects, then resends its unacknowledged messages with their original ids. A message whose envelope has no readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment is never itself acknowledged.
+    /// `ACKNOWLEDGMENT`: Confirms receipt of an acknowledged message; `correlationId` holds
+    /// that message's id. The receiver sends it after processing the message (for requests
+    /// whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within
+    /// ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats
+    /// the connection as broken: the agent closes and reconnects, then resends its
+    /// unacknowledged messages with their original ids. A message whose envelope has no
+    /// readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment
+    /// is never itself acknowledged.
     fn acknowledgment(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: AcknowledgmentPayload,
-    ) -> impl std::future::Future<
-        Output = Result<(), ipcspec_runtime::HandlerError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
 }
 
-/// Decodes a message the `agent` role received and calls the matching method of `handler`. Returns the reply to send back, for messages that have one.
+/// Decodes a message the `agent` role received and calls the matching method of `handler`.
+/// Returns the reply to send back, for messages that have one.
 pub async fn dispatch_to_agent<H: AgentHandler>(
     handler: &H,
     ctx: &ipcspec_runtime::MessageContext,
@@ -3292,7 +3725,10 @@ pub async fn dispatch_to_agent<H: AgentHandler>(
         }
         "HEARTBEAT" => {
             dispatch::decode_empty_json("HEARTBEAT", payload, true)?;
-            handler.heartbeat(ctx).await.map_err(dispatch::handler_failed("HEARTBEAT"))?;
+            handler
+                .heartbeat(ctx)
+                .await
+                .map_err(dispatch::handler_failed("HEARTBEAT"))?;
             Ok(None)
         }
         "ACKNOWLEDGMENT" => {
@@ -3307,140 +3743,33 @@ pub async fn dispatch_to_agent<H: AgentHandler>(
     }
 }
 
-/// Deserializes `value` as the catalogue type named `type_name` and serializes it
-/// back; `None` when the module has no such type.
-pub fn json_roundtrip(
-    type_name: &str,
-    value: serde_json::Value,
-) -> Option<Result<serde_json::Value, serde_json::Error>> {
-    let result = match type_name {
-        "MessageId" => serde_as::json_roundtrip::<MessageId, serde_as::Same>(value),
-        "UserId" => serde_as::json_roundtrip::<UserId, serde_as::Same>(value),
-        "SessionId" => serde_as::json_roundtrip::<SessionId, serde_as::Same>(value),
-        "Version" => serde_as::json_roundtrip::<Version, serde_as::Same>(value),
-        "ErrorCodeName" => {
-            serde_as::json_roundtrip::<ErrorCodeName, serde_as::Same>(value)
-        }
-        "MessageTypes" => serde_as::json_roundtrip::<MessageTypes, serde_as::Same>(value),
-        "IpcMessage" => serde_as::json_roundtrip::<IpcMessage, serde_as::Same>(value),
-        "MigrationPhase" => {
-            serde_as::json_roundtrip::<MigrationPhase, serde_as::Same>(value)
-        }
-        "UserMigrationState" => {
-            serde_as::json_roundtrip::<UserMigrationState, serde_as::Same>(value)
-        }
-        "BackupRequestReason" => {
-            serde_as::json_roundtrip::<BackupRequestReason, serde_as::Same>(value)
-        }
-        "EscalationLevel" => {
-            serde_as::json_roundtrip::<EscalationLevel, serde_as::Same>(value)
-        }
-        "EscalationReason" => {
-            serde_as::json_roundtrip::<EscalationReason, serde_as::Same>(value)
-        }
-        "ShutdownReason" => {
-            serde_as::json_roundtrip::<ShutdownReason, serde_as::Same>(value)
-        }
-        "BackupFailureReason" => {
-            serde_as::json_roundtrip::<BackupFailureReason, serde_as::Same>(value)
-        }
-        "DelayReason" => serde_as::json_roundtrip::<DelayReason, serde_as::Same>(value),
-        "UserActionType" => {
-            serde_as::json_roundtrip::<UserActionType, serde_as::Same>(value)
-        }
-        "AgentErrorCode" => {
-            serde_as::json_roundtrip::<AgentErrorCode, serde_as::Same>(value)
-        }
-        "ErrorSeverity" => {
-            serde_as::json_roundtrip::<ErrorSeverity, serde_as::Same>(value)
-        }
-        "AgentLogLevel" => {
-            serde_as::json_roundtrip::<AgentLogLevel, serde_as::Same>(value)
-        }
-        "BackupRequestPayload" => {
-            serde_as::json_roundtrip::<BackupRequestPayload, serde_as::Same>(value)
-        }
-        "DelayDecision" => {
-            serde_as::json_roundtrip::<DelayDecision, serde_as::Same>(value)
-        }
-        "StatusUpdatePayload" => {
-            serde_as::json_roundtrip::<StatusUpdatePayload, serde_as::Same>(value)
-        }
-        "EscalationNoticePayload" => {
-            serde_as::json_roundtrip::<EscalationNoticePayload, serde_as::Same>(value)
-        }
-        "AgentSettings" => {
-            serde_as::json_roundtrip::<AgentSettings, serde_as::Same>(value)
-        }
-        "ConfigurationUpdatePayload" => {
-            serde_as::json_roundtrip::<ConfigurationUpdatePayload, serde_as::Same>(value)
-        }
-        "ShutdownRequestPayload" => {
-            serde_as::json_roundtrip::<ShutdownRequestPayload, serde_as::Same>(value)
-        }
-        "AgentStartedPayload" => {
-            serde_as::json_roundtrip::<AgentStartedPayload, serde_as::Same>(value)
-        }
-        "BackupStartedPayload" => {
-            serde_as::json_roundtrip::<BackupStartedPayload, serde_as::Same>(value)
-        }
-        "BackupProgressPayload" => {
-            serde_as::json_roundtrip::<BackupProgressPayload, serde_as::Same>(value)
-        }
-        "BackupCompletedPayload" => {
-            serde_as::json_roundtrip::<BackupCompletedPayload, serde_as::Same>(value)
-        }
-        "DelayRequestPayload" => {
-            serde_as::json_roundtrip::<DelayRequestPayload, serde_as::Same>(value)
-        }
-        "UserActionPayload" => {
-            serde_as::json_roundtrip::<UserActionPayload, serde_as::Same>(value)
-        }
-        "ErrorReportPayload" => {
-            serde_as::json_roundtrip::<ErrorReportPayload, serde_as::Same>(value)
-        }
-        "AcknowledgmentPayload" => {
-            serde_as::json_roundtrip::<AcknowledgmentPayload, serde_as::Same>(value)
-        }
-        _ => return None,
-    };
-    Some(result)
-}
-
 /// The constraint pattern `^[\x21-\x7E]+$`, compiled on first use.
-static VALIDATE_PATTERN_0: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
-    "^[\\x21-\\x7E]+$",
-));
+static VALIDATE_PATTERN_0: validate::LazyPattern =
+    validate::LazyPattern::new(|| validate::Pattern::new("^[\\x21-\\x7E]+$"));
 
 /// The constraint pattern `^[A-Za-z0-9_][A-Za-z0-9._-]*$`, compiled on first use.
-static VALIDATE_PATTERN_1: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
-    "^[A-Za-z0-9_][A-Za-z0-9._-]*$",
-));
+static VALIDATE_PATTERN_1: validate::LazyPattern =
+    validate::LazyPattern::new(|| validate::Pattern::new("^[A-Za-z0-9_][A-Za-z0-9._-]*$"));
 
 /// The constraint pattern `^[A-Za-z0-9._-]+$`, compiled on first use.
-static VALIDATE_PATTERN_2: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
-    "^[A-Za-z0-9._-]+$",
-));
+static VALIDATE_PATTERN_2: validate::LazyPattern =
+    validate::LazyPattern::new(|| validate::Pattern::new("^[A-Za-z0-9._-]+$"));
 
-/// The constraint pattern `^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$`, compiled on first use.
-static VALIDATE_PATTERN_3: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
-    "^[0-9]+\\.[0-9]+\\.[0-9]+([-+][0-9A-Za-z.+-]+)?$",
-));
+/// The constraint pattern `^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$`, compiled on
+/// first use.
+static VALIDATE_PATTERN_3: validate::LazyPattern = validate::LazyPattern::new(|| {
+    validate::Pattern::new("^[0-9]+\\.[0-9]+\\.[0-9]+([-+][0-9A-Za-z.+-]+)?$")
+});
 
 /// The constraint pattern `^[A-Z][A-Z0-9_]*$`, compiled on first use.
-static VALIDATE_PATTERN_4: validate::LazyPattern = validate::LazyPattern::new(|| validate::Pattern::new(
-    "^[A-Z][A-Z0-9_]*$",
-));
+static VALIDATE_PATTERN_4: validate::LazyPattern =
+    validate::LazyPattern::new(|| validate::Pattern::new("^[A-Z][A-Z0-9_]*$"));
 
 impl validate::Validate for MessageTypes {}
 
 impl validate::Validate for IpcMessage {
     /// Checks the constraints of `IpcMessage`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         {
             let value = &self.id;
             let at = &at.field("id");
@@ -3483,11 +3812,7 @@ impl validate::Validate for AgentLogLevel {}
 
 impl validate::Validate for BackupRequestPayload {
     /// Checks the constraints of `BackupRequestPayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         if let Some(value) = &self.message {
             let at = &at.field("message");
             validate::max_length(value, 2000, at, errors);
@@ -3497,11 +3822,7 @@ impl validate::Validate for BackupRequestPayload {
 
 impl validate::Validate for DelayDecision {
     /// Checks the constraints of `DelayDecision`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         {
             let value = &self.request_id;
             let at = &at.field("requestId");
@@ -3518,11 +3839,7 @@ impl validate::Validate for DelayDecision {
 
 impl validate::Validate for StatusUpdatePayload {
     /// Checks the constraints of `StatusUpdatePayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         if let Some(value) = &self.delay_decision {
             let at = &at.field("delayDecision");
             validate::Validate::validate_at(value, at, errors);
@@ -3535,12 +3852,9 @@ impl validate::Validate for StatusUpdatePayload {
 }
 
 impl validate::Validate for EscalationNoticePayload {
-    /// Checks the constraints of `EscalationNoticePayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    /// Checks the constraints of `EscalationNoticePayload`, its fields and the values they
+    /// hold.
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         if let Some(value) = &self.message {
             let at = &at.field("message");
             validate::max_length(value, 2000, at, errors);
@@ -3559,11 +3873,7 @@ impl validate::Validate for EscalationNoticePayload {
 
 impl validate::Validate for AgentSettings {
     /// Checks the constraints of `AgentSettings`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         if let Some(value) = &self.progress_report_interval {
             let at = &at.field("progressReportInterval");
             validate::minimum(*value, 1000.0, at, errors);
@@ -3590,12 +3900,9 @@ impl validate::Validate for AgentSettings {
 }
 
 impl validate::Validate for ConfigurationUpdatePayload {
-    /// Checks the constraints of `ConfigurationUpdatePayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    /// Checks the constraints of `ConfigurationUpdatePayload`, its fields and the values they
+    /// hold.
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         {
             let value = &self.settings;
             let at = &at.field("settings");
@@ -3606,11 +3913,7 @@ impl validate::Validate for ConfigurationUpdatePayload {
 
 impl validate::Validate for ShutdownRequestPayload {
     /// Checks the constraints of `ShutdownRequestPayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         {
             let value = &self.grace_period;
             let at = &at.field("gracePeriod");
@@ -3625,11 +3928,7 @@ impl validate::Validate for ShutdownRequestPayload {
 
 impl validate::Validate for AgentStartedPayload {
     /// Checks the constraints of `AgentStartedPayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         {
             let value = &self.user_id;
             let at = &at.field("userId");
@@ -3656,11 +3955,7 @@ impl validate::Validate for AgentStartedPayload {
 
 impl validate::Validate for BackupStartedPayload {
     /// Checks the constraints of `BackupStartedPayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         {
             let value = &self.user_id;
             let at = &at.field("userId");
@@ -3677,11 +3972,7 @@ impl validate::Validate for BackupStartedPayload {
 
 impl validate::Validate for BackupProgressPayload {
     /// Checks the constraints of `BackupProgressPayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         {
             let value = &self.user_id;
             let at = &at.field("userId");
@@ -3700,11 +3991,7 @@ impl validate::Validate for BackupProgressPayload {
 
 impl validate::Validate for BackupCompletedPayload {
     /// Checks the constraints of `BackupCompletedPayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         {
             let value = &self.user_id;
             let at = &at.field("userId");
@@ -3725,11 +4012,7 @@ impl validate::Validate for BackupCompletedPayload {
 
 impl validate::Validate for DelayRequestPayload {
     /// Checks the constraints of `DelayRequestPayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         {
             let value = &self.user_id;
             let at = &at.field("userId");
@@ -3746,11 +4029,7 @@ impl validate::Validate for DelayRequestPayload {
 
 impl validate::Validate for UserActionPayload {
     /// Checks the constraints of `UserActionPayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         {
             let value = &self.user_id;
             let at = &at.field("userId");
@@ -3763,11 +4042,7 @@ impl validate::Validate for UserActionPayload {
 
 impl validate::Validate for ErrorReportPayload {
     /// Checks the constraints of `ErrorReportPayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         {
             let value = &self.user_id;
             let at = &at.field("userId");
@@ -3786,11 +4061,7 @@ impl validate::Validate for ErrorReportPayload {
 
 impl validate::Validate for AcknowledgmentPayload {
     /// Checks the constraints of `AcknowledgmentPayload`, its fields and the values they hold.
-    fn validate_at(
-        &self,
-        at: &validate::Path<'_>,
-        errors: &mut Vec<validate::ValidationError>,
-    ) {
+    fn validate_at(&self, at: &validate::Path<'_>, errors: &mut Vec<validate::ValidationError>) {
         if let Some(value) = &self.error_code {
             let at = &at.field("errorCode");
             validate::min_length(value, 1, at, errors);
@@ -3809,7 +4080,8 @@ pub mod constraints {
     #[allow(unused_imports)]
     use super::*;
 
-    /// Checks one `MessageId` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    /// Checks one `MessageId` value against the constraints of the alias and of every alias it
+    /// names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
     pub fn message_id(
         value: &str,
         at: &validate::Path<'_>,
@@ -3820,7 +4092,8 @@ pub mod constraints {
         validate::pattern(value, &VALIDATE_PATTERN_0, at, errors);
     }
 
-    /// Checks one `UserId` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    /// Checks one `UserId` value against the constraints of the alias and of every alias it
+    /// names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
     pub fn user_id(
         value: &str,
         at: &validate::Path<'_>,
@@ -3831,7 +4104,8 @@ pub mod constraints {
         validate::pattern(value, &VALIDATE_PATTERN_1, at, errors);
     }
 
-    /// Checks one `SessionId` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    /// Checks one `SessionId` value against the constraints of the alias and of every alias it
+    /// names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
     pub fn session_id(
         value: &str,
         at: &validate::Path<'_>,
@@ -3842,7 +4116,8 @@ pub mod constraints {
         validate::pattern(value, &VALIDATE_PATTERN_2, at, errors);
     }
 
-    /// Checks one `Version` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    /// Checks one `Version` value against the constraints of the alias and of every alias it
+    /// names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
     pub fn version(
         value: &str,
         at: &validate::Path<'_>,
@@ -3853,7 +4128,9 @@ pub mod constraints {
         validate::pattern(value, &VALIDATE_PATTERN_3, at, errors);
     }
 
-    /// Checks one `ErrorCodeName` value against the constraints of the alias and of every alias it names, as a field of that type is checked, appending what it breaks to `errors` at `at`.
+    /// Checks one `ErrorCodeName` value against the constraints of the alias and of every alias
+    /// it names, as a field of that type is checked, appending what it breaks to `errors` at
+    /// `at`.
     pub fn error_code_name(
         value: &str,
         at: &validate::Path<'_>,
@@ -3865,290 +4142,265 @@ pub mod constraints {
     }
 }
 
-/// Deserializes `value` as the catalogue type named `type_name` and checks it
-/// against the catalogue's constraints: `Err` names the first decoding error
-/// or every violated constraint; `None` when the module has no such type.
-pub fn validate_json(
-    type_name: &str,
-    value: serde_json::Value,
-) -> Option<Result<(), String>> {
-    let result = match type_name {
-        "MessageId" => {
-            validate::json_verdict::<
-                MessageId,
-                serde_as::Same,
-            >(value, |value, at, errors| constraints::message_id(value, at, errors))
-        }
-        "UserId" => {
-            validate::json_verdict::<
-                UserId,
-                serde_as::Same,
-            >(value, |value, at, errors| constraints::user_id(value, at, errors))
-        }
-        "SessionId" => {
-            validate::json_verdict::<
-                SessionId,
-                serde_as::Same,
-            >(value, |value, at, errors| constraints::session_id(value, at, errors))
-        }
-        "Version" => {
-            validate::json_verdict::<
-                Version,
-                serde_as::Same,
-            >(value, |value, at, errors| constraints::version(value, at, errors))
-        }
-        "ErrorCodeName" => {
-            validate::json_verdict::<
-                ErrorCodeName,
-                serde_as::Same,
-            >(value, |value, at, errors| constraints::error_code_name(value, at, errors))
-        }
-        "MessageTypes" => {
-            validate::json_verdict::<MessageTypes, serde_as::Same>(value, |_, _, _| {})
-        }
-        "IpcMessage" => {
-            validate::json_verdict::<
-                IpcMessage,
-                serde_as::Same,
-            >(
+/// Registries keyed by catalogue type name, for tests and conformance checks:
+/// JSON (and binary) round trips, validation verdicts and C layouts. Compiled
+/// only with the crate's `test-registries` feature.
+#[cfg(feature = "test-registries")]
+pub mod registries {
+    #[allow(unused_imports)]
+    use super::*;
+
+    use ipcspec_runtime::{serde_as, validate};
+
+    /// Deserializes `value` as the catalogue type named `type_name` and serializes it
+    /// back; `None` when the module has no such type.
+    pub fn json_roundtrip(
+        type_name: &str,
+        value: serde_json::Value,
+    ) -> Option<Result<serde_json::Value, serde_json::Error>> {
+        let result = match type_name {
+            "MessageId" => serde_as::json_roundtrip::<MessageId, serde_as::Same>(value),
+            "UserId" => serde_as::json_roundtrip::<UserId, serde_as::Same>(value),
+            "SessionId" => serde_as::json_roundtrip::<SessionId, serde_as::Same>(value),
+            "Version" => serde_as::json_roundtrip::<Version, serde_as::Same>(value),
+            "ErrorCodeName" => serde_as::json_roundtrip::<ErrorCodeName, serde_as::Same>(value),
+            "MessageTypes" => serde_as::json_roundtrip::<MessageTypes, serde_as::Same>(value),
+            "IpcMessage" => serde_as::json_roundtrip::<IpcMessage, serde_as::Same>(value),
+            "MigrationPhase" => serde_as::json_roundtrip::<MigrationPhase, serde_as::Same>(value),
+            "UserMigrationState" => {
+                serde_as::json_roundtrip::<UserMigrationState, serde_as::Same>(value)
+            }
+            "BackupRequestReason" => {
+                serde_as::json_roundtrip::<BackupRequestReason, serde_as::Same>(value)
+            }
+            "EscalationLevel" => serde_as::json_roundtrip::<EscalationLevel, serde_as::Same>(value),
+            "EscalationReason" => {
+                serde_as::json_roundtrip::<EscalationReason, serde_as::Same>(value)
+            }
+            "ShutdownReason" => serde_as::json_roundtrip::<ShutdownReason, serde_as::Same>(value),
+            "BackupFailureReason" => {
+                serde_as::json_roundtrip::<BackupFailureReason, serde_as::Same>(value)
+            }
+            "DelayReason" => serde_as::json_roundtrip::<DelayReason, serde_as::Same>(value),
+            "UserActionType" => serde_as::json_roundtrip::<UserActionType, serde_as::Same>(value),
+            "AgentErrorCode" => serde_as::json_roundtrip::<AgentErrorCode, serde_as::Same>(value),
+            "ErrorSeverity" => serde_as::json_roundtrip::<ErrorSeverity, serde_as::Same>(value),
+            "AgentLogLevel" => serde_as::json_roundtrip::<AgentLogLevel, serde_as::Same>(value),
+            "BackupRequestPayload" => {
+                serde_as::json_roundtrip::<BackupRequestPayload, serde_as::Same>(value)
+            }
+            "DelayDecision" => serde_as::json_roundtrip::<DelayDecision, serde_as::Same>(value),
+            "StatusUpdatePayload" => {
+                serde_as::json_roundtrip::<StatusUpdatePayload, serde_as::Same>(value)
+            }
+            "EscalationNoticePayload" => {
+                serde_as::json_roundtrip::<EscalationNoticePayload, serde_as::Same>(value)
+            }
+            "AgentSettings" => serde_as::json_roundtrip::<AgentSettings, serde_as::Same>(value),
+            "ConfigurationUpdatePayload" => {
+                serde_as::json_roundtrip::<ConfigurationUpdatePayload, serde_as::Same>(value)
+            }
+            "ShutdownRequestPayload" => {
+                serde_as::json_roundtrip::<ShutdownRequestPayload, serde_as::Same>(value)
+            }
+            "AgentStartedPayload" => {
+                serde_as::json_roundtrip::<AgentStartedPayload, serde_as::Same>(value)
+            }
+            "BackupStartedPayload" => {
+                serde_as::json_roundtrip::<BackupStartedPayload, serde_as::Same>(value)
+            }
+            "BackupProgressPayload" => {
+                serde_as::json_roundtrip::<BackupProgressPayload, serde_as::Same>(value)
+            }
+            "BackupCompletedPayload" => {
+                serde_as::json_roundtrip::<BackupCompletedPayload, serde_as::Same>(value)
+            }
+            "DelayRequestPayload" => {
+                serde_as::json_roundtrip::<DelayRequestPayload, serde_as::Same>(value)
+            }
+            "UserActionPayload" => {
+                serde_as::json_roundtrip::<UserActionPayload, serde_as::Same>(value)
+            }
+            "ErrorReportPayload" => {
+                serde_as::json_roundtrip::<ErrorReportPayload, serde_as::Same>(value)
+            }
+            "AcknowledgmentPayload" => {
+                serde_as::json_roundtrip::<AcknowledgmentPayload, serde_as::Same>(value)
+            }
+            _ => return None,
+        };
+        Some(result)
+    }
+
+    /// Deserializes `value` as the catalogue type named `type_name` and checks it
+    /// against the catalogue's constraints: `Err` names the first decoding error
+    /// or every violated constraint; `None` when the module has no such type.
+    pub fn validate_json(type_name: &str, value: serde_json::Value) -> Option<Result<(), String>> {
+        let result = match type_name {
+            "MessageId" => {
+                validate::json_verdict::<MessageId, serde_as::Same>(value, |value, at, errors| {
+                    constraints::message_id(value, at, errors)
+                })
+            }
+            "UserId" => {
+                validate::json_verdict::<UserId, serde_as::Same>(value, |value, at, errors| {
+                    constraints::user_id(value, at, errors)
+                })
+            }
+            "SessionId" => {
+                validate::json_verdict::<SessionId, serde_as::Same>(value, |value, at, errors| {
+                    constraints::session_id(value, at, errors)
+                })
+            }
+            "Version" => {
+                validate::json_verdict::<Version, serde_as::Same>(value, |value, at, errors| {
+                    constraints::version(value, at, errors)
+                })
+            }
+            "ErrorCodeName" => validate::json_verdict::<ErrorCodeName, serde_as::Same>(
+                value,
+                |value, at, errors| constraints::error_code_name(value, at, errors),
+            ),
+            "MessageTypes" => {
+                validate::json_verdict::<MessageTypes, serde_as::Same>(value, |_, _, _| {})
+            }
+            "IpcMessage" => {
+                validate::json_verdict::<IpcMessage, serde_as::Same>(value, |value, at, errors| {
+                    validate::Validate::validate_at(value, at, errors);
+                })
+            }
+            "MigrationPhase" => {
+                validate::json_verdict::<MigrationPhase, serde_as::Same>(value, |_, _, _| {})
+            }
+            "UserMigrationState" => {
+                validate::json_verdict::<UserMigrationState, serde_as::Same>(value, |_, _, _| {})
+            }
+            "BackupRequestReason" => {
+                validate::json_verdict::<BackupRequestReason, serde_as::Same>(value, |_, _, _| {})
+            }
+            "EscalationLevel" => {
+                validate::json_verdict::<EscalationLevel, serde_as::Same>(value, |_, _, _| {})
+            }
+            "EscalationReason" => {
+                validate::json_verdict::<EscalationReason, serde_as::Same>(value, |_, _, _| {})
+            }
+            "ShutdownReason" => {
+                validate::json_verdict::<ShutdownReason, serde_as::Same>(value, |_, _, _| {})
+            }
+            "BackupFailureReason" => {
+                validate::json_verdict::<BackupFailureReason, serde_as::Same>(value, |_, _, _| {})
+            }
+            "DelayReason" => {
+                validate::json_verdict::<DelayReason, serde_as::Same>(value, |_, _, _| {})
+            }
+            "UserActionType" => {
+                validate::json_verdict::<UserActionType, serde_as::Same>(value, |_, _, _| {})
+            }
+            "AgentErrorCode" => {
+                validate::json_verdict::<AgentErrorCode, serde_as::Same>(value, |_, _, _| {})
+            }
+            "ErrorSeverity" => {
+                validate::json_verdict::<ErrorSeverity, serde_as::Same>(value, |_, _, _| {})
+            }
+            "AgentLogLevel" => {
+                validate::json_verdict::<AgentLogLevel, serde_as::Same>(value, |_, _, _| {})
+            }
+            "BackupRequestPayload" => {
+                validate::json_verdict::<BackupRequestPayload, serde_as::Same>(
+                    value,
+                    |value, at, errors| {
+                        validate::Validate::validate_at(value, at, errors);
+                    },
+                )
+            }
+            "DelayDecision" => validate::json_verdict::<DelayDecision, serde_as::Same>(
                 value,
                 |value, at, errors| {
                     validate::Validate::validate_at(value, at, errors);
                 },
-            )
-        }
-        "MigrationPhase" => {
-            validate::json_verdict::<MigrationPhase, serde_as::Same>(value, |_, _, _| {})
-        }
-        "UserMigrationState" => {
-            validate::json_verdict::<
-                UserMigrationState,
-                serde_as::Same,
-            >(value, |_, _, _| {})
-        }
-        "BackupRequestReason" => {
-            validate::json_verdict::<
-                BackupRequestReason,
-                serde_as::Same,
-            >(value, |_, _, _| {})
-        }
-        "EscalationLevel" => {
-            validate::json_verdict::<
-                EscalationLevel,
-                serde_as::Same,
-            >(value, |_, _, _| {})
-        }
-        "EscalationReason" => {
-            validate::json_verdict::<
-                EscalationReason,
-                serde_as::Same,
-            >(value, |_, _, _| {})
-        }
-        "ShutdownReason" => {
-            validate::json_verdict::<ShutdownReason, serde_as::Same>(value, |_, _, _| {})
-        }
-        "BackupFailureReason" => {
-            validate::json_verdict::<
-                BackupFailureReason,
-                serde_as::Same,
-            >(value, |_, _, _| {})
-        }
-        "DelayReason" => {
-            validate::json_verdict::<DelayReason, serde_as::Same>(value, |_, _, _| {})
-        }
-        "UserActionType" => {
-            validate::json_verdict::<UserActionType, serde_as::Same>(value, |_, _, _| {})
-        }
-        "AgentErrorCode" => {
-            validate::json_verdict::<AgentErrorCode, serde_as::Same>(value, |_, _, _| {})
-        }
-        "ErrorSeverity" => {
-            validate::json_verdict::<ErrorSeverity, serde_as::Same>(value, |_, _, _| {})
-        }
-        "AgentLogLevel" => {
-            validate::json_verdict::<AgentLogLevel, serde_as::Same>(value, |_, _, _| {})
-        }
-        "BackupRequestPayload" => {
-            validate::json_verdict::<
-                BackupRequestPayload,
-                serde_as::Same,
-            >(
+            ),
+            "StatusUpdatePayload" => validate::json_verdict::<StatusUpdatePayload, serde_as::Same>(
                 value,
                 |value, at, errors| {
                     validate::Validate::validate_at(value, at, errors);
                 },
-            )
-        }
-        "DelayDecision" => {
-            validate::json_verdict::<
-                DelayDecision,
-                serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::Validate::validate_at(value, at, errors);
-                },
-            )
-        }
-        "StatusUpdatePayload" => {
-            validate::json_verdict::<
-                StatusUpdatePayload,
-                serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::Validate::validate_at(value, at, errors);
-                },
-            )
-        }
-        "EscalationNoticePayload" => {
-            validate::json_verdict::<
+            ),
+            "EscalationNoticePayload" => validate::json_verdict::<
                 EscalationNoticePayload,
                 serde_as::Same,
-            >(
+            >(value, |value, at, errors| {
+                validate::Validate::validate_at(value, at, errors);
+            }),
+            "AgentSettings" => validate::json_verdict::<AgentSettings, serde_as::Same>(
                 value,
                 |value, at, errors| {
                     validate::Validate::validate_at(value, at, errors);
                 },
-            )
-        }
-        "AgentSettings" => {
-            validate::json_verdict::<
-                AgentSettings,
-                serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::Validate::validate_at(value, at, errors);
-                },
-            )
-        }
-        "ConfigurationUpdatePayload" => {
-            validate::json_verdict::<
+            ),
+            "ConfigurationUpdatePayload" => validate::json_verdict::<
                 ConfigurationUpdatePayload,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::Validate::validate_at(value, at, errors);
-                },
-            )
-        }
-        "ShutdownRequestPayload" => {
-            validate::json_verdict::<
+            >(value, |value, at, errors| {
+                validate::Validate::validate_at(value, at, errors);
+            }),
+            "ShutdownRequestPayload" => validate::json_verdict::<
                 ShutdownRequestPayload,
                 serde_as::Same,
-            >(
+            >(value, |value, at, errors| {
+                validate::Validate::validate_at(value, at, errors);
+            }),
+            "AgentStartedPayload" => validate::json_verdict::<AgentStartedPayload, serde_as::Same>(
                 value,
                 |value, at, errors| {
                     validate::Validate::validate_at(value, at, errors);
                 },
-            )
-        }
-        "AgentStartedPayload" => {
-            validate::json_verdict::<
-                AgentStartedPayload,
-                serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::Validate::validate_at(value, at, errors);
-                },
-            )
-        }
-        "BackupStartedPayload" => {
-            validate::json_verdict::<
-                BackupStartedPayload,
-                serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::Validate::validate_at(value, at, errors);
-                },
-            )
-        }
-        "BackupProgressPayload" => {
-            validate::json_verdict::<
+            ),
+            "BackupStartedPayload" => {
+                validate::json_verdict::<BackupStartedPayload, serde_as::Same>(
+                    value,
+                    |value, at, errors| {
+                        validate::Validate::validate_at(value, at, errors);
+                    },
+                )
+            }
+            "BackupProgressPayload" => validate::json_verdict::<
                 BackupProgressPayload,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::Validate::validate_at(value, at, errors);
-                },
-            )
-        }
-        "BackupCompletedPayload" => {
-            validate::json_verdict::<
+            >(value, |value, at, errors| {
+                validate::Validate::validate_at(value, at, errors);
+            }),
+            "BackupCompletedPayload" => validate::json_verdict::<
                 BackupCompletedPayload,
                 serde_as::Same,
-            >(
+            >(value, |value, at, errors| {
+                validate::Validate::validate_at(value, at, errors);
+            }),
+            "DelayRequestPayload" => validate::json_verdict::<DelayRequestPayload, serde_as::Same>(
                 value,
                 |value, at, errors| {
                     validate::Validate::validate_at(value, at, errors);
                 },
-            )
-        }
-        "DelayRequestPayload" => {
-            validate::json_verdict::<
-                DelayRequestPayload,
-                serde_as::Same,
-            >(
+            ),
+            "UserActionPayload" => validate::json_verdict::<UserActionPayload, serde_as::Same>(
                 value,
                 |value, at, errors| {
                     validate::Validate::validate_at(value, at, errors);
                 },
-            )
-        }
-        "UserActionPayload" => {
-            validate::json_verdict::<
-                UserActionPayload,
-                serde_as::Same,
-            >(
+            ),
+            "ErrorReportPayload" => validate::json_verdict::<ErrorReportPayload, serde_as::Same>(
                 value,
                 |value, at, errors| {
                     validate::Validate::validate_at(value, at, errors);
                 },
-            )
-        }
-        "ErrorReportPayload" => {
-            validate::json_verdict::<
-                ErrorReportPayload,
-                serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::Validate::validate_at(value, at, errors);
-                },
-            )
-        }
-        "AcknowledgmentPayload" => {
-            validate::json_verdict::<
+            ),
+            "AcknowledgmentPayload" => validate::json_verdict::<
                 AcknowledgmentPayload,
                 serde_as::Same,
-            >(
-                value,
-                |value, at, errors| {
-                    validate::Validate::validate_at(value, at, errors);
-                },
-            )
-        }
-        _ => return None,
-    };
-    Some(result)
+            >(value, |value, at, errors| {
+                validate::Validate::validate_at(value, at, errors);
+            }),
+            _ => return None,
+        };
+        Some(result)
+    }
 }
-
-/// Deserializes `value` as the catalogue type named `type_name`, encodes it to its
-/// binary form, decodes that and serializes the result; `None` when the module has
-/// no such type with a binary form.
-pub fn binary_roundtrip(
-    type_name: &str,
-    value: serde_json::Value,
-) -> Option<Result<serde_json::Value, String>> {
-    let _ = (type_name, value);
-    None
-}
-
-/// Size and member offsets of every `repr(C)` struct, measured by the Rust
-/// compiler; compare with C's `sizeof`/`offsetof` on the header.
-pub const C_LAYOUTS: &[binary::CLayout] = &[];

@@ -619,7 +619,7 @@ fn dispatch_error(
 ) -> (Bytes, &'static str) {
     match error {
         DispatchError::Handler { error, .. } => {
-            let code = ErrorCode::from_name(&error.code).unwrap_or(ErrorCode::InternalError);
+            let code = error.code.parse().unwrap_or(ErrorCode::InternalError);
             let detail: serde_json::Value =
                 serde_json::from_str(&error.message).unwrap_or_default();
             let text = |key: &str| detail.get(key).and_then(|v| v.as_str()).map(str::to_owned);

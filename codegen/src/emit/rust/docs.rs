@@ -29,15 +29,58 @@ fn lines<S: AsRef<str>>(parts: &[S]) -> Vec<String> {
         if !out.is_empty() {
             out.push(String::new());
         }
-        out.extend(part.trim().lines().map(|line| {
+        for line in part.trim().lines() {
             if line.trim().is_empty() {
-                String::new()
+                out.push(String::new());
             } else {
-                format!(" {}", escape_html(line.trim_end()))
+                out.extend(wrap(&escape_html(line.trim_end())).map(|l| format!(" {l}")));
             }
-        }));
+        }
     }
     out
+}
+
+/// How many characters of prose a doc line holds: with `/// ` and the indentation of a
+/// nested item (up to 8 columns) a line stays within rustfmt's 100 columns.
+const DOC_WIDTH: usize = 88;
+
+/// `line` broken at spaces into lines of at most [`DOC_WIDTH`] characters (a longer word
+/// stays whole). A line never starts with what Markdown would read as a list item, a
+/// heading or a quote, so wrapping cannot change how the text renders.
+fn wrap(line: &str) -> impl Iterator<Item = String> {
+    // Leading indentation (a nested list in the catalogue's prose) is kept on the first
+    // line; continuation lines are lazy continuations of the same paragraph.
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let mut lines = Vec::new();
+    let mut current = indent.to_owned();
+    for word in line.split_whitespace() {
+        let fits = current.trim().is_empty()
+            || current.chars().count() + 1 + word.chars().count() <= DOC_WIDTH;
+        if fits || starts_block(word) {
+            if !current.trim().is_empty() {
+                current.push(' ');
+            }
+            current.push_str(word);
+        } else {
+            lines.push(std::mem::take(&mut current));
+            current.push_str(word);
+        }
+    }
+    lines.push(current);
+    lines.into_iter()
+}
+
+/// True for a word that would start a Markdown block at the beginning of a line.
+fn starts_block(word: &str) -> bool {
+    let ordered = word
+        .strip_suffix(['.', ')'])
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    ordered
+        || matches!(word, "-" | "+" | "*" | ">" | "|")
+        || word.starts_with('#')
+        || word.starts_with("```")
+        || word.starts_with("===")
+        || word.starts_with("---")
 }
 
 /// Catalogue prose is plain text, but rustdoc reads `<port id>` as an HTML tag: `<`
@@ -128,7 +171,23 @@ pub(super) fn code(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_html;
+    use super::{DOC_WIDTH, escape_html, wrap};
+
+    #[test]
+    fn long_lines_wrap_at_spaces_without_starting_a_markdown_block() {
+        let words = "word ".repeat(40);
+        let lines: Vec<String> = wrap(words.trim()).collect();
+        assert!(lines.len() > 1);
+        assert!(lines.iter().all(|l| l.chars().count() <= DOC_WIDTH));
+        assert_eq!(lines.join(" "), words.trim());
+        // `- 1` would become a list item at the start of a line: it stays on the line
+        // before.
+        let text = format!("{} - 1. # x", "a".repeat(DOC_WIDTH - 1));
+        let lines: Vec<String> = wrap(&text).collect();
+        assert_eq!(lines[1], "x", "{lines:?}");
+        let long = "x".repeat(DOC_WIDTH + 10);
+        assert_eq!(wrap(&long).collect::<Vec<_>>(), [long]);
+    }
 
     #[test]
     fn angle_brackets_are_escaped_outside_code() {

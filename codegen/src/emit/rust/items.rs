@@ -136,11 +136,12 @@ pub(super) fn error_codes(module: &Module) -> TokenStream {
         let wire = &e.name;
         quote!(Self::#variant => #wire,)
     });
-    let from_names = errors.codes.iter().map(|e| {
-        let variant = ident(&e.rust_variant);
-        let wire = &e.name;
-        quote!(#wire => Some(Self::#variant),)
-    });
+    let values: Vec<_> = errors
+        .codes
+        .iter()
+        .map(|e| (ident(&e.rust_variant), e.name.as_str()))
+        .collect();
+    let display = super::types::display_and_from_str(&name, &errors.enum_name, &values);
     let code_fn = code_fn(module);
     quote! {
         /// The catalogue's error codes; a handler refuses a message with one of them
@@ -161,14 +162,6 @@ pub(super) fn error_codes(module: &Module) -> TokenStream {
                 }
             }
 
-            /// The code named `name`.
-            pub fn from_name(name: &str) -> Option<Self> {
-                match name {
-                    #(#from_names)*
-                    _ => None,
-                }
-            }
-
             #code_fn
 
             /// A handler error with this code and `message`.
@@ -176,6 +169,8 @@ pub(super) fn error_codes(module: &Module) -> TokenStream {
                 ipcspec_runtime::HandlerError::new(self.as_str(), message)
             }
         }
+
+        #display
     }
 }
 

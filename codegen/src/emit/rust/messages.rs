@@ -32,13 +32,9 @@ fn code_literal(code: u32) -> Literal {
         .unwrap_or_else(|_| Literal::u32_unsuffixed(code))
 }
 
-/// The message's position in `MESSAGES`.
-fn index(module: &Module, m: &Message) -> usize {
-    module
-        .messages
-        .iter()
-        .position(|x| x.name == m.name)
-        .unwrap_or(0)
+/// The name of the message's constant in `messages` (`AGENT_STARTED`, `SEND_EVENT`).
+fn const_ident(m: &Message) -> Ident {
+    ident(&crate::ir::names::rust_const(&m.name))
 }
 
 /// `Some("x")` / `None` for an optional string.
@@ -52,6 +48,8 @@ fn option_str(value: Option<&str>) -> TokenStream {
 /// `pub const MESSAGES`: every message with its wire facts, in catalogue order.
 pub(super) fn table(module: &Module, types: &Types) -> anyhow::Result<TokenStream> {
     let mut rows = Vec::new();
+    let mut entries = Vec::new();
+    let mut constants = std::collections::BTreeSet::new();
     for m in &module.messages {
         let name = &m.name;
         let code = match code(m)? {
@@ -67,8 +65,15 @@ pub(super) fn table(module: &Module, types: &Types) -> anyhow::Result<TokenStrea
         let reply = option_str(m.reply.as_deref());
         let priority = option_str(m.priority.as_deref());
         let (is_reply, acknowledged) = (m.is_reply, m.acknowledged);
+        let constant = const_ident(m);
+        if !constants.insert(constant.to_string()) {
+            bail!("two messages are named `{constant}` as Rust constants; rename one of them");
+        }
+        let doc = docs::outer(&[format!("The wire facts of `{name}`.")]);
+        entries.push(quote!(messages::#constant));
         rows.push(quote! {
-            ipcspec_runtime::MessageInfo {
+            #doc
+            pub const #constant: ipcspec_runtime::MessageInfo = ipcspec_runtime::MessageInfo {
                 name: #name,
                 code: #code,
                 from: &[#(#from),*],
@@ -79,12 +84,18 @@ pub(super) fn table(module: &Module, types: &Types) -> anyhow::Result<TokenStrea
                 is_reply: #is_reply,
                 acknowledged: #acknowledged,
                 priority: #priority,
-            }
+            };
         });
     }
     Ok(quote! {
+        /// One constant per message of the catalogue, named after its wire name, with its
+        /// wire facts (`messages::AGENT_STARTED.reply`).
+        pub mod messages {
+            #(#rows)*
+        }
+
         /// Every message of the catalogue with its wire facts, in catalogue order.
-        pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[#(#rows),*];
+        pub const MESSAGES: &[ipcspec_runtime::MessageInfo] = &[#(#entries),*];
     })
 }
 
@@ -150,8 +161,8 @@ fn message_enum(
     });
     let info_arms = sent.iter().map(|m| {
         let pattern = pattern(m);
-        let index = Literal::usize_unsuffixed(index(module, m));
-        quote!(#pattern => &MESSAGES[#index],)
+        let constant = const_ident(m);
+        quote!(#pattern => &messages::#constant,)
     });
     let code_fn = if sent.iter().any(|m| m.code.is_some()) {
         let mut arms = Vec::new();
@@ -200,7 +211,7 @@ fn message_enum(
 
             #code_fn
 
-            /// The message's entry in [`MESSAGES`].
+            /// The message's wire facts (its constant in [`messages`]).
             pub fn info(&self) -> &'static ipcspec_runtime::MessageInfo {
                 match self {
                     #(#info_arms)*

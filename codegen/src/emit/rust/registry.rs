@@ -1,4 +1,7 @@
 //! Registries for tests and conformance checks: round trips keyed by catalogue type name.
+//! They go into the module's `registries` submodule, compiled only with the crate's
+//! `test-registries` feature, so a service depending on the generated crate does not
+//! carry them.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -64,19 +67,16 @@ pub(super) fn binary(module: &Module) -> TokenStream {
             quote!(#name => binary::json_roundtrip::<#rust>(value),)
         })
         .collect();
-    let body = if arms.is_empty() {
-        quote! {
-            let _ = (type_name, value);
-            None
-        }
-    } else {
-        quote! {
-            let result = match type_name {
-                #(#arms)*
-                _ => return None,
-            };
-            Some(result)
-        }
+    if arms.is_empty() {
+        // No type with a binary form (every JSON-only catalogue): no registry at all.
+        return TokenStream::new();
+    }
+    let body = quote! {
+        let result = match type_name {
+            #(#arms)*
+            _ => return None,
+        };
+        Some(result)
     };
     quote! {
         /// Deserializes `value` as the catalogue type named `type_name`, encodes it to its
@@ -95,28 +95,35 @@ pub(super) fn binary(module: &Module) -> TokenStream {
 /// compiler lays it out (`size_of`, `offset_of!`), so a test can compare them with what a
 /// C compiler reports for the generated header.
 pub(super) fn c_layouts(module: &Module, types: &Types) -> TokenStream {
-    let entries = module.types.iter().filter_map(|def| {
-        let TypeKind::Struct(s) = &def.kind else {
-            return None;
-        };
-        if !types.repr_c(s) {
-            return None;
-        }
-        let name = &def.name;
-        let rust = ident(&def.idents.rust);
-        let members = s.fields.iter().map(|f| {
-            let wire = &f.wire;
-            let member = ident(&f.idents.rust);
-            quote!((#wire, core::mem::offset_of!(#rust, #member)))
-        });
-        Some(quote! {
-            binary::CLayout {
-                name: #name,
-                size: core::mem::size_of::<#rust>(),
-                members: &[#(#members),*],
+    let entries: Vec<TokenStream> = module
+        .types
+        .iter()
+        .filter_map(|def| {
+            let TypeKind::Struct(s) = &def.kind else {
+                return None;
+            };
+            if !types.repr_c(s) {
+                return None;
             }
+            let name = &def.name;
+            let rust = ident(&def.idents.rust);
+            let members = s.fields.iter().map(|f| {
+                let wire = &f.wire;
+                let member = ident(&f.idents.rust);
+                quote!((#wire, core::mem::offset_of!(#rust, #member)))
+            });
+            Some(quote! {
+                binary::CLayout {
+                    name: #name,
+                    size: core::mem::size_of::<#rust>(),
+                    members: &[#(#members),*],
+                }
+            })
         })
-    });
+        .collect();
+    if entries.is_empty() {
+        return TokenStream::new();
+    }
     quote! {
         /// Size and member offsets of every `repr(C)` struct, measured by the Rust
         /// compiler; compare with C's `sizeof`/`offsetof` on the header.

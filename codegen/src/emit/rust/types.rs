@@ -190,6 +190,12 @@ fn string_enum(def: &TypeDef, e: &Enum) -> TokenStream {
         let wire = &v.wire;
         quote!(Self::#variant => #wire,)
     });
+    let values: Vec<_> = e
+        .values
+        .iter()
+        .map(|v| (ident(&v.idents.rust), v.wire.as_str()))
+        .collect();
+    let display = display_and_from_str(&name, &def.name, &values);
     quote! {
         #doc
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -205,6 +211,41 @@ fn string_enum(def: &TypeDef, e: &Enum) -> TokenStream {
             pub fn as_str(self) -> &'static str {
                 match self {
                     #(#arms)*
+                }
+            }
+        }
+
+        #display
+    }
+}
+
+/// `Display` (the wire string `as_str` gives) and `FromStr` (its inverse, refusing
+/// anything else with `validate::UnknownValue`) for a string enum or the error-code enum.
+pub(super) fn display_and_from_str(
+    name: &proc_macro2::Ident,
+    catalogue_name: &str,
+    values: &[(proc_macro2::Ident, &str)],
+) -> TokenStream {
+    let arms = values
+        .iter()
+        .map(|(variant, wire)| quote!(#wire => Ok(Self::#variant),));
+    quote! {
+        impl std::fmt::Display for #name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for #name {
+            type Err = validate::UnknownValue;
+
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                match value {
+                    #(#arms)*
+                    _ => Err(validate::UnknownValue {
+                        type_name: #catalogue_name,
+                        value: value.to_owned(),
+                    }),
                 }
             }
         }
@@ -230,6 +271,12 @@ fn int_enum(def: &TypeDef, e: &IntEnum) -> TokenStream {
         let name = &v.name;
         quote!(Self::#variant => #name,)
     });
+    let from_names = e.values.iter().map(|v| {
+        let variant = ident(&v.idents.rust);
+        let name = &v.name;
+        quote!(#name => Ok(Self::#variant),)
+    });
+    let catalogue_name = &def.name;
     quote! {
         #doc
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde_repr::Serialize_repr, serde_repr::Deserialize_repr)]
@@ -259,6 +306,28 @@ fn int_enum(def: &TypeDef, e: &IntEnum) -> TokenStream {
             pub fn name(self) -> &'static str {
                 match self {
                     #(#names)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for #name {
+            /// The member's catalogue name, as [`Self::name`] gives it.
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for #name {
+            type Err = validate::UnknownValue;
+
+            /// The member with catalogue name `value` (the inverse of `Display`).
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                match value {
+                    #(#from_names)*
+                    _ => Err(validate::UnknownValue {
+                        type_name: #catalogue_name,
+                        value: value.to_owned(),
+                    }),
                 }
             }
         }

@@ -26,20 +26,23 @@ use super::{docs, ident};
 /// The prefix of the statics holding compiled patterns (`VALIDATE_PATTERN_0`, ...).
 pub(super) const PATTERN_PREFIX: &str = "VALIDATE_PATTERN_";
 
-/// Everything this concern adds to a module: pattern statics, `Validate` impls and the
-/// `validate_json` registry.
+/// What this concern adds to a module: pattern statics, `Validate` impls and the
+/// `constraints` functions.
 pub(super) fn items(module: &Module, types: &Types) -> TokenStream {
     let v = Validation::new(module, types);
     let statics = v.pattern_statics();
     let impls = (0..module.types.len()).map(|i| v.implementation(TypeId(i)));
     let alias_checks = v.alias_checks();
-    let registry = v.registry();
     quote! {
         #statics
         #(#impls)*
         #alias_checks
-        #registry
     }
+}
+
+/// The `validate_json` registry, which tests use (it goes into `registries`).
+pub(super) fn registry(module: &Module, types: &Types) -> TokenStream {
+    Validation::new(module, types).registry()
 }
 
 struct Validation<'m> {

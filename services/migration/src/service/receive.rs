@@ -127,7 +127,7 @@ impl<D: Directory> MigrationService<D> {
 fn classify(error: &DispatchError) -> (ErrorCode, String, &'static str) {
     match error {
         DispatchError::Handler { error, .. } => {
-            let code = ErrorCode::from_name(&error.code).unwrap_or(ErrorCode::InternalError);
+            let code = error.code.parse().unwrap_or(ErrorCode::InternalError);
             let kind = match code {
                 ErrorCode::DuplicateMessage => "duplicate",
                 ErrorCode::UserMismatch => "user_mismatch",
