@@ -887,9 +887,9 @@ export enum ErrorCode {
   /**
    * The body is not UTF-8 JSON, nests deeper than MAX_NESTING_DEPTH, lacks an envelope key, or
    * its payload does not match the message's payload type (missing required key, wrong type,
-   * constraint violated, unknown enum value). Sent in ACKNOWLEDGMENT when the envelope `id`
-   * could be read; otherwise the message is dropped and logged. The sender must not resend the
-   * same message.
+   * constraint violated, unknown enum value). Sent in ACKNOWLEDGMENT, correlated when the
+   * envelope `id` could be read and otherwise without `correlationId` (see the wire profile's
+   * answer to a frame that cannot be attributed). The sender must not resend the same message.
    */
   INVALID_MESSAGE = "INVALID_MESSAGE",
   /**
@@ -1197,9 +1197,10 @@ export type Message =
    * needs a human, such as DELAY_REQUEST, after validating it) and within
    * ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats the
    * connection as broken: the agent closes and reconnects, then resends its unacknowledged
-   * messages with their original ids. A message whose envelope has no readable `id` cannot be
-   * acknowledged: the receiver drops and logs it. An acknowledgment is never itself
-   * acknowledged. Sent by service and agent to service and agent.
+   * messages with their original ids. A frame whose envelope has no readable `id` cannot be
+   * acknowledged by id: the receiver answers it with an ACKNOWLEDGMENT without `correlationId`
+   * carrying INVALID_MESSAGE (the wire profile's answer to a frame it cannot attribute). An
+   * acknowledgment is never itself acknowledged. Sent by service and agent to service and agent.
    */
   | {
       type: "ACKNOWLEDGMENT";

@@ -238,6 +238,7 @@ fn module_tokens(module: &Module) -> anyhow::Result<TokenStream> {
     }
     items.extend(envelope::definition(module, &types));
     items.extend(items::error_codes(module));
+    items.extend(items::unattributable(module));
     items.extend(machines::items(module));
     items.extend(messages::table(module, &types)?);
     items.extend(messages::enums(module, &types)?);

@@ -885,6 +885,13 @@ impl<'a> Lowerer<'a> {
             ack_message: w.ack_message.clone(),
             error_message: w.error_message.clone(),
             heartbeat_message: w.heartbeat_message.clone(),
+            unattributable: w.unattributable.as_ref().map(|u| Unattributable {
+                message: u.message.clone(),
+                code: u.code.clone(),
+                code_rust_variant: rust_variant(&u.code),
+                correlation: u.correlation,
+                doc: u.doc.clone(),
+            }),
             priority: w.priority.as_ref().and_then(|p| {
                 self.ids
                     .get(p.enum_type.as_str())

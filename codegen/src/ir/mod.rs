@@ -15,7 +15,7 @@ pub use lower::lower;
 use ipcspec_schema::layout::CLayout;
 pub use ipcspec_schema::model::{
     ByteOrder, Casing, ChecksumAlgorithm, Encoding, Int64Encoding, IoctlDirection, LengthCounts,
-    Platform, PrimitiveType, UnionRepr, UnknownKeys,
+    Platform, PrimitiveType, UnattributedCorrelation, UnionRepr, UnknownKeys,
 };
 
 /// One catalogue, ready to emit.
@@ -172,10 +172,27 @@ pub struct Wire {
     pub error_message: Option<String>,
     /// Heartbeat message.
     pub heartbeat_message: Option<String>,
+    /// What a receiver sends for a frame whose id cannot be read.
+    pub unattributable: Option<Unattributable>,
     /// Priority enum type and default value name.
     pub priority: Option<(TypeId, String)>,
     /// Docs of the profile, its limits and timing (whichever are given).
     pub docs: Vec<String>,
+}
+
+/// The answer to a frame nobody can attribute.
+#[derive(Debug, Clone)]
+pub struct Unattributable {
+    /// The message sent (the acknowledgment or error message).
+    pub message: String,
+    /// The error code's wire name.
+    pub code: String,
+    /// The error code's Rust variant.
+    pub code_rust_variant: String,
+    /// What its correlation id holds.
+    pub correlation: UnattributedCorrelation,
+    /// Prose.
+    pub doc: Option<String>,
 }
 
 /// A transport.

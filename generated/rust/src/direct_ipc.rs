@@ -637,6 +637,20 @@ impl std::str::FromStr for ErrorCode {
     }
 }
 
+/// The message a receiver answers a frame whose message id cannot be read with, with the
+/// zero correlation id (the nil UUID, or 0 in a binary header); it carries
+/// [`UNATTRIBUTABLE_CODE`].
+///
+/// Catalogue decision: a frame whose `id` cannot be read (not JSON, not an object, no UUID
+/// `id`) is answered with ERROR whose correlationId is the nil UUID
+/// (00000000-0000-0000-0000-000000000000), so the member is always present; the receiver
+/// may then close the connection, as PROTOCOL_ERROR says.
+pub const UNATTRIBUTABLE_MESSAGE: &str = "ERROR";
+
+/// The error code of the answer to a frame whose message id cannot be read
+/// ([`UNATTRIBUTABLE_MESSAGE`], `PROTOCOL_ERROR`).
+pub const UNATTRIBUTABLE_CODE: ErrorCode = ErrorCode::ProtocolError;
+
 /// The seed's RegistrationState: initialisation state of a DirectIpcUtility instance.
 ///
 /// Held by `utility`; starts in `UNINITIALIZED`.

@@ -1776,9 +1776,10 @@ pub struct Envelope<P = Box<serde_json::value::RawValue>> {
 pub enum ErrorCode {
     /// The body is not UTF-8 JSON, nests deeper than MAX_NESTING_DEPTH, lacks an envelope key,
     /// or its payload does not match the message's payload type (missing required key, wrong
-    /// type, constraint violated, unknown enum value). Sent in ACKNOWLEDGMENT when the envelope
-    /// `id` could be read; otherwise the message is dropped and logged. The sender must not
-    /// resend the same message.
+    /// type, constraint violated, unknown enum value). Sent in ACKNOWLEDGMENT, correlated when
+    /// the envelope `id` could be read and otherwise without `correlationId` (see the wire
+    /// profile's answer to a frame that cannot be attributed). The sender must not resend the
+    /// same message.
     #[serde(rename = "INVALID_MESSAGE")]
     InvalidMessage,
     /// The envelope `type` is not a message of this catalogue, or not one the receiving role
@@ -1932,6 +1933,22 @@ impl std::str::FromStr for ErrorCode {
         }
     }
 }
+
+/// The message a receiver answers a frame whose message id cannot be read with, without a
+/// correlation id; it carries [`UNATTRIBUTABLE_CODE`].
+///
+/// Catalogue decision: a body from which no valid envelope `id` can be read (not UTF-8
+/// JSON, not an object, nested deeper than MAX_NESTING_DEPTH, or an `id` that is missing or
+/// not a MessageId) is answered as the connection limit is, with an ACKNOWLEDGMENT that has
+/// no `correlationId`, `success: false` and INVALID_MESSAGE; the receiver logs it and keeps
+/// the connection open. The sender cannot tell which of its messages it was; it logs it,
+/// and the messages it still waits for are resent as usual when their acknowledgments time
+/// out.
+pub const UNATTRIBUTABLE_MESSAGE: &str = "ACKNOWLEDGMENT";
+
+/// The error code of the answer to a frame whose message id cannot be read
+/// ([`UNATTRIBUTABLE_MESSAGE`], `INVALID_MESSAGE`).
+pub const UNATTRIBUTABLE_CODE: ErrorCode = ErrorCode::InvalidMessage;
 
 /// The agent's connection to the service, the seed's ReconnectingIpcClient: connect,
 /// announce, work, and reconnect with exponential backoff and jitter when the connection is
@@ -3240,9 +3257,10 @@ pub enum ServiceMessage {
     /// whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within
     /// ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats
     /// the connection as broken: the agent closes and reconnects, then resends its
-    /// unacknowledged messages with their original ids. A message whose envelope has no
-    /// readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment
-    /// is never itself acknowledged.
+    /// unacknowledged messages with their original ids. A frame whose envelope has no readable
+    /// `id` cannot be acknowledged by id: the receiver answers it with an ACKNOWLEDGMENT
+    /// without `correlationId` carrying INVALID_MESSAGE (the wire profile's answer to a frame
+    /// it cannot attribute). An acknowledgment is never itself acknowledged.
     Acknowledgment(AcknowledgmentPayload),
 }
 
@@ -3340,9 +3358,10 @@ pub enum AgentMessage {
     /// whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within
     /// ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats
     /// the connection as broken: the agent closes and reconnects, then resends its
-    /// unacknowledged messages with their original ids. A message whose envelope has no
-    /// readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment
-    /// is never itself acknowledged.
+    /// unacknowledged messages with their original ids. A frame whose envelope has no readable
+    /// `id` cannot be acknowledged by id: the receiver answers it with an ACKNOWLEDGMENT
+    /// without `correlationId` carrying INVALID_MESSAGE (the wire profile's answer to a frame
+    /// it cannot attribute). An acknowledgment is never itself acknowledged.
     Acknowledgment(AcknowledgmentPayload),
 }
 
@@ -3492,9 +3511,10 @@ pub trait ServiceHandler: Send + Sync {
     /// whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within
     /// ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats
     /// the connection as broken: the agent closes and reconnects, then resends its
-    /// unacknowledged messages with their original ids. A message whose envelope has no
-    /// readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment
-    /// is never itself acknowledged.
+    /// unacknowledged messages with their original ids. A frame whose envelope has no readable
+    /// `id` cannot be acknowledged by id: the receiver answers it with an ACKNOWLEDGMENT
+    /// without `correlationId` carrying INVALID_MESSAGE (the wire profile's answer to a frame
+    /// it cannot attribute). An acknowledgment is never itself acknowledged.
     fn acknowledgment(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
@@ -3664,9 +3684,10 @@ pub trait AgentHandler: Send + Sync {
     /// whose outcome needs a human, such as DELAY_REQUEST, after validating it) and within
     /// ACKNOWLEDGMENT_TIMEOUT_SECONDS. A sender that gets no acknowledgment in that time treats
     /// the connection as broken: the agent closes and reconnects, then resends its
-    /// unacknowledged messages with their original ids. A message whose envelope has no
-    /// readable `id` cannot be acknowledged: the receiver drops and logs it. An acknowledgment
-    /// is never itself acknowledged.
+    /// unacknowledged messages with their original ids. A frame whose envelope has no readable
+    /// `id` cannot be acknowledged by id: the receiver answers it with an ACKNOWLEDGMENT
+    /// without `correlationId` carrying INVALID_MESSAGE (the wire profile's answer to a frame
+    /// it cannot attribute). An acknowledgment is never itself acknowledged.
     fn acknowledgment(
         &self,
         ctx: &ipcspec_runtime::MessageContext,

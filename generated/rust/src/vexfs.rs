@@ -4202,6 +4202,21 @@ impl std::str::FromStr for ErrorCode {
     }
 }
 
+/// The message a receiver answers a frame whose message id cannot be read with, with the
+/// zero correlation id (the nil UUID, or 0 in a binary header); it carries
+/// [`UNATTRIBUTABLE_CODE`].
+///
+/// Catalogue decision: a message the receiver cannot attribute (its header cannot be read,
+/// so its correlation_id is unknown) is answered with ERROR whose header correlation_id is
+/// 0, carrying PROTOCOL_ERROR. Errors found in a header that could be read keep their own
+/// codes (BAD_MAGIC, UNSUPPORTED_VERSION, CHECKSUM_MISMATCH) and, where the receiver
+/// answers, the header's correlation_id.
+pub const UNATTRIBUTABLE_MESSAGE: &str = "ERROR";
+
+/// The error code of the answer to a frame whose message id cannot be read
+/// ([`UNATTRIBUTABLE_MESSAGE`], `PROTOCOL_ERROR`).
+pub const UNATTRIBUTABLE_CODE: ErrorCode = ErrorCode::ProtocolError;
+
 /// A service's registration lifecycle on one transport connection (netlink socket or
 /// fallback connection). A service registered through VEXFS_IOCTL_IPC_REGISTER_SERVICE is
 /// REGISTERED from the ioctl's return. Catalogue decision: the seed describes lifecycle

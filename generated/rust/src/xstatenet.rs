@@ -712,6 +712,18 @@ impl std::str::FromStr for ErrorCode {
     }
 }
 
+/// The message a receiver answers a frame whose message id cannot be read with, without a
+/// correlation id; it carries [`UNATTRIBUTABLE_CODE`].
+///
+/// A line that is not a JSON object cannot carry an `Id`: the bus writes Error without
+/// CorrelationId, discards the line and keeps the connection. Lines that are not UTF-8 or
+/// exceed MAX_LINE_BYTES get INVALID_UTF8 and LINE_TOO_LONG the same way.
+pub const UNATTRIBUTABLE_MESSAGE: &str = "Error";
+
+/// The error code of the answer to a frame whose message id cannot be read
+/// ([`UNATTRIBUTABLE_MESSAGE`], `INVALID_JSON`).
+pub const UNATTRIBUTABLE_CODE: ErrorCode = ErrorCode::InvalidJson;
+
 /// The bus process's runtime lifecycle. The seed's "Service Lifecycle" diagram is an
 /// operator's cycle: Build, Publish, Install and Configure happen before the process exists
 /// and are not modelled here; Start is `Starting`, Monitor is `Running` with its periodic

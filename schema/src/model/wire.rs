@@ -44,6 +44,11 @@ pub struct WireProfile {
     /// The keep-alive message sent every `timing.heartbeatIntervalMs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_message: Option<String>,
+    /// What a receiver sends for a frame it cannot attribute to a message (its id cannot
+    /// be read). Required when the profile has an `ackMessage` or `errorMessage` and the
+    /// catalogue declares error codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unattributable: Option<Unattributable>,
     /// Message priorities, when the protocol has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<PriorityProfile>,
@@ -327,6 +332,33 @@ pub enum Int64Encoding {
     Number,
     /// As decimal strings, exact in every language (the protobuf JSON mapping).
     String,
+}
+
+/// The answer to a frame whose id cannot be read, so that no peer is left to guess
+/// whether it was received.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Unattributable {
+    /// The message sent: the profile's `ackMessage` or `errorMessage`.
+    pub message: String,
+    /// The error code it carries (one of `errors`).
+    pub code: String,
+    /// What its correlation id holds, since there is no message id to copy.
+    pub correlation: UnattributedCorrelation,
+    /// When the receiver sends it, and what it does next (closes, or keeps reading).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+}
+
+/// The correlation id of an answer to a frame nobody can attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum UnattributedCorrelation {
+    /// The correlation id is left out (JSON envelopes, where it is optional).
+    Absent,
+    /// The correlation id is the zero value of its type: the nil UUID, or 0 in a binary
+    /// header.
+    Zero,
 }
 
 /// Receiver policy for undeclared object keys.

@@ -4,7 +4,8 @@ use super::Checker;
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::layout::LayoutCalculator;
 use crate::model::{
-    ChecksumAlgorithm, Encoding, Framing, Layout, PrimitiveType, Src, StructDef, Transport, TypeDef,
+    ChecksumAlgorithm, Encoding, Framing, Layout, PrimitiveType, Src, StructDef, Transport,
+    TypeDef, TypeRef, UnattributedCorrelation,
 };
 
 pub(crate) fn check(c: &mut Checker) {
@@ -122,6 +123,7 @@ pub(crate) fn check(c: &mut Checker) {
     envelope(c, header, &at.at("envelope"));
     timing(c, &at.at("timing"));
     special_messages(c, &at);
+    unattributable(c, &at);
 }
 
 impl crate::model::WireProfile {
@@ -473,6 +475,75 @@ fn timing(c: &mut Checker, at: &Src) {
                     .help("omit `reconnect` for a client that does not reconnect"),
             );
         }
+    }
+}
+
+/// `unattributable`: declared whenever the profile answers messages, naming the
+/// acknowledgment or error message, a declared code, and a correlation the envelope can
+/// carry.
+fn unattributable(c: &mut Checker, at: &Src) {
+    let wire = &c.cat.wire;
+    let at_u = at.at("unattributable");
+    let Some(u) = &wire.unattributable else {
+        // Without error codes there is nothing to name: such a profile answers nothing.
+        if (wire.ack_message.is_some() || wire.error_message.is_some()) && !c.cat.errors.is_empty()
+        {
+            c.push(
+                Diagnostic::error(
+                    "ipcspec::unattributable",
+                    "the profile answers messages but does not say what a receiver sends for a frame whose id cannot be read",
+                )
+                .at(at, "")
+                .help("add `\"unattributable\": {\"message\": ..., \"code\": ..., \"correlation\": \"absent\" | \"zero\"}` to `wire`, so a peer is never left to guess whether a broken frame arrived"),
+            );
+        }
+        return;
+    };
+    let answers = [wire.ack_message.as_deref(), wire.error_message.as_deref()];
+    if let Some(m) = c.message(&u.message, &at_u.at("message")) {
+        if !answers.contains(&Some(m.name.as_str())) {
+            c.push(
+                Diagnostic::error(
+                    "ipcspec::unattributable",
+                    format!("`{}` is neither the profile's `ackMessage` nor its `errorMessage`", u.message),
+                )
+                .at(&at_u.at("message"), "")
+                .help("a receiver answers a frame it cannot attribute with the message it answers failures with"),
+            );
+        }
+    }
+    if !c.cat.errors.iter().any(|e| e.name == u.code) {
+        let hint = did_you_mean(&u.code, c.cat.errors.iter().map(|e| e.name.as_str()));
+        c.push(
+            Diagnostic::error(
+                "ipcspec::unattributable",
+                format!("unknown error code `{}`{hint}", u.code),
+            )
+            .at(&at_u.at("code"), "")
+            .help("name a code declared in `errors`"),
+        );
+    }
+    let envelope = &wire.envelope;
+    let problem = match (u.correlation, wire.encoding) {
+        (_, _) if envelope.correlation_id.is_none() => {
+            Some("the envelope has no `correlationId` to set or leave out")
+        }
+        (UnattributedCorrelation::Absent, Encoding::BinaryLe) => {
+            Some("a binary header always carries its correlation id; it cannot be absent")
+        }
+        (UnattributedCorrelation::Zero, Encoding::Json) if !matches!(&envelope.id_type, Some(TypeRef::Named(t)) if t == "uuid" || PrimitiveType::from_name(t).is_some_and(|p| p.int_range().is_some())) => {
+            Some(
+                "a JSON id without a zero value (only `uuid` and integer ids have one) cannot be zero",
+            )
+        }
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        c.push(
+            Diagnostic::error("ipcspec::unattributable", problem.to_owned())
+                .at(&at_u.at("correlation"), "")
+                .help("use `absent` for an optional JSON correlation id, `zero` for a nil UUID or a binary header's 0"),
+        );
     }
 }
 

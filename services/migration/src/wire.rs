@@ -6,7 +6,8 @@
 
 use bytes::Bytes;
 use ipcspec_generated::migration::{
-    AcknowledgmentPayload, AgentMessage, Envelope, ErrorCode, ServiceMessage, constraints,
+    AcknowledgmentPayload, AgentMessage, Envelope, ErrorCode, ServiceMessage, UNATTRIBUTABLE_CODE,
+    UNATTRIBUTABLE_MESSAGE, constraints,
 };
 use ipcspec_runtime::validate::{Path, Validate, ValidationErrors};
 use serde::Serialize;
@@ -98,6 +99,22 @@ pub fn ack(correlation_id: &str, outcome: Result<(), (ErrorCode, String)>) -> By
     encode(&new_id(), "ACKNOWLEDGMENT", payload, Some(correlation_id)).unwrap_or_default()
 }
 
+/// The answer to a frame whose envelope `id` cannot be read: the catalogue's
+/// [`UNATTRIBUTABLE_MESSAGE`] without `correlationId`, refusing with
+/// [`UNATTRIBUTABLE_CODE`] and `error`.
+///
+/// # Errors
+///
+/// Only if the acknowledgment cannot be serialized, which it always can.
+pub fn unattributable(error: &str) -> Result<Bytes, serde_json::Error> {
+    let payload = AcknowledgmentPayload {
+        success: false,
+        error_code: Some(UNATTRIBUTABLE_CODE.as_str().to_owned()),
+        error_message: Some(truncate(error, 1000)),
+    };
+    encode(&new_id(), UNATTRIBUTABLE_MESSAGE, payload, None)
+}
+
 /// `text` cut to at most `max` characters (the catalogue bounds `errorMessage`).
 fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
@@ -119,7 +136,8 @@ pub enum Received<'a> {
         /// What is wrong.
         error: String,
     },
-    /// Not even an id could be read: the frame is dropped and logged.
+    /// Not even an id could be read: the frame is answered with
+    /// [`unattributable`] and logged.
     Unreadable {
         /// What is wrong.
         error: String,
@@ -141,21 +159,18 @@ pub fn receive(frame: &[u8]) -> Received<'_> {
     }
     match ipcspec_runtime::strict::from_slice::<Envelope<&RawValue>>(frame) {
         Ok(envelope) => {
-            let mut problems = Vec::new();
-            for (field, value) in std::iter::once(("id", Some(&envelope.id))).chain(
-                std::iter::once(("correlationId", envelope.correlation_id.as_ref())),
-            ) {
-                if let Some(Err(error)) = value.map(|id| message_id_verdict(id)) {
-                    problems.push(format!("`{field}`: {error}"));
-                }
+            // An id that breaks the catalogue cannot be echoed in `correlationId`.
+            if let Err(error) = message_id_verdict(&envelope.id) {
+                return Received::Unreadable {
+                    error: format!("invalid envelope: `id`: {error}"),
+                };
             }
-            if problems.is_empty() {
-                Received::Envelope(envelope)
-            } else {
-                Received::Invalid {
+            match envelope.correlation_id.as_deref().map(message_id_verdict) {
+                Some(Err(error)) => Received::Invalid {
                     id: envelope.id.clone(),
-                    error: format!("invalid envelope: {}", problems.join("; ")),
-                }
+                    error: format!("invalid envelope: `correlationId`: {error}"),
+                },
+                _ => Received::Envelope(envelope),
             }
         }
         Err(error) => match readable_id(frame) {

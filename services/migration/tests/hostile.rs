@@ -60,6 +60,16 @@ impl Raw {
         }
     }
 
+    /// The next frame that is not a HEARTBEAT (which may come at any time).
+    async fn next_non_heartbeat(&mut self) -> Value {
+        loop {
+            let frame = self.recv().await.expect("closed instead of answering");
+            if frame["type"] != "HEARTBEAT" {
+                return frame;
+            }
+        }
+    }
+
     /// Reads until the service closes the connection.
     async fn closed(&mut self) {
         while self.recv().await.is_some() {}
@@ -347,9 +357,36 @@ async fn malformed_and_unexpected_messages_get_precise_acknowledgments() {
         "{ack}"
     );
 
-    // No readable id (invalid UTF-8, not JSON): dropped, the connection stays usable.
-    raw.send_bytes(&[0xff, 0xfe, 0x80, b'{']).await;
-    raw.send_bytes(b"{\"id\": ").await;
+    // No readable id (invalid UTF-8, not JSON, not an object, no id, an id that is not a
+    // MessageId, too deep to reach the id): each is answered with the catalogue's
+    // answer to a frame it cannot attribute, in order, and the connection stays usable.
+    let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    let unattributable: [&[u8]; 7] = [
+        &[0xff, 0xfe, 0x80, b'{'],
+        b"{not json",
+        b"{\"id\": ",
+        b"[1, 2]",
+        br#"{"type":"USER_ACTION","timestamp":"2026-11-25T10:00:00Z","payload":{}}"#,
+        br#"{"id":"","type":"USER_ACTION","timestamp":"2026-11-25T10:00:00Z","payload":{}}"#,
+        deep.as_bytes(),
+    ];
+    for frame in unattributable {
+        raw.send_bytes(frame).await;
+    }
+    for frame in unattributable {
+        let answer = raw.next_non_heartbeat().await;
+        let shown = String::from_utf8_lossy(frame);
+        assert_eq!(answer["type"], "ACKNOWLEDGMENT", "{shown}: {answer}");
+        assert!(
+            answer.get("correlationId").is_none(),
+            "{shown}: no id to correlate: {answer}"
+        );
+        assert_eq!(answer["payload"]["success"], false, "{shown}: {answer}");
+        assert_eq!(
+            answer["payload"]["errorCode"], "INVALID_MESSAGE",
+            "{shown}: {answer}"
+        );
+    }
     raw.send(
         "alive",
         "USER_ACTION",

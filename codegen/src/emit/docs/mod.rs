@@ -46,7 +46,7 @@ pub const SECTION_ANCHORS: [&str; 10] = [
 ];
 
 /// Anchors of the wire requirements, present on every page.
-pub const WIRE_ANCHORS: [&str; 11] = [
+pub const WIRE_ANCHORS: [&str; 12] = [
     "wire-transports",
     "wire-framing",
     "wire-encoding",
@@ -57,6 +57,7 @@ pub const WIRE_ANCHORS: [&str; 11] = [
     "wire-heartbeat",
     "wire-acknowledgment",
     "wire-errors",
+    "wire-unattributable",
     "wire-priority",
 ];
 

@@ -4,7 +4,8 @@ use super::Page;
 use super::text::{list_or_none, one_line, order, wire_name};
 use crate::emit::examples;
 use crate::ir::{
-    Encoding, Framing, Int64Encoding, LengthCounts, Struct, Ty, TypeKind, UnknownKeys,
+    Encoding, Framing, Int64Encoding, LengthCounts, Struct, Ty, TypeKind, UnattributedCorrelation,
+    UnknownKeys, names::anchor,
 };
 
 impl Page<'_> {
@@ -23,6 +24,7 @@ impl Page<'_> {
         self.heartbeat();
         self.acknowledgment();
         self.error_replies();
+        self.unattributable();
         self.priority();
     }
 
@@ -306,6 +308,30 @@ impl Page<'_> {
                 }
             ),
             None => "The profile has no error message.".to_owned(),
+        };
+        self.para(&text);
+    }
+
+    /// What a receiver answers a frame whose message id cannot be read with.
+    fn unattributable(&mut self) {
+        self.heading(3, "wire-unattributable", "Frames that cannot be attributed");
+        let text = match &self.m.wire.unattributable {
+            Some(u) => {
+                let correlation = match u.correlation {
+                    UnattributedCorrelation::Absent => "without a correlation id",
+                    UnattributedCorrelation::Zero => {
+                        "with the zero correlation id (the nil UUID, or 0 in a binary header)"
+                    }
+                };
+                let doc = u.doc.as_deref().map_or(String::new(), |d| format!(" {d}"));
+                format!(
+                    "A frame whose message id cannot be read cannot be answered like the message it was meant to be. The receiver answers it with {} {correlation}, carrying [`{}`](#{}).{doc}",
+                    self.msg_link(&u.message),
+                    u.code,
+                    anchor(&["error", &u.code]),
+                )
+            }
+            None => "The profile names no answer to a frame that cannot be attributed.".to_owned(),
         };
         self.para(&text);
     }

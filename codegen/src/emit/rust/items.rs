@@ -206,3 +206,36 @@ fn code_fn(module: &Module) -> TokenStream {
         }
     }
 }
+
+/// `UNATTRIBUTABLE_MESSAGE` and `UNATTRIBUTABLE_CODE`: what a receiver sends for a frame
+/// whose message id cannot be read (the wire profile's `unattributable`).
+pub(super) fn unattributable(module: &Module) -> TokenStream {
+    let Some(u) = &module.wire.unattributable else {
+        return TokenStream::new();
+    };
+    let correlation = match u.correlation {
+        crate::ir::UnattributedCorrelation::Absent => "without a correlation id",
+        crate::ir::UnattributedCorrelation::Zero => {
+            "with the zero correlation id (the nil UUID, or 0 in a binary header)"
+        }
+    };
+    let message = &u.message;
+    let enum_name = ident(&module.errors.enum_name);
+    let variant = ident(&u.code_rust_variant);
+    let message_doc = docs::outer(&[
+        format!(
+            "The message a receiver answers a frame whose message id cannot be read with, {correlation}; it carries [`UNATTRIBUTABLE_CODE`]."
+        ),
+        u.doc.clone().unwrap_or_default(),
+    ]);
+    let code_doc = docs::outer(&[format!(
+        "The error code of the answer to a frame whose message id cannot be read ([`UNATTRIBUTABLE_MESSAGE`], `{}`).",
+        u.code
+    )]);
+    quote! {
+        #message_doc
+        pub const UNATTRIBUTABLE_MESSAGE: &str = #message;
+        #code_doc
+        pub const UNATTRIBUTABLE_CODE: #enum_name = #enum_name::#variant;
+    }
+}

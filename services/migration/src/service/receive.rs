@@ -5,7 +5,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
-use ipcspec_generated::migration::{ErrorCode, MESSAGES, dispatch_to_service};
+use ipcspec_generated::migration::{
+    ErrorCode, MESSAGES, UNATTRIBUTABLE_MESSAGE, dispatch_to_service,
+};
 use ipcspec_runtime::dispatch::MessageId;
 use ipcspec_runtime::server::{CloseReason, ConnectionInfo, Direction, Outcome, Service};
 use ipcspec_runtime::{DispatchError, MessageContext};
@@ -53,9 +55,19 @@ impl<D: Directory> MigrationService<D> {
                     .error("invalid_message");
             }
             Received::Unreadable { error } => {
-                tracing::warn!(%error, "dropping a frame whose id cannot be read");
+                tracing::warn!(%error, "refusing a frame whose id cannot be read");
                 conn.metrics().record_message(Direction::In, "invalid");
-                return Outcome::none().error("invalid_message");
+                return match wire::unattributable(&error) {
+                    Ok(answer) => {
+                        conn.metrics()
+                            .record_message(Direction::Out, UNATTRIBUTABLE_MESSAGE);
+                        Outcome::reply(answer).error("invalid_message")
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "cannot encode the answer to an unreadable frame");
+                        Outcome::none().error("internal")
+                    }
+                };
             }
         };
         let message_type = envelope.message_type.clone();
