@@ -246,10 +246,20 @@ mod tests {
 
     #[test]
     fn envelope_ids_are_checked_by_the_catalogue_rules() {
+        // An id that breaks MessageId cannot be echoed: the frame is unattributable.
         let frame = br#"{"id":"has spaces","type":"HEARTBEAT","timestamp":"2026-11-25T10:00:00Z","payload":{}}"#;
         match receive(frame) {
-            Received::Invalid { error, .. } => assert!(error.contains("`id`"), "{error}"),
+            Received::Unreadable { error } => assert!(error.contains("`id`"), "{error}"),
             other => panic!("an invalid id was accepted: {other:?}"),
+        }
+        // A valid id with an invalid correlationId is refused, correlated by the id.
+        let frame = br#"{"id":"m-2","type":"ACKNOWLEDGMENT","timestamp":"2026-11-25T10:00:00Z","payload":{"success":true},"correlationId":"has spaces"}"#;
+        match receive(frame) {
+            Received::Invalid { id, error } => {
+                assert_eq!(id, "m-2");
+                assert!(error.contains("`correlationId`"), "{error}");
+            }
+            other => panic!("an invalid correlationId was accepted: {other:?}"),
         }
     }
 }
