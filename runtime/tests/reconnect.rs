@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ipcspec_runtime::client::reconnect::{AckIdFn, OnReconnect, ReconnectInbound, Rng, Status};
+use ipcspec_runtime::client::reconnect::{
+    AckIdFn, ConnectionEvent, OnReconnect, Queueing, ReconnectInbound, Rng, Status,
+};
 use ipcspec_runtime::client::{
     JsonCorrelator, ReconnectConfig, ReconnectError, ReconnectPolicy, ReconnectingClient,
 };
@@ -475,5 +477,162 @@ async fn unacknowledged_messages_are_bounded_and_acked_by_hand() {
     assert!(!client.ack("0"));
     client.send("msg 2", "2").await.unwrap();
     eventually("handled", || log.lock().unwrap().handled.len() == 3).await;
+    stop(running).await;
+}
+
+/// The queue policy a protocol configures: a message replacing the queued one with its
+/// key keeps that place, and a full queue drops its oldest droppable message first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queued_messages_follow_their_queueing_while_disconnected() {
+    let (_dir, path) = socket();
+    let log = Arc::new(Mutex::new(Log::default()));
+    let service = Dedupe {
+        log: Arc::clone(&log),
+        lossy: false,
+    };
+    let running = start(&path, service.clone()).await;
+    let (client, inbound) = ReconnectingClient::connect(
+        &path,
+        config(ReconnectPolicy {
+            max_queued: 4,
+            ..policy()
+        }),
+        JsonCorrelator::ENVELOPE,
+    )
+    .await
+    .unwrap();
+    let _reader = drain(inbound);
+    stop(running).await;
+    wait_status(&client, "reconnecting", |s| {
+        matches!(s, Status::Reconnecting { .. })
+    })
+    .await;
+    let send = |n: u64, queueing: Queueing| {
+        let client = client.clone();
+        async move {
+            client
+                .send_with(format!("msg {n}"), n.to_string(), queueing)
+                .await
+        }
+    };
+    let latest = || Queueing::Latest("progress".to_owned());
+    assert_eq!(send(1, latest()).await, Ok(None));
+    assert_eq!(send(2, Queueing::Droppable).await, Ok(None));
+    assert_eq!(
+        send(3, latest()).await,
+        Ok(Some("1".to_owned())),
+        "replaced"
+    );
+    assert_eq!(send(4, Queueing::Keep).await, Ok(None));
+    assert_eq!(send(5, Queueing::Droppable).await, Ok(None));
+    assert_eq!(client.queued(), 4);
+    // Full: the oldest droppable (2) gives way, then the next (5), then nothing can.
+    assert_eq!(send(6, Queueing::Keep).await, Ok(Some("2".to_owned())));
+    assert_eq!(send(7, Queueing::Droppable).await, Ok(Some("5".to_owned())));
+    assert_eq!(send(8, Queueing::Keep).await, Ok(Some("7".to_owned())));
+    assert_eq!(
+        send(9, Queueing::Keep).await,
+        Err(ReconnectError::QueueFull { max: 4 })
+    );
+    assert_eq!(send(10, latest()).await, Ok(Some("3".to_owned())));
+
+    let running = start(&path, service).await;
+    eventually("the queue handled", || {
+        log.lock().unwrap().handled.len() == 4
+    })
+    .await;
+    assert_eq!(log.lock().unwrap().handled, [10, 4, 6, 8]);
+    stop(running).await;
+}
+
+/// With `hold_until_ready`, a new connection carries only the registration until the
+/// protocol says it was accepted; the connection's events arrive in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn held_messages_wait_for_ready_and_events_tell_the_connection_story() {
+    let (_dir, path) = socket();
+    let log = Arc::new(Mutex::new(Log::default()));
+    let service = Dedupe {
+        log: Arc::clone(&log),
+        lossy: false,
+    };
+    let events: Arc<Mutex<Vec<ConnectionEvent>>> = Arc::default();
+    let running = start(&path, service.clone()).await;
+    let hook: OnReconnect = Arc::new(|generation| vec![Bytes::from(format!("hello {generation}"))]);
+    let (client, inbound) = ReconnectingClient::connect(
+        &path,
+        ReconnectConfig {
+            on_reconnect: Some(hook),
+            hold_until_ready: true,
+            on_event: Some({
+                let events = Arc::clone(&events);
+                Arc::new(move |event: &ConnectionEvent| events.lock().unwrap().push(event.clone()))
+            }),
+            ..config(policy())
+        },
+        JsonCorrelator::ENVELOPE,
+    )
+    .await
+    .unwrap();
+    let _reader = drain(inbound);
+    client.send("msg 1", "1").await.unwrap();
+    eventually("the registration arrived", || {
+        log.lock().unwrap().other.len() == 1
+    })
+    .await;
+    assert_eq!(client.queued(), 1, "held until ready");
+    assert!(log.lock().unwrap().handled.is_empty());
+    assert!(!client.ready(2).await, "not the current connection");
+    assert!(client.ready(1).await);
+    eventually("the held message handled", || {
+        log.lock().unwrap().handled == [1]
+    })
+    .await;
+    assert!(!client.ready(1).await, "already ready");
+
+    stop(running).await;
+    eventually("the loss reported", || {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::AttemptFailed { .. }))
+    })
+    .await;
+    let running = start(&path, service).await;
+    eventually("reconnected", || {
+        events
+            .lock()
+            .unwrap()
+            .contains(&ConnectionEvent::Connected { generation: 2 })
+    })
+    .await;
+    drop(client);
+    eventually("closed", || {
+        events.lock().unwrap().last() == Some(&ConnectionEvent::Closed)
+    })
+    .await;
+    let events = events.lock().unwrap().clone();
+    assert_eq!(
+        events[..3],
+        [
+            ConnectionEvent::Attempt { attempt: 1 },
+            ConnectionEvent::Connected { generation: 1 },
+            ConnectionEvent::Lost {
+                generation: 1,
+                idle: false
+            },
+        ]
+    );
+    assert!(matches!(
+        events[3..],
+        [
+            ConnectionEvent::Attempt { attempt: 1 },
+            ConnectionEvent::AttemptFailed {
+                attempt: 1,
+                timed_out: false
+            },
+            ..
+        ]
+    ));
     stop(running).await;
 }

@@ -19,6 +19,16 @@
 //!   [`Status`] watch becomes [`Status::Failed`], and sends fail.
 //! - Dropping every clone of the [`ReconnectingClient`] stops reconnecting and closes the
 //!   connection once the frames already written to it are flushed.
+//! - [`ReconnectConfig::on_event`] hears every [`ConnectionEvent`] in order (attempts,
+//!   failures and their kind, connections, losses, giving up): what a protocol's
+//!   connection state machine moves on.
+//! - With [`ReconnectConfig::hold_until_ready`], a new connection carries only the
+//!   `on_reconnect` frames (and what is sent on [`ReconnectingClient::client`] directly)
+//!   until [`ReconnectingClient::ready`] is called, typically when the server accepted the
+//!   registration; only then are unacknowledged and queued messages sent.
+//! - [`ReconnectingClient::send_with`] says how a message waits while disconnected
+//!   ([`Queueing`]): kept in order, dropped first when the queue is full, or replacing
+//!   the queued message with the same key (only the latest is kept).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -30,6 +40,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use super::{Client, ClientConfig, ClientError, Correlator, Inbound};
+use crate::transport::unix::ConnectError;
 
 /// A small, fast, non-cryptographic random number generator (xorshift64*), enough to
 /// spread reconnect attempts.
@@ -181,6 +192,61 @@ impl Iterator for Delays {
 /// Frames to send first on every new connection (the number of the connection, from 1).
 pub type OnReconnect = Arc<dyn Fn(u64) -> Vec<Bytes> + Send + Sync>;
 
+/// What happens to a [`ReconnectingClient`]'s connection, in the order it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionEvent {
+    /// A connection attempt starts (`attempt` counts from 1 in each outage); for every
+    /// attempt but the client's very first, after the backoff delay.
+    Attempt {
+        /// The attempt's number.
+        attempt: u32,
+    },
+    /// The attempt failed: `timed_out` when it hit [`ReconnectConfig::connect_timeout`],
+    /// otherwise the endpoint is missing or refused.
+    AttemptFailed {
+        /// The attempt's number.
+        attempt: u32,
+        /// The attempt ran out of time.
+        timed_out: bool,
+    },
+    /// A connection is up (`generation` counts connections from 1); the `on_reconnect`
+    /// frames follow.
+    Connected {
+        /// The connection's number.
+        generation: u64,
+    },
+    /// The connection ended: `idle` when nothing was received for
+    /// [`ClientConfig::idle_timeout`](super::ClientConfig::idle_timeout).
+    Lost {
+        /// The connection's number.
+        generation: u64,
+        /// Closed for silence.
+        idle: bool,
+    },
+    /// [`ReconnectPolicy::max_attempts`] attempts in a row failed; terminal.
+    GaveUp,
+    /// Every handle was dropped; terminal.
+    Closed,
+}
+
+/// Hears each [`ConnectionEvent`]; called on the client's own task, so it must not block.
+pub type OnEvent = Arc<dyn Fn(&ConnectionEvent) + Send + Sync>;
+
+/// How a message sent with [`ReconnectingClient::send_with`] waits while disconnected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Queueing {
+    /// Queued in order; with the queue full, it takes the place of the oldest
+    /// [`Queueing::Droppable`] message, or the send fails with
+    /// [`ReconnectError::QueueFull`].
+    Keep,
+    /// Like `Keep`, but dropped first (oldest first) when a message finds the queue full.
+    Droppable,
+    /// Replaces the queued message with the same key, in its place, so only the latest is
+    /// sent; queued like `Keep` when there is none.
+    Latest(String),
+}
+
 /// Finds the id of the message an inbound frame acknowledges.
 pub type AckIdFn = Arc<dyn Fn(&[u8]) -> Option<String> + Send + Sync>;
 
@@ -203,6 +269,11 @@ pub struct ReconnectConfig {
     pub on_reconnect: Option<OnReconnect>,
     /// The seed of the jitter; `None` seeds from the clock.
     pub seed: Option<u64>,
+    /// Hears every [`ConnectionEvent`].
+    pub on_event: Option<OnEvent>,
+    /// A new connection sends only the `on_reconnect` frames until
+    /// [`ReconnectingClient::ready`] is called for it.
+    pub hold_until_ready: bool,
 }
 
 impl Default for ReconnectConfig {
@@ -215,6 +286,8 @@ impl Default for ReconnectConfig {
             ack_id: None,
             on_reconnect: None,
             seed: None,
+            on_event: None,
+            hold_until_ready: false,
         }
     }
 }
@@ -229,6 +302,8 @@ impl fmt::Debug for ReconnectConfig {
             .field("ack_id", &self.ack_id.as_ref().map(|_| "<fn>"))
             .field("on_reconnect", &self.on_reconnect.as_ref().map(|_| "<fn>"))
             .field("seed", &self.seed)
+            .field("on_event", &self.on_event.as_ref().map(|_| "<fn>"))
+            .field("hold_until_ready", &self.hold_until_ready)
             .finish()
     }
 }
@@ -297,12 +372,17 @@ pub enum ReconnectError {
 struct Message {
     id: String,
     frame: Bytes,
+    queueing: Queueing,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// The live connection; `None` while disconnected.
+    /// The current connection; `None` while disconnected.
     client: Option<Client>,
+    /// Its number.
+    generation: u64,
+    /// Messages go out on it (false while it waits for [`ReconnectingClient::ready`]).
+    live: bool,
     /// Sent, awaiting acknowledgment, in send order.
     unacked: VecDeque<Message>,
     /// Waiting for a connection, in send order.
@@ -324,6 +404,10 @@ impl Shared {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // Every critical section leaves the state consistent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn event(&self, happened: &ConnectionEvent) {
+        event(&self.config, happened);
     }
 
     fn ack(&self, id: &str) -> bool {
@@ -387,6 +471,12 @@ impl Correlator for SharedCorrelator {
     }
 }
 
+fn event(config: &ReconnectConfig, event: &ConnectionEvent) {
+    if let Some(hook) = &config.on_event {
+        hook(event);
+    }
+}
+
 struct Connector {
     path: PathBuf,
     correlator: SharedCorrelator,
@@ -424,6 +514,7 @@ impl Connector {
                     }
                 }
             }
+            event(config, &ConnectionEvent::Attempt { attempt: attempts });
             match Client::connect(
                 &self.path,
                 config.connect_timeout,
@@ -435,6 +526,14 @@ impl Connector {
                 Ok(connected) => return Ok(connected),
                 Err(error) => {
                     tracing::debug!(%error, attempt = attempts, "connection attempt failed");
+                    let timed_out = matches!(error, ConnectError::TimedOut { .. });
+                    event(
+                        config,
+                        &ConnectionEvent::AttemptFailed {
+                            attempt: attempts,
+                            timed_out,
+                        },
+                    );
                     last_error = error.to_string();
                 }
             }
@@ -464,7 +563,13 @@ impl ReconnectingClient {
             correlator: SharedCorrelator(Arc::new(correlator)),
             rng: config.seed.map_or_else(Rng::from_time, Rng::seeded),
         };
-        let (client, inbound) = connector.connect(&config, None, true, &mut stop_rx).await?;
+        let (client, inbound) = match connector.connect(&config, None, true, &mut stop_rx).await {
+            Ok(connected) => connected,
+            Err(error) => {
+                event(&config, &ConnectionEvent::GaveUp);
+                return Err(error);
+            }
+        };
         let (status, _) = watch::channel(Status::Reconnecting { attempt: 1 });
         let (user_tx, user_rx) = mpsc::channel(config.client.inbound_queue_capacity.max(1));
         let shared = Arc::new(Shared {
@@ -502,6 +607,22 @@ impl ReconnectingClient {
         frame: impl Into<Bytes>,
         id: impl Into<String>,
     ) -> Result<(), ReconnectError> {
+        self.send_with(frame, id, Queueing::Keep).await.map(drop)
+    }
+
+    /// [`send`](Self::send), saying how the message waits while disconnected. Returns
+    /// the id of the queued message it dropped or replaced, if any: that message will
+    /// never be sent.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub async fn send_with(
+        &self,
+        frame: impl Into<Bytes>,
+        id: impl Into<String>,
+        queueing: Queueing,
+    ) -> Result<Option<String>, ReconnectError> {
         let frame = frame.into();
         let max = self.shared.config.client.max_frame_bytes;
         if frame.len() > max {
@@ -513,6 +634,7 @@ impl ReconnectingClient {
         let message = Message {
             id: id.into(),
             frame,
+            queueing,
         };
         let _order = self.shared.send_lock.lock().await;
         let client = {
@@ -520,14 +642,10 @@ impl ReconnectingClient {
             if let Some(error) = &state.failed {
                 return Err(error.clone());
             }
-            match state.client.clone() {
+            match state.client.clone().filter(|_| state.live) {
                 None => {
                     let max = self.shared.config.policy.max_queued;
-                    if state.queued.len() >= max {
-                        return Err(ReconnectError::QueueFull { max });
-                    }
-                    state.queued.push_back(message);
-                    return Ok(());
+                    return enqueue(&mut state.queued, message, max);
                 }
                 Some(client) => {
                     let max = self.shared.config.max_unacked;
@@ -543,7 +661,22 @@ impl ReconnectingClient {
         if let Err(error) = client.send(message.frame).await {
             tracing::debug!(%error, "send on a closing connection; will resend");
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// With [`ReconnectConfig::hold_until_ready`]: the connection `generation` may carry
+    /// messages now, so the unacknowledged ones are resent and the queue is sent, in order.
+    /// False when that connection is gone (or was already ready).
+    pub async fn ready(&self, generation: u64) -> bool {
+        let _order = self.shared.send_lock.lock().await;
+        let client = {
+            let state = self.shared.state();
+            match &state.client {
+                Some(client) if state.generation == generation && !state.live => client.clone(),
+                _ => return false,
+            }
+        };
+        flush(&self.shared, &client, generation).await
     }
 
     /// Marks the message `id` acknowledged; false if it was not awaiting acknowledgment.
@@ -576,10 +709,40 @@ impl ReconnectingClient {
     }
 }
 
-/// On a new connection: sends the registration frames, the unacknowledged messages and
-/// the queue, then makes the connection live. False if the connection failed meanwhile
-/// (everything sent stays unacknowledged or queued).
+/// Queues `message` under its [`Queueing`] within `max` messages.
+fn enqueue(
+    queued: &mut VecDeque<Message>,
+    message: Message,
+    max: usize,
+) -> Result<Option<String>, ReconnectError> {
+    if let Queueing::Latest(key) = &message.queueing
+        && let Some(old) = queued
+            .iter_mut()
+            .find(|m| matches!(&m.queueing, Queueing::Latest(k) if k == key))
+    {
+        let replaced = std::mem::replace(old, message);
+        return Ok(Some(replaced.id));
+    }
+    let mut dropped = None;
+    if queued.len() >= max {
+        let oldest_droppable = queued
+            .iter()
+            .position(|m| m.queueing == Queueing::Droppable);
+        match oldest_droppable.and_then(|at| queued.remove(at)) {
+            Some(old) => dropped = Some(old.id),
+            None => return Err(ReconnectError::QueueFull { max }),
+        }
+    }
+    queued.push_back(message);
+    Ok(dropped)
+}
+
+/// On a new connection: sends the registration frames, then (unless the configuration
+/// holds it until [`ReconnectingClient::ready`]) the unacknowledged messages and the queue,
+/// and makes the connection live. False if the connection failed meanwhile (everything
+/// sent stays unacknowledged or queued).
 async fn resume(shared: &Shared, client: Client, generation: u64) -> bool {
+    shared.event(&ConnectionEvent::Connected { generation });
     let _order = shared.send_lock.lock().await;
     let first = shared
         .config
@@ -592,6 +755,19 @@ async fn resume(shared: &Shared, client: Client, generation: u64) -> bool {
             return false;
         }
     }
+    if shared.config.hold_until_ready {
+        let mut state = shared.state();
+        state.client = Some(client);
+        state.generation = generation;
+        state.live = false;
+        return true;
+    }
+    flush(shared, &client, generation).await
+}
+
+/// Resends the unacknowledged messages and sends the queue on `client`, then makes it
+/// live. Called with `send_lock` held.
+async fn flush(shared: &Shared, client: &Client, generation: u64) -> bool {
     let resend: Vec<Bytes> = shared
         .state()
         .unacked
@@ -615,6 +791,8 @@ async fn resume(shared: &Shared, client: Client, generation: u64) -> bool {
                 None => {
                     // Sends wait for `send_lock`, so nothing is queued after this.
                     state.client = Some(client.clone());
+                    state.generation = generation;
+                    state.live = true;
                     break;
                 }
             }
@@ -661,9 +839,20 @@ async fn supervise(
                 let _ = user.send(Ok(frame)).await;
             }
         }
-        shared.state().client = None;
+        let lost = {
+            let mut state = shared.state();
+            state.live = false;
+            state.client.take()
+        };
+        if let Some(client) = lost {
+            shared.event(&ConnectionEvent::Lost {
+                generation,
+                idle: client.metrics().idle_timeouts > 0,
+            });
+        }
         if stop.has_changed().is_err() {
             shared.status.send_replace(Status::Closed);
+            shared.event(&ConnectionEvent::Closed);
             return;
         }
         match connector
@@ -677,6 +866,7 @@ async fn supervise(
             Err(error) => {
                 if stop.has_changed().is_err() {
                     shared.status.send_replace(Status::Closed);
+                    shared.event(&ConnectionEvent::Closed);
                     return;
                 }
                 let ReconnectError::GaveUp {
@@ -692,6 +882,7 @@ async fn supervise(
                     error: last_error.clone(),
                 });
                 shared.state().failed = Some(error.clone());
+                shared.event(&ConnectionEvent::GaveUp);
                 let _ = user.send(Err(error)).await;
                 return;
             }

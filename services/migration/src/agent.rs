@@ -8,6 +8,15 @@
 //! delivered). Every message the service sends is validated against the catalogue,
 //! acknowledged (with `success: false` and INVALID_MESSAGE when it breaks a constraint)
 //! and handed to the caller as an [`Event`].
+//!
+//! The connection's state is the catalogue's `AgentConnection` machine, moved only through
+//! its generated `next` by the connection's events ([`ConnectionEvent`]), the
+//! AGENT_STARTED exchange and SHUTDOWN_REQUEST ([`Agent::state`] watches it). Nothing but
+//! AGENT_STARTED and heartbeats goes out before the service accepted AGENT_STARTED
+//! (`READY`); then the unacknowledged messages are resent and the queue is sent. While
+//! disconnected the queue follows the catalogue (MAX_QUEUED_MESSAGES): only the latest
+//! BACKUP_PROGRESS of a backup is kept, and a full queue drops its oldest USER_ACTION or
+//! ERROR_REPORT first.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,18 +25,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ipcspec_generated::migration::{
-    self as catalogue, AcknowledgmentPayload, AgentHandler, AgentMessage, AgentStartedPayload,
-    BackupRequestPayload, ConfigurationUpdatePayload, Envelope, ErrorCode, EscalationNoticePayload,
+    self as catalogue, AcknowledgmentPayload, AgentConnection, AgentConnectionTrigger,
+    AgentHandler, AgentMessage, AgentStartedPayload, BackupRequestPayload,
+    ConfigurationUpdatePayload, Envelope, ErrorCode, EscalationNoticePayload,
     ShutdownRequestPayload, StatusUpdatePayload, dispatch_to_agent,
 };
-use ipcspec_runtime::client::reconnect::{ReconnectInbound, Status};
+use ipcspec_runtime::client::reconnect::{ConnectionEvent, Queueing, ReconnectInbound, Status};
 use ipcspec_runtime::client::{
     ClientConfig, JsonCorrelator, ReconnectConfig, ReconnectError, ReconnectPolicy,
     ReconnectingClient,
 };
 use ipcspec_runtime::{HandlerError, MessageContext};
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::wire;
 
@@ -130,19 +140,129 @@ type Waiters =
 pub struct Agent {
     client: ReconnectingClient,
     waiters: Waiters,
+    machine: Machine,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Agent {
     fn drop(&mut self) {
+        // The user logs off or the agent is stopped locally (`exit`). In the states that
+        // do not declare it (an attempt or the AGENT_STARTED exchange under way) the
+        // process simply ends with the machine.
+        self.machine.take_if_accepted(AgentConnectionTrigger::Exit);
         for task in &self.tasks {
             task.abort();
         }
     }
 }
 
-/// The AGENT_STARTED ids sent on each connection, to recognise their acknowledgments.
-type StartIds = Arc<Mutex<Vec<String>>>;
+/// The AGENT_STARTED ids sent on each connection, with the connection's number, to
+/// recognise their acknowledgments.
+type StartIds = Arc<Mutex<Vec<(String, u64)>>>;
+
+/// The agent's `AgentConnection` state; every change goes through the generated machine.
+#[derive(Debug, Clone)]
+struct Machine {
+    state: Arc<watch::Sender<AgentConnection>>,
+    /// When the current AGENT_STARTED was sent (for its acknowledgment timeout).
+    starting_since: Arc<Mutex<Option<tokio::time::Instant>>>,
+    /// The agent closed the connection because an acknowledgment is overdue: its loss is
+    /// `stale`, not `closed`.
+    closing_stale: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Machine {
+    fn new() -> Machine {
+        Machine {
+            state: Arc::new(watch::Sender::new(AgentConnection::INITIAL)),
+            starting_since: Arc::default(),
+            closing_stale: Arc::default(),
+        }
+    }
+
+    fn current(&self) -> AgentConnection {
+        *self.state.borrow()
+    }
+
+    /// Takes `trigger`'s transition; a trigger the current state does not accept is
+    /// refused by the machine (logged, state unchanged).
+    fn take(&self, trigger: AgentConnectionTrigger) -> bool {
+        let mut taken = false;
+        self.state
+            .send_if_modified(|state| match state.next(trigger) {
+                Ok(next) => {
+                    *state = next;
+                    taken = true;
+                    true
+                }
+                Err(refused) => {
+                    tracing::warn!(%refused, "AgentConnection transition refused");
+                    false
+                }
+            });
+        if taken && trigger == AgentConnectionTrigger::SendAgentStarted {
+            *self
+                .starting_since
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(tokio::time::Instant::now());
+        }
+        taken
+    }
+
+    /// Takes `trigger` when the current state declares it; otherwise does nothing (the
+    /// event does not concern this state, e.g. a loss after the agent already left it).
+    fn take_if_accepted(&self, trigger: AgentConnectionTrigger) -> bool {
+        self.current().accepts().contains(&trigger) && self.take(trigger)
+    }
+
+    /// Moves the machine on the reconnecting client's events.
+    fn on_connection_event(&self, event: &ConnectionEvent) {
+        use AgentConnectionTrigger as On;
+        match event {
+            ConnectionEvent::Attempt { .. } => {
+                let trigger = if self.current() == AgentConnection::Disconnected {
+                    On::Start
+                } else {
+                    On::Retry
+                };
+                self.take_if_accepted(trigger);
+            }
+            ConnectionEvent::AttemptFailed { timed_out, .. } => {
+                self.take_if_accepted(if *timed_out { On::Timeout } else { On::Error });
+            }
+            ConnectionEvent::Connected { .. } => {
+                self.take_if_accepted(On::Connected);
+            }
+            ConnectionEvent::Lost { idle, .. } => {
+                let stale = *idle
+                    || self
+                        .closing_stale
+                        .swap(false, std::sync::atomic::Ordering::Relaxed);
+                if !(stale && self.take_if_accepted(On::Stale)) {
+                    self.take_if_accepted(On::Closed);
+                }
+            }
+            ConnectionEvent::GaveUp => {
+                self.take_if_accepted(On::Exhausted);
+            }
+            ConnectionEvent::Closed => {
+                self.take_if_accepted(On::Exit);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// How a message waits while disconnected, as MAX_QUEUED_MESSAGES states it: only the
+/// latest BACKUP_PROGRESS of a backup, USER_ACTION and ERROR_REPORT dropped first.
+#[must_use]
+pub fn queueing(message: &AgentMessage) -> Queueing {
+    match message {
+        AgentMessage::BackupProgress(p) => Queueing::Latest(format!("progress:{}", p.backup_id)),
+        AgentMessage::UserAction(_) | AgentMessage::ErrorReport(_) => Queueing::Droppable,
+        _ => Queueing::Keep,
+    }
+}
 
 impl Agent {
     /// Connects (retrying per the policy) and starts the tasks that acknowledge service
@@ -154,6 +274,23 @@ impl Agent {
     pub async fn connect(
         config: AgentConfig,
     ) -> Result<(Agent, mpsc::Receiver<Event>), ReconnectError> {
+        Self::connect_with_state(config, watch::Sender::new(AgentConnection::INITIAL)).await
+    }
+
+    /// [`connect`](Self::connect), publishing the `AgentConnection` state on `state` from
+    /// the first attempt on (the caller sees the states of a connect that fails too).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with_state(
+        config: AgentConfig,
+        state: watch::Sender<AgentConnection>,
+    ) -> Result<(Agent, mpsc::Receiver<Event>), ReconnectError> {
+        let machine = Machine {
+            state: Arc::new(state),
+            ..Machine::new()
+        };
         let start_ids: StartIds = Arc::default();
         let started = AgentStartedPayload {
             user_id: config.user_id.clone(),
@@ -162,20 +299,29 @@ impl Agent {
         };
         let on_reconnect = {
             let start_ids = Arc::clone(&start_ids);
-            Arc::new(move |_generation: u64| {
+            let machine = machine.clone();
+            Arc::new(move |generation: u64| {
                 let id = wire::new_id();
                 let message = AgentMessage::AgentStarted(started.clone());
                 match wire::encode_agent(&id, &message) {
-                    Ok(frame) => {
+                    Ok(frame) if machine.take(AgentConnectionTrigger::SendAgentStarted) => {
                         start_ids
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
-                            .push(id);
+                            .push((id, generation));
                         vec![frame]
                     }
-                    Err(_) => Vec::new(),
+                    Ok(_) => Vec::new(),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot encode AGENT_STARTED");
+                        Vec::new()
+                    }
                 }
             })
+        };
+        let on_event = {
+            let machine = machine.clone();
+            Arc::new(move |event: &ConnectionEvent| machine.on_connection_event(event))
         };
         let reconnect = ReconnectConfig {
             policy: config.policy.clone(),
@@ -194,6 +340,8 @@ impl Agent {
             })),
             on_reconnect: Some(on_reconnect),
             seed: None,
+            on_event: Some(on_event),
+            hold_until_ready: true,
         };
         let (client, inbound) =
             ReconnectingClient::connect(&config.socket, reconnect, JsonCorrelator::ENVELOPE)
@@ -205,27 +353,39 @@ impl Agent {
             inbound,
             Arc::clone(&waiters),
             start_ids,
+            machine.clone(),
             events,
         ));
         let heartbeat = tokio::spawn(heartbeat_loop(client.clone(), config.heartbeat_interval));
         let watchdog = tokio::spawn(ack_watchdog(
             client.clone(),
             Arc::clone(&waiters),
+            machine.clone(),
             config.ack_timeout,
         ));
         Ok((
             Agent {
                 client,
                 waiters,
+                machine,
                 tasks: vec![reader, heartbeat, watchdog],
             },
             receiver,
         ))
     }
 
+    /// The connection's `AgentConnection` state, as a watch.
+    #[must_use]
+    pub fn state(&self) -> watch::Receiver<AgentConnection> {
+        self.machine.state.subscribe()
+    }
+
     /// Sends `message` with a fresh id after checking it against the catalogue; returns
     /// the id and a receiver for its acknowledgment. The message is resent after a
-    /// reconnect until acknowledged.
+    /// reconnect until acknowledged. While disconnected it is queued as the catalogue
+    /// says: a BACKUP_PROGRESS replaced by a later one of the same backup, or a
+    /// USER_ACTION or ERROR_REPORT dropped from a full queue, is never sent, and its
+    /// receiver reports that (the sender is dropped).
     ///
     /// # Errors
     ///
@@ -238,7 +398,7 @@ impl Agent {
         let id = wire::new_id();
         let frame = wire::encode_agent(&id, message)
             .map_err(|error| AgentError::Invalid(error.to_string()))?;
-        let receiver = self.send_frame(&id, frame).await?;
+        let receiver = self.send_frame_with(&id, frame, queueing(message)).await?;
         Ok((id, receiver))
     }
 
@@ -252,19 +412,45 @@ impl Agent {
         id: &str,
         frame: Bytes,
     ) -> Result<oneshot::Receiver<AcknowledgmentPayload>, AgentError> {
+        self.send_frame_with(id, frame, Queueing::Keep).await
+    }
+
+    /// [`send_frame`](Self::send_frame), queued while disconnected as `queueing` says
+    /// (see [`queueing`]).
+    ///
+    /// # Errors
+    ///
+    /// Connection errors.
+    pub async fn send_frame_with(
+        &self,
+        id: &str,
+        frame: Bytes,
+        queueing: Queueing,
+    ) -> Result<oneshot::Receiver<AcknowledgmentPayload>, AgentError> {
         let (tx, rx) = oneshot::channel();
         self.waiters
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id.to_owned(), (tokio::time::Instant::now(), tx));
-        if let Err(error) = self.client.send(frame, id).await {
-            self.waiters
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(id);
-            return Err(error.into());
+        match self.client.send_with(frame, id, queueing).await {
+            Ok(superseded) => {
+                if let Some(superseded) = superseded {
+                    tracing::debug!(id = superseded, "a queued message gave way");
+                    self.waiters
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&superseded);
+                }
+                Ok(rx)
+            }
+            Err(error) => {
+                self.waiters
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(id);
+                Err(error.into())
+            }
         }
-        Ok(rx)
     }
 
     /// The connection's status.
@@ -315,15 +501,38 @@ async fn heartbeat_loop(client: ReconnectingClient, interval: Duration) {
 }
 
 /// Closes a connection on which a message waited longer than `timeout` for its
-/// acknowledgment (the catalogue's "treats the connection as broken"); the reconnecting
-/// client then reconnects and resends. Waiting restarts with each new connection.
-async fn ack_watchdog(client: ReconnectingClient, waiters: Waiters, timeout: Duration) {
+/// acknowledgment (the catalogue's "treats the connection as broken": `stale` when
+/// `READY`, `timeout` for AGENT_STARTED); the reconnecting client then reconnects and
+/// resends. Waiting restarts with each new connection.
+async fn ack_watchdog(
+    client: ReconnectingClient,
+    waiters: Waiters,
+    machine: Machine,
+    timeout: Duration,
+) {
     let mut status = client.status();
     let mut generation = 0;
     let period = (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
+        if machine.current() == AgentConnection::Starting {
+            let since = *machine
+                .starting_since
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if since.is_some_and(|since| since.elapsed() > timeout)
+                && machine.take(AgentConnectionTrigger::Timeout)
+                && let Some(connection) = client.client()
+            {
+                tracing::warn!(
+                    ?timeout,
+                    "AGENT_STARTED not acknowledged in time; reconnecting"
+                );
+                connection.close();
+            }
+            continue;
+        }
         let current = match &*status.borrow_and_update() {
             Status::Connected { generation } => Some(*generation),
             _ => None,
@@ -345,6 +554,9 @@ async fn ack_watchdog(client: ReconnectingClient, waiters: Waiters, timeout: Dur
         drop(waiting);
         if let (Some(id), Some(connection)) = (overdue, client.client()) {
             tracing::warn!(id, ?timeout, "no acknowledgment in time; reconnecting");
+            machine
+                .closing_stale
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             connection.close();
         }
     }
@@ -412,6 +624,7 @@ async fn read_loop(
     mut inbound: ReconnectInbound,
     waiters: Waiters,
     start_ids: StartIds,
+    machine: Machine,
     events: mpsc::Sender<Event>,
 ) {
     while let Some(frame) = inbound.recv().await {
@@ -458,16 +671,21 @@ async fn read_loop(
             (Ok(_), "ACKNOWLEDGMENT") => {
                 let payload: Option<AcknowledgmentPayload> =
                     serde_json::from_str(envelope.payload.get()).ok();
+                if let (Some(payload), None) = (&payload, &envelope.correlation_id) {
+                    // A refusal without correlationId (TOO_MANY_CONNECTIONS): the service
+                    // closes the connection and the agent retries.
+                    tracing::warn!(code = ?payload.error_code, "the service refused the connection");
+                    machine.take_if_accepted(AgentConnectionTrigger::RetryableRejection);
+                }
                 if let (Some(payload), Some(acknowledged)) = (payload, &envelope.correlation_id) {
-                    let was_start = start_ids
+                    let start = start_ids
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .contains(acknowledged);
-                    if was_start && !payload.success && fatal(payload.error_code.as_deref()) {
-                        stop = Some(Event::Rejected {
-                            code: payload.error_code.clone().unwrap_or_default(),
-                            message: payload.error_message.clone().unwrap_or_default(),
-                        });
+                        .iter()
+                        .find(|(id, _)| id == acknowledged)
+                        .map(|(_, generation)| *generation);
+                    if let Some(generation) = start {
+                        started(&client, &machine, &payload, generation, &mut stop).await;
                     }
                     let waiter = waiters
                         .lock()
@@ -484,6 +702,7 @@ async fn read_loop(
                 if message_type == "SHUTDOWN_REQUEST"
                     && let Ok(payload) = serde_json::from_str(envelope.payload.get())
                 {
+                    machine.take(AgentConnectionTrigger::ReceiveShutdownRequest);
                     stop = Some(Event::Shutdown(payload));
                 }
             }
@@ -516,6 +735,33 @@ async fn read_loop(
             let _ = events.send(event).await;
             return;
         }
+    }
+}
+
+/// The acknowledgment of the AGENT_STARTED sent on connection `generation`: `READY` (and
+/// the held messages go out), or a rejection, fatal or retryable.
+async fn started(
+    client: &ReconnectingClient,
+    machine: &Machine,
+    payload: &AcknowledgmentPayload,
+    generation: u64,
+    stop: &mut Option<Event>,
+) {
+    use AgentConnectionTrigger as On;
+    if payload.success {
+        if machine.take(On::ReceiveAcknowledgment) {
+            client.ready(generation).await;
+        }
+    } else if fatal(payload.error_code.as_deref()) {
+        machine.take(On::FatalRejection);
+        *stop = Some(Event::Rejected {
+            code: payload.error_code.clone().unwrap_or_default(),
+            message: payload.error_message.clone().unwrap_or_default(),
+        });
+    } else if machine.take(On::RetryableRejection)
+        && let Some(connection) = client.client()
+    {
+        connection.close();
     }
 }
 

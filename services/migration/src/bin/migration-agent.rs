@@ -12,9 +12,10 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use ipcspec_generated::migration::{self as catalogue, AcknowledgmentPayload, AgentMessage};
-use ipcspec_migration::agent::{Agent, AgentConfig, Event, check_agent_message};
+use ipcspec_migration::agent::{Agent, AgentConfig, Event, check_agent_message, queueing};
 use ipcspec_migration::identity::current_login_name;
 use ipcspec_migration::wire;
+use ipcspec_runtime::client::reconnect::Queueing;
 use ipcspec_runtime::strict;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -48,6 +49,13 @@ struct Cli {
     /// dead.
     #[arg(long, default_value_t = u64::from(catalogue::STALE_CONNECTION_SECONDS), global = true)]
     stale_seconds: u64,
+    /// Connection attempts in a row before the agent gives up.
+    #[arg(long, default_value_t = catalogue::MAX_RECONNECT_ATTEMPTS, global = true)]
+    reconnect_attempts: u32,
+    /// Milliseconds before the first reconnection attempt (doubling up to the catalogue's
+    /// RECONNECT_MAX_DELAY_MS).
+    #[arg(long, default_value_t = catalogue::RECONNECT_INITIAL_DELAY_MS, global = true)]
+    reconnect_delay_ms: u32,
     /// The version to announce in AGENT_STARTED.
     #[arg(long, default_value = catalogue::PROTOCOL_VERSION, global = true)]
     agent_version: String,
@@ -197,13 +205,15 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     let session = cli
         .session
         .unwrap_or_else(|| format!("agent-{}", std::process::id()));
-    let config = AgentConfig {
+    let mut config = AgentConfig {
         version: cli.agent_version,
         heartbeat_interval: Duration::from_secs(cli.heartbeat_seconds.max(1)),
         ack_timeout: Duration::from_secs(cli.ack_timeout_seconds.max(1)),
         stale_after: Duration::from_secs(cli.stale_seconds.max(1)),
         ..AgentConfig::new(&cli.socket, &user, &session)
     };
+    config.policy.max_attempts = cli.reconnect_attempts;
+    config.policy.initial_delay = Duration::from_millis(u64::from(cli.reconnect_delay_ms));
     // For `send`, validate before connecting: a typo should not need a service.
     let one = match &cli.command {
         Command::Send {
@@ -337,7 +347,7 @@ async fn run_lines(
         if line.trim().is_empty() {
             continue;
         }
-        let (id, frame) = match parse_line(&line, user) {
+        let (id, frame, queueing) = match parse_line(&line, user) {
             Ok(parsed) => parsed,
             Err(error) => {
                 eprintln!("migration-agent: stdin line {line_number}: {error:#}");
@@ -349,7 +359,8 @@ async fn run_lines(
             .acquire_owned()
             .await
             .context("the in-flight limit closed")?;
-        let ack: oneshot::Receiver<AcknowledgmentPayload> = agent.send_frame(&id, frame).await?;
+        let ack: oneshot::Receiver<AcknowledgmentPayload> =
+            agent.send_frame_with(&id, frame, queueing).await?;
         let verdicts = verdicts.clone();
         tokio::spawn(async move {
             let code = match ack.await {
@@ -385,7 +396,7 @@ fn ended(end: Result<End, tokio::task::JoinError>) -> u8 {
     }
 }
 
-fn parse_line(line: &str, user: &str) -> anyhow::Result<(String, bytes::Bytes)> {
+fn parse_line(line: &str, user: &str) -> anyhow::Result<(String, bytes::Bytes, Queueing)> {
     let Value::Object(mut object) = serde_json::from_str(line).context("not JSON")? else {
         bail!("not a JSON object");
     };
@@ -406,5 +417,5 @@ fn parse_line(line: &str, user: &str) -> anyhow::Result<(String, bytes::Bytes)> 
     }
     let message = message(&message_type, payload, user)?;
     let frame = wire::encode_agent(&id, &message)?;
-    Ok((id, frame))
+    Ok((id, frame, queueing(&message)))
 }
