@@ -2382,6 +2382,17 @@ impl std::fmt::Display for QueuedMessageStateTrigger {
     }
 }
 
+/// Every state machine of the catalogue as data, in catalogue order: what a test
+/// comparing a service's transitions with the catalogue iterates.
+pub const MACHINES: &[ipcspec_runtime::machine::MachineTable] = &[
+    RegistrationState::TABLE,
+    PendingInvokeState::TABLE,
+    UtilityProcessRegistrationState::TABLE,
+    MessageChannelConnection::TABLE,
+    DirectIpcTargetState::TABLE,
+    QueuedMessageState::TABLE,
+];
+
 /// One constant per message of the catalogue, named after its wire name, with its
 /// wire facts (`messages::AGENT_STARTED.reply`).
 pub mod messages {

@@ -2997,6 +2997,11 @@ impl From<UserMigrationState> for UserMigration {
     }
 }
 
+/// Every state machine of the catalogue as data, in catalogue order: what a test
+/// comparing a service's transitions with the catalogue iterates.
+pub const MACHINES: &[ipcspec_runtime::machine::MachineTable] =
+    &[AgentConnection::TABLE, UserMigration::TABLE];
+
 /// One constant per message of the catalogue, named after its wire name, with its
 /// wire facts (`messages::AGENT_STARTED.reply`).
 pub mod messages {

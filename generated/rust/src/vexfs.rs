@@ -5359,6 +5359,14 @@ impl std::fmt::Display for EmbeddingRequestStateTrigger {
     }
 }
 
+/// Every state machine of the catalogue as data, in catalogue order: what a test
+/// comparing a service's transitions with the catalogue iterates.
+pub const MACHINES: &[ipcspec_runtime::machine::MachineTable] = &[
+    ServiceConnection::TABLE,
+    CircuitBreaker::TABLE,
+    EmbeddingRequestState::TABLE,
+];
+
 /// One constant per message of the catalogue, named after its wire name, with its
 /// wire facts (`messages::AGENT_STARTED.reply`).
 pub mod messages {

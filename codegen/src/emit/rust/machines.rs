@@ -14,9 +14,9 @@ use crate::ir::{Machine, MachineTrigger, Module, Trigger};
 
 use super::{docs, ident};
 
-/// Every machine of the module.
+/// Every machine of the module, and `MACHINES`, their tables.
 pub(super) fn items(module: &Module) -> TokenStream {
-    module
+    let mut items: TokenStream = module
         .machines
         .iter()
         .map(|machine| {
@@ -25,7 +25,14 @@ pub(super) fn items(module: &Module) -> TokenStream {
             items.extend(state_type_conversions(module, machine));
             items
         })
-        .collect()
+        .collect();
+    let tables = module.machines.iter().map(|m| ident(&m.idents.rust));
+    items.extend(quote! {
+        /// Every state machine of the catalogue as data, in catalogue order: what a test
+        /// comparing a service's transitions with the catalogue iterates.
+        pub const MACHINES: &[ipcspec_runtime::machine::MachineTable] = &[#(#tables::TABLE),*];
+    });
+    items
 }
 
 /// The Rust variant of a state, by catalogue name.
