@@ -616,7 +616,9 @@ impl AgentHandler for Checker {
 
 /// Whether a refusal of AGENT_STARTED is final (the catalogue's `fatalRejection`).
 fn fatal(code: Option<&str>) -> bool {
-    matches!(code, Some("USER_MISMATCH" | "UNSUPPORTED_AGENT_VERSION"))
+    [ErrorCode::UserMismatch, ErrorCode::UnsupportedAgentVersion]
+        .iter()
+        .any(|fatal| code == Some(fatal.as_str()))
 }
 
 async fn read_loop(
@@ -671,10 +673,12 @@ async fn read_loop(
             (Ok(_), "ACKNOWLEDGMENT") => {
                 let payload: Option<AcknowledgmentPayload> =
                     serde_json::from_str(envelope.payload.get()).ok();
-                if let (Some(payload), None) = (&payload, &envelope.correlation_id) {
-                    // A refusal without correlationId (TOO_MANY_CONNECTIONS): the service
+                if let (Some(payload), None) = (&payload, &envelope.correlation_id)
+                    && payload.error_code.as_deref() == Some(ErrorCode::TooManyConnections.as_str())
+                {
+                    // The connection limit's refusal (no correlationId): the service
                     // closes the connection and the agent retries.
-                    tracing::warn!(code = ?payload.error_code, "the service refused the connection");
+                    tracing::warn!("the service refused the connection: TOO_MANY_CONNECTIONS");
                     machine.take_if_accepted(AgentConnectionTrigger::RetryableRejection);
                 }
                 if let (Some(payload), Some(acknowledged)) = (payload, &envelope.correlation_id) {
