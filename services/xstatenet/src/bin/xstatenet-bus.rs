@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use ipcspec_generated::xstatenet as catalogue;
+use ipcspec_generated::xstatenet::{self as catalogue, ServiceLifecycle, ServiceLifecycleTrigger};
 use ipcspec_runtime::codec::Framing;
 use ipcspec_runtime::server::{Server, ServerConfig};
 use ipcspec_runtime::transport::unix::{Listener, ListenerOptions};
@@ -331,10 +331,36 @@ fn prometheus(handle: &ipcspec_runtime::server::ServerHandle, bus: &Bus) -> Stri
     out
 }
 
+/// The bus process's `ServiceLifecycle`; every change goes through the generated machine.
+#[derive(Debug, Clone)]
+struct Lifecycle(Arc<std::sync::Mutex<ServiceLifecycle>>);
+
+impl Lifecycle {
+    fn new() -> Lifecycle {
+        Lifecycle(Arc::new(std::sync::Mutex::new(ServiceLifecycle::INITIAL)))
+    }
+
+    fn take(&self, trigger: ServiceLifecycleTrigger) {
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match state.next(trigger) {
+            Ok(next) => *state = next,
+            Err(refused) => tracing::warn!(%refused, "ServiceLifecycle transition refused"),
+        }
+    }
+}
+
 async fn serve(cli: Cli) -> anyhow::Result<()> {
+    let lifecycle = Lifecycle::new();
+    let failed = |error: anyhow::Error| {
+        lifecycle.take(ServiceLifecycleTrigger::Error);
+        error
+    };
     let files =
         ipcspec_xstatenet::config::ConfigFiles::in_dir(&cli.config, environment().as_deref());
-    let settings = ipcspec_xstatenet::config::load(&files)?;
+    let settings = ipcspec_xstatenet::config::load(&files).map_err(failed)?;
     let reload = init_logging(&settings.filter());
     let socket = cli
         .socket
@@ -353,12 +379,16 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         send_buffer_bytes: Some(1024 * 1024),
         ..ListenerOptions::default()
     };
-    let listener = Listener::bind(&socket, options).await.with_context(|| {
-        format!(
-            "cannot listen on {} (is another bus running?)",
-            socket.display()
-        )
-    })?;
+    let listener = Listener::bind(&socket, options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another bus running?)",
+                socket.display()
+            )
+        })
+        .map_err(failed)?;
+    lifecycle.take(ServiceLifecycleTrigger::Listening);
     let config = ServerConfig {
         framing: Framing::Newline,
         max_frame_bytes: catalogue::MAX_LINE_BYTES as usize,
@@ -422,11 +452,13 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     {
         let handle = handle.clone();
+        let lifecycle = lifecycle.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = interrupt.recv() => {}
                 _ = term.recv() => {}
             }
+            lifecycle.take(ServiceLifecycleTrigger::Stop);
             tracing::info!("stopping: telling every client, then draining");
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
             handle.broadcast(ipcspec_xstatenet::bus::shutting_down_line());
@@ -439,6 +471,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         tracing::debug!(%error, "no readiness notification sent");
     }
     let report = server.serve(listener).await;
+    lifecycle.take(ServiceLifecycleTrigger::Closed);
     tracing::info!(drained = report.drained, "stopped");
     Ok(())
 }
