@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use ipcspec_generated::migration::{
-    AcknowledgmentPayload, AgentStartedPayload, BackupCompletedPayload, BackupProgressPayload,
-    BackupStartedPayload, DelayRequestPayload, Envelope, ErrorCode, ErrorReportPayload,
-    ServiceHandler, UserActionPayload, UserActionType, dispatch_to_service,
+    self, AcknowledgmentPayload, AgentStartedPayload, BackupCompletedPayload,
+    BackupProgressPayload, BackupStartedPayload, DelayRequestPayload, Envelope, ErrorCode,
+    ErrorReportPayload, ServiceHandler, UserActionPayload, UserActionType, dispatch_to_service,
 };
 use ipcspec_runtime::client::{Client, ClientConfig, JsonCorrelator};
 use ipcspec_runtime::dispatch::MessageId;
@@ -231,7 +231,10 @@ pub async fn serve(socket: &Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", socket.display()))?;
     crate::announce(socket);
-    let server = Server::new(ServerConfig::default(), MigrationService::default());
+    let server = Server::new(
+        ServerConfig::from_profile(&migration::WIRE),
+        MigrationService::default(),
+    );
     server.serve(listener).await;
     Ok(())
 }
@@ -300,7 +303,7 @@ pub async fn client(options: &ClientOptions, durable: bool) -> anyhow::Result<Cl
     let name = if durable { "durable" } else { "runtime" };
     let config = ClientConfig {
         inbound_queue_capacity: 4096,
-        ..ClientConfig::default()
+        ..ClientConfig::from_profile(&migration::WIRE)
     };
     let (client, mut inbound) = Client::connect(
         &options.socket,

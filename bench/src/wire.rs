@@ -22,8 +22,8 @@ pub const ID_OFFSET: usize = 7;
 /// Length of every request id and ack id (`b-` + 12 digits).
 pub const ID_LEN: usize = 14;
 
-/// The largest frame body accepted anywhere in the benchmark (the catalogue's 1 MiB).
-pub const MAX_FRAME: usize = 1024 * 1024;
+/// The largest frame body accepted anywhere in the benchmark: the catalogue's limit.
+pub const MAX_FRAME: usize = ipcspec_generated::migration::WIRE.limits.max_message_bytes;
 
 /// The `sessionId` of the durable row's AGENT_STARTED.
 pub const SESSION_ID: &str = "bench-1";

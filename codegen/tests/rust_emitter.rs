@@ -1334,6 +1334,7 @@ fn fixture_catalogues_compile_lint_and_round_trip_in_their_own_crate() {
     let fixtures = [
         "codegen/tests/fixtures/everything.json",
         "codegen/tests/fixtures/binwire.json",
+        "codegen/tests/fixtures/altheader.json",
     ];
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-emitter-fixtures");
     let crate_dir = dir.join("crate");
@@ -1354,7 +1355,13 @@ fn fixture_catalogues_compile_lint_and_round_trip_in_their_own_crate() {
         &format!("path = {:?}", runtime.display().to_string()),
     );
     // `[workspace]`: the crate sits under the repository's target/, and is its own root.
-    std::fs::write(&manifest_path, manifest + "\n[workspace]\n").unwrap();
+    // The header-layout cases drive the runtime's codecs, which take `bytes` buffers.
+    let dev_dependencies = "\n[dev-dependencies]\nbytes = \"1\"\ntokio-util = { version = \"0.7\", features = [\"codec\"] }\n";
+    std::fs::write(
+        &manifest_path,
+        manifest + dev_dependencies + "\n[workspace]\n",
+    )
+    .unwrap();
     std::fs::copy(root().join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
 
     let modules: Vec<Module> = fixtures.iter().map(|f| lower(f)).collect();
@@ -1370,6 +1377,11 @@ fn fixture_catalogues_compile_lint_and_round_trip_in_their_own_crate() {
     std::fs::write(
         tests.join("cases.rs"),
         include_str!("rust_emitter/fixture_cases.rs"),
+    )
+    .unwrap();
+    std::fs::write(
+        tests.join("header_layout.rs"),
+        include_str!("rust_emitter/header_layout_cases.rs"),
     )
     .unwrap();
     std::fs::write(

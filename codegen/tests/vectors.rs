@@ -32,6 +32,7 @@ use ipcspec_runtime::codec::{
     BinaryHeaderCodec, BinaryHeaderError, LengthPrefixedCodec, LengthPrefixedError, NewlineCodec,
     NewlineError,
 };
+use ipcspec_runtime::profile::WireProfile;
 use ipcspec_runtime::{MessageInfo, dispatch};
 use serde_json::{Value, json};
 use tokio_util::codec::{Decoder, Encoder};
@@ -93,6 +94,19 @@ fn read_json(path: &Path) -> Value {
         &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )
     .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The generated wire profile of a catalogue: the runtime's codecs are built from it.
+fn wire_of(m: &Module) -> &'static WireProfile {
+    match m.name.as_str() {
+        "migration" => &migration::WIRE,
+        "direct-ipc" => &direct_ipc::WIRE,
+        "xstatenet" => &xstatenet::WIRE,
+        "vexfs" => &vexfs::WIRE,
+        other => {
+            panic!("catalogue `{other}` has no generated WIRE wired into codegen/tests/vectors.rs")
+        }
+    }
 }
 
 fn catalogues() -> Vec<Catalogue> {
@@ -486,20 +500,23 @@ fn receive_json(cat: &Catalogue, bytes: &[u8], id: &str) -> Result<Value, ErrorC
         _ => m.wire.max_message_bytes,
     };
     let limit = usize::try_from(limit).unwrap();
-    let body: Vec<u8> = match &m.wire.framing {
-        Framing::LengthPrefixed {
-            width_bytes: 4,
-            byte_order: ir::ByteOrder::Little,
-        } => {
-            let frames =
-                decode_all(LengthPrefixedCodec::new(limit), bytes).map_err(|e| match e {
+    assert_eq!(
+        wire_of(m).max_frame_bytes(),
+        limit,
+        "{id}: the profile's frame limit"
+    );
+    let body: Vec<u8> = match wire_of(m).framing {
+        ipcspec_runtime::codec::Framing::LengthPrefixed(prefix) => {
+            let frames = decode_all(LengthPrefixedCodec::new(prefix, limit), bytes).map_err(
+                |e| match e {
                     LengthPrefixedError::FrameTooLarge { .. } => ErrorClass::Limit,
                     LengthPrefixedError::Truncated { .. } => ErrorClass::Framing,
                     other => panic!("{id}: {other}"),
-                })?;
+                },
+            )?;
             one(frames, id).to_vec()
         }
-        Framing::NewlineDelimited => {
+        ipcspec_runtime::codec::Framing::Newline => {
             let frames = decode_all(NewlineCodec::new(limit), bytes).map_err(|e| match e {
                 NewlineError::LineTooLong { .. } => ErrorClass::Limit,
                 NewlineError::InvalidUtf8 { .. } => ErrorClass::Encoding,
@@ -619,24 +636,11 @@ fn decode_error_class(error: &DecodeError) -> ErrorClass {
 }
 
 fn binary_codec(m: &Module) -> BinaryHeaderCodec {
-    let env = &m.wire.envelope;
-    let magic = u32::try_from(env.magic.as_ref().unwrap().1).unwrap();
-    let version = u32::try_from(env.version.as_ref().unwrap().1).unwrap();
-    assert!(
-        matches!(
-            m.wire.framing,
-            Framing::BinaryHeader {
-                length_counts: ir::LengthCounts::HeaderAndPayload,
-                ..
-            }
-        ),
-        "the runtime's BinaryHeaderCodec counts header and payload"
-    );
-    BinaryHeaderCodec::new(
-        magic,
-        [version],
-        usize::try_from(m.wire.max_message_bytes).unwrap(),
-    )
+    let wire = wire_of(m);
+    let ipcspec_runtime::codec::Framing::BinaryHeader(layout) = wire.framing else {
+        panic!("{}: not a binary framing", m.name);
+    };
+    BinaryHeaderCodec::new(*layout, wire.limits.max_message_bytes)
 }
 
 /// What a receiver built from the runtime and the generated code does with a binary
@@ -657,11 +661,13 @@ fn receive_binary(cat: &Catalogue, bytes: &[u8], id: &str) -> Result<Value, Erro
         Framing::BinaryHeader { header, .. } => m.ty(*header).name.clone(),
         _ => unreachable!(),
     };
-    let header = vexfs_decode(&header_type, &frame.header.to_bytes())
+    let header = vexfs_decode(&header_type, &frame.header)
         .unwrap()
         .unwrap_or_else(|e| panic!("{id}: header: {e}"));
-    let info = dispatch::find_code(cat.messages, frame.header.message_type)
-        .ok_or(ErrorClass::UnknownType)?;
+    let layout = vexfs::HEADER_LAYOUT;
+    let code = u32::try_from(layout.read(layout.message_type, &frame.header))
+        .map_err(|_| ErrorClass::UnknownType)?;
+    let info = dispatch::find_code(cat.messages, code).ok_or(ErrorClass::UnknownType)?;
     let msg = m.message(info.name).unwrap();
     let payload = match &msg.payload {
         Some(Ty::Named(t)) => {
@@ -701,7 +707,10 @@ fn encode(cat: &Catalogue, v: &Value) -> Vec<u8> {
     match &m.wire.framing {
         Framing::LengthPrefixed { .. } => {
             let text = serde_json::to_vec(body).unwrap();
-            LengthPrefixedCodec::new(usize::MAX)
+            let ipcspec_runtime::codec::Framing::LengthPrefixed(prefix) = wire_of(m).framing else {
+                panic!("the profile's framing is not the IR's");
+            };
+            LengthPrefixedCodec::new(prefix, usize::MAX)
                 .encode(&text[..], &mut buf)
                 .unwrap();
         }
@@ -711,26 +720,15 @@ fn encode(cat: &Catalogue, v: &Value) -> Vec<u8> {
                 .unwrap();
         }
         Framing::BinaryHeader { .. } => {
-            // The header from the body, the payload bytes from the frame: the runtime
-            // computes the length and the checksum again.
+            // The header from the body (through the generated header type), the payload
+            // bytes from the frame: the runtime computes the length and the checksum again.
             let bytes = frame_bytes(v);
-            let h = &body["header"];
-            let field = |name: &str| h[name].as_u64().unwrap();
-            let header = ipcspec_runtime::codec::BinaryHeader {
-                magic: u32::try_from(field("magic")).unwrap(),
-                version: u32::try_from(field("version")).unwrap(),
-                message_type: u32::try_from(field("message_type")).unwrap(),
-                length: 0,
-                correlation_id: field("correlation_id"),
-                timestamp: field("timestamp"),
-                flags: u32::try_from(field("flags")).unwrap(),
-                checksum: 0,
-            };
+            let header: vexfs::MessageHeader =
+                serde_json::from_value(body["header"].clone()).unwrap();
+            let size = vexfs::HEADER_LAYOUT.size;
             let frame = ipcspec_runtime::codec::BinaryFrame {
-                header,
-                payload: bytes::Bytes::copy_from_slice(
-                    &bytes[ipcspec_runtime::codec::BinaryHeader::SIZE..],
-                ),
+                header: bytes::Bytes::from(header.to_bytes().unwrap()),
+                payload: bytes::Bytes::copy_from_slice(&bytes[size..]),
             };
             binary_codec(m).encode(frame, &mut buf).unwrap();
         }

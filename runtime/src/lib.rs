@@ -1,9 +1,12 @@
 //! The ipcspec runtime: what carries catalogue messages over real sockets, and the
 //! support code of the crates ipcspec generates. It names no catalogue.
 //!
-//! - [`codec`]: framing as tokio-util `Decoder`/`Encoder`s (4-byte little-endian length
-//!   prefix, newline-delimited lines, the 40-byte binary header with CRC-32C), each
-//!   enforcing its size limit before allocating.
+//! - [`codec`]: framing as tokio-util `Decoder`/`Encoder`s (a length prefix of any width
+//!   and byte order, newline-delimited lines, a binary header of the layout a catalogue
+//!   declares), each enforcing its size limit before allocating.
+//! - [`profile`]: the [`profile::WireProfile`] type the generated `WIRE` constant of each
+//!   catalogue fills (framing, limits, timings, role messages); servers, clients and
+//!   codecs are built from it.
 //! - [`transport`]: Unix domain socket listeners (mode, group, stale-socket handling) and
 //!   connections with peer credentials; the [`transport::Connection`] every transport yields.
 //! - [`server`]: the accept loop, connection limit, bounded outbound queues, frame read
@@ -38,6 +41,7 @@ pub mod dispatch;
 pub mod machine;
 pub mod metrics_http;
 pub mod nesting;
+pub mod profile;
 pub mod serde_as;
 pub mod server;
 pub mod strict;
@@ -46,3 +50,4 @@ pub mod validate;
 
 pub use dispatch::{DispatchError, HandlerError, MessageContext, MessageInfo};
 pub use machine::{InvalidTransition, Trigger};
+pub use profile::WireProfile;

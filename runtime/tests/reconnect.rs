@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -81,7 +83,7 @@ async fn start(path: &Path, service: Dedupe) -> Running {
         ServerConfig {
             stale_after: None,
             drain_timeout: Duration::from_millis(500),
-            ..ServerConfig::default()
+            ..ServerConfig::from_profile(&common::WIRE)
         },
         service,
     );
@@ -130,7 +132,7 @@ fn config(policy: ReconnectPolicy) -> ReconnectConfig {
         connect_timeout: Duration::from_secs(1),
         ack_id: Some(ack_id()),
         seed: Some(7),
-        ..ReconnectConfig::default()
+        ..ReconnectConfig::from_profile(&common::WIRE)
     }
 }
 

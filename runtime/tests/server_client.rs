@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -76,10 +78,10 @@ struct Running {
 fn config() -> ServerConfig {
     ServerConfig {
         max_frame_bytes: MAX_FRAME,
-        frame_read_timeout: Duration::from_millis(200),
+        frame_read_timeout: Some(Duration::from_millis(200)),
         stale_after: None,
         drain_timeout: Duration::from_secs(2),
-        ..ServerConfig::default()
+        ..ServerConfig::from_profile(&common::WIRE)
     }
 }
 
@@ -106,7 +108,10 @@ async fn start_with<S: Service>(config: ServerConfig, service: S) -> Running {
 
 async fn client(path: &Path) -> Client {
     let connection = connect(path, GUARD).await.unwrap();
-    Framed::new(connection, LengthPrefixedCodec::new(MAX_FRAME))
+    Framed::new(
+        connection,
+        LengthPrefixedCodec::new(common::PREFIX, MAX_FRAME),
+    )
 }
 
 async fn recv(client: &mut Client) -> Option<Bytes> {
@@ -291,7 +296,7 @@ async fn half_a_frame_is_dropped_after_the_read_timeout_and_others_keep_working(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_frame_arriving_slowly_but_in_time_is_accepted() {
     let running = start(ServerConfig {
-        frame_read_timeout: Duration::from_secs(5),
+        frame_read_timeout: Some(Duration::from_secs(5)),
         ..config()
     })
     .await;
@@ -300,7 +305,10 @@ async fn a_frame_arriving_slowly_but_in_time_is_accepted() {
         connection.write_all(&[byte]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let mut client = Framed::new(connection, LengthPrefixedCodec::new(MAX_FRAME));
+    let mut client = Framed::new(
+        connection,
+        LengthPrefixedCodec::new(common::PREFIX, MAX_FRAME),
+    );
     assert_eq!(recv(&mut client).await.unwrap(), &b"hello"[..]);
     assert!(stop(running).await.drained);
 }

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,7 +103,7 @@ async fn client(running: &Running) -> (Client, Inbound) {
     Client::connect(
         &running.path,
         GUARD,
-        ClientConfig::default(),
+        ClientConfig::from_profile(&common::WIRE),
         JsonCorrelator::ENVELOPE,
     )
     .await
@@ -134,7 +136,7 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_resolves_with_its_acknowledgment() {
-    let running = start(ServerConfig::default()).await;
+    let running = start(ServerConfig::from_profile(&common::WIRE)).await;
     let (client, _inbound) = client(&running).await;
     assert_eq!(client.peer().unwrap().pid, Some(std::process::id()));
     let reply = client
@@ -156,7 +158,7 @@ async fn a_request_resolves_with_its_acknowledgment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_get_their_own_replies_out_of_order() {
-    let running = start(ServerConfig::default()).await;
+    let running = start(ServerConfig::from_profile(&common::WIRE)).await;
     let (client, _inbound) = client(&running).await;
     let mut tasks = Vec::new();
     for n in 0..20u64 {
@@ -180,7 +182,7 @@ async fn concurrent_requests_get_their_own_replies_out_of_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_timed_out_request_discards_its_late_reply() {
-    let running = start(ServerConfig::default()).await;
+    let running = start(ServerConfig::from_profile(&common::WIRE)).await;
     let (client, mut inbound) = client(&running).await;
     let error = client
         .request(
@@ -224,7 +226,7 @@ async fn frames_that_are_not_replies_go_to_inbound() {
             frame: Arc::new(|_| message("hb", "HEARTBEAT", json!({}))),
             message_type: Some("HEARTBEAT"),
         }),
-        ..ServerConfig::default()
+        ..ServerConfig::from_profile(&common::WIRE)
     })
     .await;
     let (client, mut inbound) = client(&running).await;
@@ -252,7 +254,7 @@ async fn frames_that_are_not_replies_go_to_inbound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn request_errors_are_precise() {
-    let running = start(ServerConfig::default()).await;
+    let running = start(ServerConfig::from_profile(&common::WIRE)).await;
     let (client, _inbound) = client(&running).await;
     assert_eq!(
         client
@@ -278,7 +280,12 @@ async fn request_errors_are_precise() {
         ClientError::DuplicateRequestId { id: "dup".into() }
     );
     assert!(pending.await.unwrap().is_ok());
-    let huge = Bytes::from(vec![b' '; ClientConfig::default().max_frame_bytes + 1]);
+    let huge = Bytes::from(vec![
+        b' ';
+        ClientConfig::from_profile(&common::WIRE)
+            .max_frame_bytes
+            + 1
+    ]);
     assert!(matches!(
         client.send(huge).await,
         Err(ClientError::TooLarge { .. })
@@ -289,7 +296,7 @@ async fn request_errors_are_precise() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_closing_server_fails_pending_requests_and_ends_inbound() {
-    let running = start(ServerConfig::default()).await;
+    let running = start(ServerConfig::from_profile(&common::WIRE)).await;
     let (client, mut inbound) = client(&running).await;
     let pending = {
         let client = client.clone();
@@ -322,13 +329,13 @@ async fn a_closing_server_fails_pending_requests_and_ends_inbound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_silent_server_is_given_up_after_the_idle_timeout_but_heartbeats_keep_it() {
     // Without heartbeats the server sends nothing: the client closes.
-    let silent = start(ServerConfig::default()).await;
+    let silent = start(ServerConfig::from_profile(&common::WIRE)).await;
     let (client, mut inbound) = Client::connect(
         &silent.path,
         GUARD,
         ClientConfig {
             idle_timeout: Some(Duration::from_millis(200)),
-            ..ClientConfig::default()
+            ..ClientConfig::from_profile(&common::WIRE)
         },
         JsonCorrelator::ENVELOPE,
     )
@@ -351,7 +358,7 @@ async fn a_silent_server_is_given_up_after_the_idle_timeout_but_heartbeats_keep_
             frame: Arc::new(|_| message("hb", "HEARTBEAT", json!({}))),
             message_type: Some("HEARTBEAT"),
         }),
-        ..ServerConfig::default()
+        ..ServerConfig::from_profile(&common::WIRE)
     })
     .await;
     let (client, mut inbound) = Client::connect(
@@ -359,7 +366,7 @@ async fn a_silent_server_is_given_up_after_the_idle_timeout_but_heartbeats_keep_
         GUARD,
         ClientConfig {
             idle_timeout: Some(Duration::from_secs(5)),
-            ..ClientConfig::default()
+            ..ClientConfig::from_profile(&common::WIRE)
         },
         JsonCorrelator::ENVELOPE,
     )
@@ -373,7 +380,7 @@ async fn a_silent_server_is_given_up_after_the_idle_timeout_but_heartbeats_keep_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn close_ends_the_connection_and_fails_waiting_requests() {
-    let running = start(ServerConfig::default()).await;
+    let running = start(ServerConfig::from_profile(&common::WIRE)).await;
     let (client, mut inbound) = client(&running).await;
     let waiting = {
         let client = client.clone();

@@ -3,6 +3,8 @@
 //! many per read, a bad line answered through `Service::on_bad_frame` while the
 //! connection goes on, heartbeats and the refusal as lines.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,7 +67,7 @@ async fn line(reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>) -> String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lines_are_frames_and_a_bad_line_is_answered_without_closing() {
-    let (_dir, path, handle) = start(ServerConfig::default()).await;
+    let (_dir, path, handle) = start(ServerConfig::from_profile(&common::WIRE)).await;
     let (read, mut write) = UnixStream::connect(&path).await.unwrap().into_split();
     let mut reader = BufReader::new(read);
 
@@ -109,7 +111,7 @@ async fn heartbeats_and_the_refusal_are_lines() {
         refusal: Some(Arc::new(|info| {
             Some(Bytes::from(format!("full at {}", info.max_connections)))
         })),
-        ..ServerConfig::default()
+        ..ServerConfig::from_profile(&common::WIRE)
     })
     .await;
     let (read, _write) = UnixStream::connect(&path).await.unwrap().into_split();
@@ -130,13 +132,13 @@ async fn heartbeats_and_the_refusal_are_lines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_speaks_lines_too() {
     use ipcspec_runtime::client::{Client, ClientConfig, JsonCorrelator};
-    let (_dir, path, _handle) = start(ServerConfig::default()).await;
+    let (_dir, path, _handle) = start(ServerConfig::from_profile(&common::WIRE)).await;
     let (client, mut inbound) = Client::connect(
         &path,
         GUARD,
         ClientConfig {
             framing: Framing::Newline,
-            ..ClientConfig::default()
+            ..ClientConfig::from_profile(&common::WIRE)
         },
         JsonCorrelator::ENVELOPE,
     )

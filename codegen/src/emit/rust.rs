@@ -6,7 +6,8 @@
 //! run time (serde adapters, the binary codec, dispatch types) lives in `ipcspec-runtime`;
 //! this emitter only decides which of those pieces each catalogue item uses.
 //!
-//! Per module, in order: constants, ioctl request codes, types (in the IR's declaration
+//! Per module, in order: constants, the wire profile (`WIRE`, and `HEADER_LAYOUT` for
+//! binary framing), ioctl request codes, types (in the IR's declaration
 //! order), the error-code enum, state machines, the `MESSAGES` table, one message enum per
 //! sending role, the envelope (JSON catalogues), one handler trait and dispatcher per
 //! receiving role, constraint validation (`Validate` impls, compiled patterns, the
@@ -20,6 +21,7 @@ mod envelope;
 mod items;
 mod machines;
 mod messages;
+mod profile;
 mod registry;
 mod types;
 mod tys;
@@ -231,6 +233,7 @@ fn module_tokens(module: &Module) -> anyhow::Result<TokenStream> {
     let types = Types::new(module);
     let mut items = TokenStream::new();
     items.extend(items::constants(module));
+    items.extend(profile::items(module)?);
     items.extend(items::ioctls(module));
     for id in (0..module.types.len()).map(crate::ir::TypeId) {
         items.extend(types::definition(module, &types, id));
@@ -360,6 +363,7 @@ fn check_names(module: &Module) -> anyhow::Result<()> {
         "validate_json",
     ]
     .into_iter()
+    .chain(profile::ITEMS.iter().copied())
     .map(str::to_owned)
     .chain(
         module

@@ -855,6 +855,7 @@ impl<'a> Lowerer<'a> {
                     .checksum
                     .as_ref()
                     .map(|c| (c.field.clone(), c.algorithm)),
+                checksum_covers: env.checksum.as_ref().map(|c| c.covers),
                 id_optional: optional(m::EnvelopeMember::Id),
                 timestamp_optional: optional(m::EnvelopeMember::Timestamp),
                 correlation_optional: optional(m::EnvelopeMember::CorrelationId),

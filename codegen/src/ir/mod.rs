@@ -14,8 +14,9 @@ pub use lower::lower;
 
 use ipcspec_schema::layout::CLayout;
 pub use ipcspec_schema::model::{
-    ByteOrder, Casing, ChecksumAlgorithm, Encoding, Int64Encoding, IoctlDirection, LengthCounts,
-    Platform, PrimitiveType, UnattributedCorrelation, UnionRepr, UnknownKeys,
+    ByteOrder, Casing, ChecksumAlgorithm, ChecksumCoverage, Encoding, Int64Encoding,
+    IoctlDirection, LengthCounts, Platform, PrimitiveType, UnattributedCorrelation, UnionRepr,
+    UnknownKeys,
 };
 
 /// One catalogue, ready to emit.
@@ -253,6 +254,8 @@ pub struct Envelope {
     pub flags: Option<String>,
     /// Checksum field and algorithm (binary).
     pub checksum: Option<(String, ChecksumAlgorithm)>,
+    /// What the checksum covers (binary).
+    pub checksum_covers: Option<ChecksumCoverage>,
     /// `id` may be absent.
     pub id_optional: bool,
     /// `timestamp` may be absent.

@@ -19,6 +19,8 @@ fn run(module: &str, codec: &str, ty: &str, input: Value) -> Option<Result<Value
         ("everything", "binary") => ipcspec_generated::everything::registries::binary_roundtrip(ty, input),
         ("binwire", "json") => json(ipcspec_generated::binwire::registries::json_roundtrip(ty, input)),
         ("binwire", "binary") => ipcspec_generated::binwire::registries::binary_roundtrip(ty, input),
+        ("altheader", "json") => json(ipcspec_generated::altheader::registries::json_roundtrip(ty, input)),
+        ("altheader", "binary") => ipcspec_generated::altheader::registries::binary_roundtrip(ty, input),
         _ => None,
     }
 }

@@ -312,11 +312,16 @@ impl Context {
                     Some((name, factor)) => (name, factor.parse::<u64>().ok()),
                     None => (head, Some(1)),
                 };
-                let (Some(base), Some(factor), Some(divisor), Some(plus)) =
+                let (Ok(base), Some(factor), Some(divisor), Some(plus)) =
                     (self.capabilities.get(name), factor, divisor, plus)
                 else {
                     bail!(
                         "`{expr}` is not `<capability>[*<factor>][/<divisor>][+<n>]` with a known capability"
+                    );
+                };
+                let Some(base) = base else {
+                    bail!(
+                        "`{expr}` needs `{name}`, which the catalogue does not state: give it in the capabilities file"
                     );
                 };
                 Ok(base.saturating_mul(factor) / divisor + plus)
@@ -540,13 +545,11 @@ impl Run<'_> {
     /// The frame around `body`: prefix or newline, then the send's overrides.
     fn frame(&self, send: &Send, body: &[u8]) -> anyhow::Result<Vec<u8>> {
         let mut frame = match self.ctx.protocol.framing {
-            FrameKind::LengthPrefixedU32Le => {
-                let declared = match send.length {
-                    Some(length) => u32::try_from(length)
-                        .map_err(|_| anyhow!("length {length} does not fit u32"))?,
-                    None => u32::try_from(body.len()).map_err(|_| anyhow!("body too large"))?,
-                };
-                let mut frame = declared.to_le_bytes().to_vec();
+            framing @ FrameKind::LengthPrefixed { width, .. } => {
+                let declared = send.length.unwrap_or(body.len() as u64);
+                let mut frame = framing.prefix(declared).ok_or_else(|| {
+                    anyhow!("length {declared} does not fit a {width}-byte prefix")
+                })?;
                 frame.extend_from_slice(body);
                 frame
             }
@@ -893,23 +896,23 @@ impl Run<'_> {
 /// Cuts one frame from `buf`, if complete.
 fn cut(framing: FrameKind, buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, StepError> {
     match framing {
-        FrameKind::LengthPrefixedU32Le => {
-            let Some(prefix) = buf.get(..4) else {
+        FrameKind::LengthPrefixed { width, .. } => {
+            let Some(declared) = framing.read_prefix(buf) else {
                 return Ok(None);
             };
-            let declared =
-                u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
-            if declared > RUNNER_MAX_FRAME {
-                return Err(StepError::Mismatch {
+            // Checked before anything is kept for the frame.
+            let declared = usize::try_from(declared)
+                .ok()
+                .filter(|&declared| declared <= RUNNER_MAX_FRAME)
+                .ok_or_else(|| StepError::Mismatch {
                     expected: "frames of a sane size".to_owned(),
                     actual: format!("the implementation declared a frame of {declared} bytes"),
-                });
-            }
-            if buf.len() < 4 + declared {
+                })?;
+            if buf.len() < width + declared {
                 return Ok(None);
             }
-            let frame = buf[4..4 + declared].to_vec();
-            buf.drain(..4 + declared);
+            let frame = buf[width..width + declared].to_vec();
+            buf.drain(..width + declared);
             Ok(Some(frame))
         }
         FrameKind::Newline => match buf.iter().position(|b| *b == b'\n') {

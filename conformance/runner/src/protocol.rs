@@ -4,17 +4,60 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use ipcspec_schema::model::{ByteOrder, Framing};
+use ipcspec_schema::model::{ByteOrder, Framing, PrimitiveType};
 use serde::{Deserialize, Serialize};
 
 /// How frames are cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum FrameKind {
-    /// A 4-byte little-endian length, then the body.
-    LengthPrefixedU32Le,
+    /// A length of `width` bytes (2, 4 or 8) in the given byte order, then the body.
+    #[serde(rename_all = "camelCase")]
+    LengthPrefixed {
+        /// Bytes of the prefix.
+        width: usize,
+        /// Most significant byte first.
+        big_endian: bool,
+    },
     /// One body per line.
     Newline,
+}
+
+impl FrameKind {
+    /// The length declared by the prefix at the start of `buf` (length-prefixed framing;
+    /// `None` while `buf` is shorter than the prefix).
+    #[must_use]
+    pub fn read_prefix(self, buf: &[u8]) -> Option<u64> {
+        let FrameKind::LengthPrefixed { width, big_endian } = self else {
+            return None;
+        };
+        let prefix = buf.get(..width)?;
+        let mut bytes = [0u8; 8];
+        Some(if big_endian {
+            bytes[8 - width..].copy_from_slice(prefix);
+            u64::from_be_bytes(bytes)
+        } else {
+            bytes[..width].copy_from_slice(prefix);
+            u64::from_le_bytes(bytes)
+        })
+    }
+
+    /// The prefix declaring `length`, or `None` when the width cannot hold it (or the
+    /// framing has no prefix).
+    #[must_use]
+    pub fn prefix(self, length: u64) -> Option<Vec<u8>> {
+        let FrameKind::LengthPrefixed { width, big_endian } = self else {
+            return None;
+        };
+        if width < 8 && length >> (8 * width) != 0 {
+            return None;
+        }
+        Some(if big_endian {
+            length.to_be_bytes()[8 - width..].to_vec()
+        } else {
+            length.to_le_bytes()[..width].to_vec()
+        })
+    }
 }
 
 /// A catalogue's wire, as far as the runner uses it.
@@ -48,7 +91,8 @@ impl Protocol {
     ///
     /// # Errors
     ///
-    /// An invalid catalogue, or a wire the runner does not drive yet (binary headers).
+    /// An invalid catalogue, or a wire the runner does not drive yet (binary headers:
+    /// scenarios are written in JSON).
     pub fn load(path: &Path) -> anyhow::Result<(Protocol, Capabilities)> {
         let loaded = ipcspec_schema::load::load_file(path);
         let Some(catalogue) = loaded.valid() else {
@@ -60,9 +104,19 @@ impl Protocol {
         };
         let wire = &catalogue.wire;
         let framing = match &wire.framing {
-            Framing::LengthPrefixed { byte_order, .. } if *byte_order == ByteOrder::Little => {
-                FrameKind::LengthPrefixedU32Le
-            }
+            Framing::LengthPrefixed { width, byte_order } => FrameKind::LengthPrefixed {
+                width: match width {
+                    PrimitiveType::U16 => 2,
+                    PrimitiveType::U32 => 4,
+                    PrimitiveType::U64 => 8,
+                    other => bail!(
+                        "{}: a length prefix of type `{}` is not one the language admits",
+                        path.display(),
+                        other.name()
+                    ),
+                },
+                big_endian: *byte_order == ByteOrder::Big,
+            },
             Framing::NewlineDelimited => FrameKind::Newline,
             other => bail!(
                 "{}: the runner does not drive {other:?} framing yet",
@@ -86,11 +140,11 @@ impl Protocol {
         };
         let capabilities = Capabilities {
             max_message_bytes: u64::try_from(wire.limits.max_message_bytes.value).unwrap_or(0),
-            frame_read_timeout_ms: int(&wire.timing.frame_read_timeout_ms).unwrap_or(10_000),
-            heartbeat_interval_ms: int(&wire.timing.heartbeat_interval_ms).unwrap_or(30_000),
-            stale_after_ms: int(&wire.timing.stale_after_ms).unwrap_or(90_000),
-            ack_timeout_ms: int(&wire.timing.request_timeout_ms).unwrap_or(30_000),
-            max_connections: int(&wire.limits.max_connections).unwrap_or(512),
+            frame_read_timeout_ms: int(&wire.timing.frame_read_timeout_ms),
+            heartbeat_interval_ms: int(&wire.timing.heartbeat_interval_ms),
+            stale_after_ms: int(&wire.timing.stale_after_ms),
+            ack_timeout_ms: int(&wire.timing.request_timeout_ms),
+            max_connections: int(&wire.limits.max_connections),
             features: Vec::new(),
         };
         Ok((protocol, capabilities))
@@ -98,23 +152,25 @@ impl Protocol {
 }
 
 /// What the implementation declares about itself: its limits (defaults: the
-/// catalogue's) and optional features. Size and timing cases are derived from it, so an
-/// implementation configured with short timeouts runs the suite quickly.
+/// catalogue's; `None` where the catalogue states none and the capabilities file gives
+/// none, so a case needing it fails saying so) and optional features. Size and timing
+/// cases are derived from it, so an implementation configured with short timeouts runs
+/// the suite quickly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Capabilities {
     /// The largest body it accepts.
     pub max_message_bytes: u64,
     /// How long it waits for a started frame to complete.
-    pub frame_read_timeout_ms: u64,
+    pub frame_read_timeout_ms: Option<u64>,
     /// Its heartbeat interval.
-    pub heartbeat_interval_ms: u64,
+    pub heartbeat_interval_ms: Option<u64>,
     /// Silence after which it closes a connection.
-    pub stale_after_ms: u64,
+    pub stale_after_ms: Option<u64>,
     /// How long a peer waits for an acknowledgment.
-    pub ack_timeout_ms: u64,
+    pub ack_timeout_ms: Option<u64>,
     /// Connections it serves at once.
-    pub max_connections: u64,
+    pub max_connections: Option<u64>,
     /// Optional features (`identity` for peer-credential binding, ...).
     #[serde(default)]
     pub features: Vec<String>,
@@ -145,12 +201,14 @@ impl Capabilities {
             .with_context(|| format!("cannot read the capabilities file {}", path.display()))?;
         let file: CapabilitiesFile = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a capabilities file", path.display()))?;
-        let set = |slot: &mut u64, value: Option<u64>| {
-            if let Some(value) = value {
+        if let Some(value) = file.max_message_bytes {
+            self.max_message_bytes = value;
+        }
+        let set = |slot: &mut Option<u64>, value: Option<u64>| {
+            if value.is_some() {
                 *slot = value;
             }
         };
-        set(&mut self.max_message_bytes, file.max_message_bytes);
         set(&mut self.frame_read_timeout_ms, file.frame_read_timeout_ms);
         set(&mut self.heartbeat_interval_ms, file.heartbeat_interval_ms);
         set(&mut self.stale_after_ms, file.stale_after_ms);
@@ -160,17 +218,27 @@ impl Capabilities {
         Ok(self)
     }
 
-    /// The value of a capability by its JSON name.
-    #[must_use]
-    pub fn get(&self, name: &str) -> Option<u64> {
-        Some(match name {
-            "maxMessageBytes" => self.max_message_bytes,
+    /// The value of a capability by its JSON name: `Err` names an unknown capability,
+    /// `Ok(None)` one neither the catalogue nor the capabilities file states.
+    ///
+    /// # Errors
+    ///
+    /// An unknown name.
+    pub fn get(&self, name: &str) -> Result<Option<u64>, UnknownCapability> {
+        Ok(match name {
+            "maxMessageBytes" => Some(self.max_message_bytes),
             "frameReadTimeoutMs" => self.frame_read_timeout_ms,
             "heartbeatIntervalMs" => self.heartbeat_interval_ms,
             "staleAfterMs" => self.stale_after_ms,
             "ackTimeoutMs" => self.ack_timeout_ms,
             "maxConnections" => self.max_connections,
-            _ => return None,
+            _ => return Err(UnknownCapability),
         })
     }
 }
+
+/// A capability name the runner does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownCapability;
+
+impl Capabilities {}

@@ -39,6 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::codec::{FrameCodec, FrameEvent, Framing};
+use crate::profile::WireProfile;
 use crate::transport::unix::ConnectError;
 use crate::transport::{BoxReader, BoxWriter, Connection, ConnectionId, PeerCredentials};
 
@@ -141,8 +142,8 @@ impl Correlator for JsonCorrelator {
 /// Limits of a [`Client`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// How frames are cut: length-prefixed (the default) or newline-delimited (a line
-    /// the framing must skip is logged and counted in `bad_frames`).
+    /// How frames are cut (the catalogue's framing; a line newline framing must skip
+    /// is logged and counted in `bad_frames`).
     pub framing: Framing,
     /// The largest frame body sent or accepted, in bytes.
     pub max_frame_bytes: usize,
@@ -158,15 +159,25 @@ pub struct ClientConfig {
     pub idle_timeout: Option<Duration>,
 }
 
-impl Default for ClientConfig {
-    fn default() -> Self {
+impl ClientConfig {
+    /// Frames queued each way unless the client says otherwise.
+    pub const QUEUE_CAPACITY: usize = 256;
+    /// Expired request ids remembered unless the client says otherwise.
+    pub const REMEMBERED_EXPIRED_IDS: usize = 1024;
+
+    /// The configuration the catalogue's wire profile describes: its framing, its frame
+    /// limit (the line limit for newline framing), and an idle timeout of the profile's
+    /// stale time (the server's heartbeats stopped). Queue sizes are the runtime's own
+    /// (the associated constants), as no catalogue states them.
+    #[must_use]
+    pub fn from_profile(profile: &WireProfile) -> ClientConfig {
         ClientConfig {
-            framing: Framing::LengthPrefixed,
-            max_frame_bytes: 1024 * 1024,
-            outbound_queue_capacity: 256,
-            inbound_queue_capacity: 256,
-            remembered_expired_ids: 1024,
-            idle_timeout: None,
+            framing: profile.framing,
+            max_frame_bytes: profile.max_frame_bytes(),
+            outbound_queue_capacity: Self::QUEUE_CAPACITY,
+            inbound_queue_capacity: Self::QUEUE_CAPACITY,
+            remembered_expired_ids: Self::REMEMBERED_EXPIRED_IDS,
+            idle_timeout: profile.timing.stale_after,
         }
     }
 }

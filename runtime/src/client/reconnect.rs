@@ -131,6 +131,22 @@ impl Default for ReconnectPolicy {
 }
 
 impl ReconnectPolicy {
+    /// The policy a catalogue's `wire.timing.reconnect` describes (the queue bound is
+    /// the default's when the catalogue sets none).
+    #[must_use]
+    pub fn from_profile(reconnect: &crate::profile::Reconnect) -> ReconnectPolicy {
+        ReconnectPolicy {
+            max_attempts: reconnect.max_attempts,
+            initial_delay: reconnect.initial_delay,
+            max_delay: reconnect.max_delay,
+            multiplier: reconnect.multiplier,
+            jitter: reconnect.jitter,
+            max_queued: reconnect
+                .max_queued_messages
+                .unwrap_or(ReconnectPolicy::default().max_queued),
+        }
+    }
+
     /// The waits before each of the [`max_attempts`](Self::max_attempts) attempts.
     #[must_use]
     pub fn delays(&self, rng: Rng) -> Delays {
@@ -276,13 +292,31 @@ pub struct ReconnectConfig {
     pub hold_until_ready: bool,
 }
 
-impl Default for ReconnectConfig {
-    fn default() -> Self {
+impl ReconnectConfig {
+    /// The connect timeout when the catalogue sets none.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Unacknowledged messages unless the client says otherwise.
+    pub const MAX_UNACKED: usize = 1024;
+
+    /// The configuration the catalogue's wire profile describes: its reconnection policy
+    /// ([`ReconnectPolicy::default`] when it has none), its connect timeout
+    /// ([`Self::CONNECT_TIMEOUT`] when it has none) and a [`ClientConfig::from_profile`]
+    /// per connection. Acknowledgment recognition and the reconnect hook are the
+    /// client's to add.
+    #[must_use]
+    pub fn from_profile(profile: &crate::profile::WireProfile) -> ReconnectConfig {
         ReconnectConfig {
-            policy: ReconnectPolicy::default(),
-            client: ClientConfig::default(),
-            connect_timeout: Duration::from_secs(5),
-            max_unacked: 1024,
+            policy: profile
+                .timing
+                .reconnect
+                .as_ref()
+                .map_or_else(ReconnectPolicy::default, ReconnectPolicy::from_profile),
+            client: ClientConfig::from_profile(profile),
+            connect_timeout: profile
+                .timing
+                .connect_timeout
+                .unwrap_or(Self::CONNECT_TIMEOUT),
+            max_unacked: Self::MAX_UNACKED,
             ack_id: None,
             on_reconnect: None,
             seed: None,

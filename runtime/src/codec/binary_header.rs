@@ -1,10 +1,12 @@
-//! [`BinaryHeaderCodec`]: the 40-byte little-endian header of binary catalogues, then the
-//! payload.
+//! [`BinaryHeaderCodec`]: messages that start with the binary header a catalogue
+//! declares ([`HeaderLayout`]), then the payload.
 
 use std::io;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
+
+use super::{HeaderLayout, LengthCounts};
 
 /// Why a binary message could not be decoded or encoded.
 ///
@@ -13,42 +15,61 @@ use tokio_util::codec::{Decoder, Encoder};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BinaryHeaderError {
-    /// The header's magic number is not the codec's.
-    #[error("bad magic number {found:#010x} (expected {expected:#010x})")]
+    /// The header's magic number is not the protocol's.
+    #[error("bad magic number {found:#x} in `{field}` (expected {expected:#x})")]
     BadMagic {
+        /// The magic field.
+        field: &'static str,
         /// The magic number read (or given to the encoder).
-        found: u32,
-        /// The codec's magic number.
-        expected: u32,
+        found: u64,
+        /// The protocol's magic number.
+        expected: u64,
     },
-    /// The header's version is not one the codec accepts.
-    #[error("unsupported protocol version {found}")]
+    /// The header's version is not the protocol's.
+    #[error("unsupported protocol version {found} in `{field}` (expected {expected})")]
     UnsupportedVersion {
+        /// The version field.
+        field: &'static str,
         /// The version read (or given to the encoder).
-        found: u32,
+        found: u64,
+        /// The protocol's version.
+        expected: u64,
     },
-    /// The header's length is smaller than the header itself.
-    #[error("declared message length {declared} is smaller than the 40-byte header")]
+    /// The header's length counts the header and is smaller than it.
+    #[error("declared message length {declared} is smaller than the {header}-byte header")]
     LengthTooSmall {
         /// The length declared in the header.
-        declared: u32,
+        declared: u64,
+        /// The size of the header.
+        header: usize,
     },
     /// The message (header included) is longer than the codec's maximum. Nothing was
     /// allocated for it.
-    #[error("message of {declared} bytes exceeds the limit of {max} bytes")]
+    #[error("message of {declared} bytes, header included, exceeds the limit of {max} bytes")]
     MessageTooLarge {
-        /// The length declared in the header, or header plus payload given to the encoder.
-        declared: usize,
+        /// The message length, header included, the header declares (or the encoder was
+        /// given).
+        declared: u64,
         /// The codec's maximum message length, header included.
         max: usize,
     },
-    /// The CRC-32C of the message does not match the header's checksum.
-    #[error("checksum mismatch: header says {expected:#010x}, message has {computed:#010x}")]
+    /// The checksum of the message does not match the header's.
+    #[error("checksum mismatch: header says {expected:#x}, message has {computed:#x}")]
     ChecksumMismatch {
         /// The checksum in the header.
-        expected: u32,
+        expected: u64,
         /// The checksum computed over the received message.
-        computed: u32,
+        computed: u64,
+    },
+    /// The encoder was given a header of the wrong size.
+    #[error("a header of {given} bytes was given; `{name}` has {expected}")]
+    HeaderSize {
+        /// The header struct.
+        name: &'static str,
+        /// Bytes given.
+        given: usize,
+        /// The header's size.
+        expected: usize,
     },
     /// The stream ended inside a message.
     #[error(
@@ -63,161 +84,196 @@ pub enum BinaryHeaderError {
     Io(#[from] io::Error),
 }
 
-/// The 40-byte header that starts every message of a binary catalogue. All fields are
-/// little-endian, at the offsets given below, with no padding.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct BinaryHeader {
-    /// Protocol magic number (offset 0).
-    pub magic: u32,
-    /// Protocol version (offset 4).
-    pub version: u32,
-    /// Message type code (offset 8).
-    pub message_type: u32,
-    /// Length of the whole message, header included, in bytes (offset 12).
-    pub length: u32,
-    /// Correlation id: ties a reply to its request (offset 16).
-    pub correlation_id: u64,
-    /// Timestamp, nanoseconds (offset 24).
-    pub timestamp: u64,
-    /// Flags (offset 32).
-    pub flags: u32,
-    /// CRC-32C (Castagnoli) of the whole message with this field zeroed (offset 36).
-    pub checksum: u32,
-}
-
-impl BinaryHeader {
-    /// Size of the header on the wire, in bytes.
-    pub const SIZE: usize = 40;
-
-    /// Offset of the `checksum` field.
-    pub const CHECKSUM_OFFSET: usize = 36;
-
-    /// Writes the 40 header bytes to `dst`.
-    pub fn encode_into<B: BufMut>(&self, dst: &mut B) {
-        dst.put_u32_le(self.magic);
-        dst.put_u32_le(self.version);
-        dst.put_u32_le(self.message_type);
-        dst.put_u32_le(self.length);
-        dst.put_u64_le(self.correlation_id);
-        dst.put_u64_le(self.timestamp);
-        dst.put_u32_le(self.flags);
-        dst.put_u32_le(self.checksum);
-    }
-
-    /// The 40 header bytes.
-    #[must_use]
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        let mut bytes = [0; Self::SIZE];
-        self.encode_into(&mut &mut bytes[..]);
-        bytes
-    }
-
-    /// Reads a header from the first 40 bytes of `src`; `None` if `src` is shorter.
-    /// Nothing is validated: see [`BinaryHeaderCodec`] for that.
-    #[must_use]
-    pub fn decode_from(src: &[u8]) -> Option<Self> {
-        let mut src = src.get(..Self::SIZE)?;
-        Some(Self {
-            magic: src.get_u32_le(),
-            version: src.get_u32_le(),
-            message_type: src.get_u32_le(),
-            length: src.get_u32_le(),
-            correlation_id: src.get_u64_le(),
-            timestamp: src.get_u64_le(),
-            flags: src.get_u32_le(),
-            checksum: src.get_u32_le(),
-        })
-    }
-
-    /// The CRC-32C of the message made of this header and `payload`, with the checksum
-    /// field taken as zero (the header's other fields, `length` included, as they are).
-    #[must_use]
-    pub fn compute_checksum(&self, payload: &[u8]) -> u32 {
-        let bytes = self.to_bytes();
-        let crc = crc32c::crc32c(&bytes[..Self::CHECKSUM_OFFSET]);
-        let crc = crc32c::crc32c_append(crc, &[0; 4]);
-        crc32c::crc32c_append(crc, payload)
-    }
-}
-
-/// One message of a binary catalogue: its header and its payload.
+/// One message of a binary catalogue: its header and its payload, both slices of the
+/// received message (no copy).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BinaryFrame {
-    /// The header. When encoding, `length` and `checksum` are filled in by the codec.
-    pub header: BinaryHeader,
+    /// The header's bytes ([`HeaderLayout::size`] of them); read its fields with
+    /// [`HeaderLayout::read`] or decode it with the generated header type. When
+    /// encoding, the codec fills in the length and the checksum.
+    pub header: Bytes,
     /// The payload: the bytes after the header.
     pub payload: Bytes,
+}
+
+/// Checks the identity fields of `header` (at least `layout.size` bytes).
+fn check_identity(layout: &HeaderLayout, header: &[u8]) -> Result<(), BinaryHeaderError> {
+    if let Some(magic) = layout.magic {
+        let found = layout.read(magic.field, header);
+        if found != magic.value {
+            return Err(BinaryHeaderError::BadMagic {
+                field: magic.field.name,
+                found,
+                expected: magic.value,
+            });
+        }
+    }
+    if let Some(version) = layout.version {
+        let found = layout.read(version.field, header);
+        if found != version.value {
+            return Err(BinaryHeaderError::UnsupportedVersion {
+                field: version.field.name,
+                found,
+                expected: version.value,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The largest message, header included, that `max` allows and the length field can
+/// declare.
+fn clamp_max(layout: &HeaderLayout, max: usize) -> usize {
+    let field_max = HeaderLayout::max_value(layout.length);
+    let total_max = match layout.length_counts {
+        LengthCounts::HeaderAndPayload => field_max,
+        LengthCounts::Payload => field_max.saturating_add(layout.size as u64),
+    };
+    usize::try_from(total_max).map_or(max, |limit| max.min(limit))
+}
+
+/// Validates a received header (magic, then version, then the declared length against
+/// the header size and the maximum); returns the length of the whole message.
+fn check_header(
+    layout: &HeaderLayout,
+    max: usize,
+    header: &[u8],
+) -> Result<usize, BinaryHeaderError> {
+    check_identity(layout, header)?;
+    let declared = layout.read(layout.length, header);
+    let total = match layout.length_counts {
+        LengthCounts::HeaderAndPayload => {
+            if declared < layout.size as u64 {
+                return Err(BinaryHeaderError::LengthTooSmall {
+                    declared,
+                    header: layout.size,
+                });
+            }
+            declared
+        }
+        LengthCounts::Payload => declared.saturating_add(layout.size as u64),
+    };
+    usize::try_from(total)
+        .ok()
+        .filter(|&total| total <= max)
+        .ok_or(BinaryHeaderError::MessageTooLarge {
+            declared: total,
+            max,
+        })
+}
+
+/// Fills in the length and the checksum of `message` (a header, then the payload),
+/// after checking its identity fields and size: what the sender of a message does last.
+///
+/// # Errors
+///
+/// A message shorter than the header, with another magic or version, or longer than
+/// `max` (header included).
+pub fn seal_message(
+    layout: &HeaderLayout,
+    max: usize,
+    message: &mut [u8],
+) -> Result<(), BinaryHeaderError> {
+    if message.len() < layout.size {
+        return Err(BinaryHeaderError::HeaderSize {
+            name: layout.name,
+            given: message.len(),
+            expected: layout.size,
+        });
+    }
+    check_identity(layout, message)?;
+    let max = clamp_max(layout, max);
+    if message.len() > max {
+        return Err(BinaryHeaderError::MessageTooLarge {
+            declared: message.len() as u64,
+            max,
+        });
+    }
+    let declared = layout.declared_length(message.len() - layout.size);
+    layout.write(layout.length, declared, message);
+    if let Some(checksum) = layout.checksum {
+        let (header, payload) = message.split_at(layout.size);
+        let sum = checksum.compute(header, payload);
+        layout.write(checksum.field, sum, message);
+    }
+    Ok(())
 }
 
 /// Where the decoder is within the current message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DecodeState {
-    /// Waiting for the 40-byte header.
+    /// Waiting for the header.
     Header,
-    /// Header read, validated and consumed; waiting for `length - 40` payload bytes.
-    Payload(BinaryHeader),
+    /// Header validated (still in the buffer); waiting for the whole message, this long.
+    Message(usize),
 }
 
-/// Frames a byte stream as binary-catalogue messages: a [`BinaryHeader`] then
-/// `length - 40` payload bytes, checked with CRC-32C.
+/// Frames a byte stream as messages of a binary catalogue: the header its
+/// [`HeaderLayout`] describes, then the payload, checked with the declared checksum.
 ///
-/// Decoding waits for the 40 header bytes and validates the whole header (magic, then
-/// version, then `length >= 40`, then `length <= max`) before reserving anything for the
-/// payload; then it waits for the payload and verifies the checksum. Encoding fills
-/// `length` and `checksum` from the payload and refuses a magic or version the codec
-/// would not accept, or an oversize message.
+/// Decoding waits for the header and validates it whole (magic, then version, then the
+/// declared length against the header size and the maximum) before reserving anything
+/// for the payload; then it waits for the payload and verifies the checksum. Encoding
+/// fills the length and the checksum and refuses a magic or version the protocol would
+/// not accept, or an oversize message.
 ///
 /// After a decoding error the stream cannot be trusted: close the connection.
 ///
 /// ```
 /// use bytes::{Bytes, BytesMut};
-/// use ipcspec_runtime::codec::{BinaryFrame, BinaryHeader, BinaryHeaderCodec};
+/// use ipcspec_runtime::codec::{
+///     BinaryFrame, BinaryHeaderCodec, ByteOrder, FixedField, HeaderField, HeaderLayout,
+///     LengthCounts,
+/// };
 /// use tokio_util::codec::{Decoder, Encoder};
 ///
-/// let mut codec = BinaryHeaderCodec::new(0x4950_4353, [1], 1 << 20);
-/// let header = BinaryHeader { magic: 0x4950_4353, version: 1, message_type: 7, ..Default::default() };
+/// const LAYOUT: HeaderLayout = HeaderLayout {
+///     name: "Header",
+///     size: 6,
+///     byte_order: ByteOrder::Big,
+///     magic: Some(FixedField { field: HeaderField { name: "magic", offset: 0, size: 2 }, value: 0xCAFE }),
+///     version: None,
+///     message_type: HeaderField { name: "kind", offset: 2, size: 2 },
+///     length: HeaderField { name: "length", offset: 4, size: 2 },
+///     length_counts: LengthCounts::Payload,
+///     correlation_id: None,
+///     timestamp: None,
+///     flags: None,
+///     checksum: None,
+/// };
+/// let mut codec = BinaryHeaderCodec::new(LAYOUT, 1 << 10);
+/// let header = Bytes::from_static(&[0xCA, 0xFE, 0, 7, 0, 0]);
 /// let mut buf = BytesMut::new();
 /// codec.encode(BinaryFrame { header, payload: Bytes::from_static(b"hello") }, &mut buf).unwrap();
+/// assert_eq!(&buf[..6], &[0xCA, 0xFE, 0, 7, 0, 5]);
 /// let frame = codec.decode(&mut buf).unwrap().unwrap();
-/// assert_eq!(frame.header.length, 45);
+/// assert_eq!(LAYOUT.read(LAYOUT.message_type, &frame.header), 7);
 /// assert_eq!(&frame.payload[..], b"hello");
 /// ```
 #[derive(Debug, Clone)]
 pub struct BinaryHeaderCodec {
-    magic: u32,
-    versions: Box<[u32]>,
+    layout: HeaderLayout,
     max_message_length: usize,
     state: DecodeState,
 }
 
 impl BinaryHeaderCodec {
-    /// A codec for messages with this `magic`, one of `versions`, and at most
-    /// `max_message_length` bytes, header included (values above `u32::MAX`, which the
-    /// header cannot express, are clamped; values below 40 accept no message).
+    /// A codec for messages with this header `layout` and at most `max_message_length`
+    /// bytes, header included (clamped to what the length field can declare; values
+    /// below the header size accept no message).
     #[must_use]
-    pub fn new(
-        magic: u32,
-        versions: impl IntoIterator<Item = u32>,
-        max_message_length: usize,
-    ) -> Self {
+    pub fn new(layout: HeaderLayout, max_message_length: usize) -> Self {
         Self {
-            magic,
-            versions: versions.into_iter().collect(),
-            max_message_length: max_message_length.min(u32::MAX as usize),
+            max_message_length: clamp_max(&layout, max_message_length),
+            layout,
             state: DecodeState::Header,
         }
     }
 
-    /// The magic number this codec expects.
+    /// The header layout.
     #[must_use]
-    pub fn magic(&self) -> u32 {
-        self.magic
-    }
-
-    /// The versions this codec accepts.
-    #[must_use]
-    pub fn versions(&self) -> &[u32] {
-        &self.versions
+    pub fn layout(&self) -> &HeaderLayout {
+        &self.layout
     }
 
     /// The longest message this codec decodes or encodes, header included, in bytes.
@@ -226,38 +282,45 @@ impl BinaryHeaderCodec {
         self.max_message_length
     }
 
-    /// Checks magic and version.
-    fn check_identity(&self, header: &BinaryHeader) -> Result<(), BinaryHeaderError> {
-        if header.magic != self.magic {
-            return Err(BinaryHeaderError::BadMagic {
-                found: header.magic,
-                expected: self.magic,
-            });
+    /// The next whole message (header and payload) in `src`, validated, split off
+    /// without copying; `None` when more bytes are needed. This is [`Decoder::decode`]
+    /// for callers that keep the message in one piece (the server's frame is the
+    /// message).
+    ///
+    /// # Errors
+    ///
+    /// As [`Decoder::decode`]: the stream cannot be trusted any more.
+    pub fn decode_message(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<BytesMut>, BinaryHeaderError> {
+        let total = match self.state {
+            DecodeState::Header => {
+                let Some(header) = src.get(..self.layout.size) else {
+                    return Ok(None);
+                };
+                let total = check_header(&self.layout, self.max_message_length, header)?;
+                self.state = DecodeState::Message(total);
+                total
+            }
+            DecodeState::Message(total) => total,
+        };
+        if src.len() < total {
+            // Bounded by the maximum, checked above.
+            src.reserve(total - src.len());
+            return Ok(None);
         }
-        if !self.versions.contains(&header.version) {
-            return Err(BinaryHeaderError::UnsupportedVersion {
-                found: header.version,
-            });
+        self.state = DecodeState::Header;
+        let message = src.split_to(total);
+        if let Some(checksum) = self.layout.checksum {
+            let (header, payload) = message.split_at(self.layout.size);
+            let expected = self.layout.read(checksum.field, header);
+            let computed = checksum.compute(header, payload);
+            if computed != expected {
+                return Err(BinaryHeaderError::ChecksumMismatch { expected, computed });
+            }
         }
-        Ok(())
-    }
-
-    /// Validates a received header; returns the payload length.
-    fn validate(&self, header: &BinaryHeader) -> Result<usize, BinaryHeaderError> {
-        self.check_identity(header)?;
-        let declared = header.length as usize;
-        if declared < BinaryHeader::SIZE {
-            return Err(BinaryHeaderError::LengthTooSmall {
-                declared: header.length,
-            });
-        }
-        if declared > self.max_message_length {
-            return Err(BinaryHeaderError::MessageTooLarge {
-                declared,
-                max: self.max_message_length,
-            });
-        }
-        Ok(declared - BinaryHeader::SIZE)
+        Ok(Some(message))
     }
 }
 
@@ -266,45 +329,18 @@ impl Decoder for BinaryHeaderCodec {
     type Error = BinaryHeaderError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BinaryFrame>, BinaryHeaderError> {
-        let header = match self.state {
-            DecodeState::Header => {
-                let Some(header) = BinaryHeader::decode_from(src) else {
-                    return Ok(None);
-                };
-                self.validate(&header)?;
-                src.advance(BinaryHeader::SIZE);
-                self.state = DecodeState::Payload(header);
-                header
-            }
-            DecodeState::Payload(header) => header,
-        };
-        // Validated: at least the header size, at most the maximum.
-        let payload_length = header.length as usize - BinaryHeader::SIZE;
-        if src.len() < payload_length {
-            src.reserve(payload_length - src.len());
-            return Ok(None);
-        }
-        self.state = DecodeState::Header;
-        let payload = src.split_to(payload_length).freeze();
-        let computed = header.compute_checksum(&payload);
-        if computed != header.checksum {
-            return Err(BinaryHeaderError::ChecksumMismatch {
-                expected: header.checksum,
-                computed,
-            });
-        }
-        Ok(Some(BinaryFrame { header, payload }))
+        Ok(self.decode_message(src)?.map(|message| {
+            let mut payload = message.freeze();
+            let header = payload.split_to(self.layout.size);
+            BinaryFrame { header, payload }
+        }))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<BinaryFrame>, BinaryHeaderError> {
         if let Some(frame) = self.decode(src)? {
             return Ok(Some(frame));
         }
-        let header = match self.state {
-            DecodeState::Header => 0,
-            DecodeState::Payload(_) => BinaryHeader::SIZE,
-        };
-        let bytes = src.len() + header;
+        let bytes = src.len();
         self.state = DecodeState::Header;
         src.clear();
         if bytes == 0 {
@@ -319,24 +355,28 @@ impl Encoder<BinaryFrame> for BinaryHeaderCodec {
     type Error = BinaryHeaderError;
 
     fn encode(&mut self, item: BinaryFrame, dst: &mut BytesMut) -> Result<(), BinaryHeaderError> {
-        let BinaryFrame {
-            mut header,
-            payload,
-        } = item;
-        self.check_identity(&header)?;
-        let declared = payload.len().saturating_add(BinaryHeader::SIZE);
-        let too_large = || BinaryHeaderError::MessageTooLarge {
-            declared,
-            max: self.max_message_length,
-        };
-        if declared > self.max_message_length {
-            return Err(too_large());
+        if item.header.len() != self.layout.size {
+            return Err(BinaryHeaderError::HeaderSize {
+                name: self.layout.name,
+                given: item.header.len(),
+                expected: self.layout.size,
+            });
         }
-        header.length = u32::try_from(declared).map_err(|_| too_large())?;
-        header.checksum = header.compute_checksum(&payload);
-        dst.reserve(declared);
-        header.encode_into(dst);
-        dst.extend_from_slice(&payload);
-        Ok(())
+        let total = item.header.len().saturating_add(item.payload.len());
+        if total > self.max_message_length {
+            return Err(BinaryHeaderError::MessageTooLarge {
+                declared: total as u64,
+                max: self.max_message_length,
+            });
+        }
+        let start = dst.len();
+        dst.reserve(total);
+        dst.extend_from_slice(&item.header);
+        dst.extend_from_slice(&item.payload);
+        let sealed = seal_message(&self.layout, self.max_message_length, &mut dst[start..]);
+        if sealed.is_err() {
+            dst.truncate(start);
+        }
+        sealed
     }
 }

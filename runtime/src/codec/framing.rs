@@ -1,24 +1,31 @@
 //! [`Framing`]: the framings a server or client speaks, and one decoder and encoder for
 //! whichever is chosen, so the connection code is written once.
 //!
-//! The two framings fail differently, and the difference matters to a protocol: after a
-//! bad length prefix the stream cannot be trusted (fatal: close), while a bad line of a
-//! newline-delimited stream concerns that line only (the codec skips it and the peer can
-//! be told what was wrong: [`FrameEvent::Bad`]).
+//! The framings fail differently, and the difference matters to a protocol: after a bad
+//! length prefix or binary header the stream cannot be trusted (fatal: close), while a
+//! bad line of a newline-delimited stream concerns that line only (the codec skips it and
+//! the peer can be told what was wrong: [`FrameEvent::Bad`]).
 
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
-use super::{LengthPrefixedCodec, LengthPrefixedError, NewlineCodec, NewlineError};
+use super::{
+    BinaryHeaderCodec, BinaryHeaderError, HeaderLayout, LengthPrefix, LengthPrefixedCodec,
+    LengthPrefixedError, NewlineCodec, NewlineError,
+};
 
-/// How a byte stream is cut into frames.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How a byte stream is cut into frames: what a catalogue's `wire.framing` declares
+/// (the generated wire profile holds it). There is no default: the catalogue decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
-    /// A 4-byte little-endian length, then the body ([`LengthPrefixedCodec`]).
-    #[default]
-    LengthPrefixed,
+    /// A length prefix, then the body ([`LengthPrefixedCodec`]).
+    LengthPrefixed(LengthPrefix),
     /// One UTF-8 line per frame ([`NewlineCodec`]).
     Newline,
+    /// A binary header carrying the length, then the payload ([`BinaryHeaderCodec`]).
+    /// A frame is the whole message, header included; encoding a frame fills in its
+    /// length and checksum.
+    BinaryHeader(&'static HeaderLayout),
 }
 
 impl Framing {
@@ -30,8 +37,8 @@ impl Framing {
     /// # Errors
     ///
     /// A body the peer could not decode back (above `max` bytes; for lines: empty, not
-    /// UTF-8, with a newline or a trailing carriage return), described; `out` is then
-    /// unchanged.
+    /// UTF-8, with a newline or a trailing carriage return; for binary headers: shorter
+    /// than the header, another magic or version), described; `out` is then unchanged.
     pub fn encode_parts(
         self,
         parts: &[&[u8]],
@@ -65,20 +72,41 @@ impl Framing {
     ) -> Result<(), String> {
         let len: usize = parts.iter().map(|part| part.as_ref().len()).sum();
         match self {
-            Framing::LengthPrefixed => {
-                let max = max.min(u32::MAX as usize);
-                let too_large =
-                    || LengthPrefixedError::FrameTooLarge { declared: len, max }.to_string();
+            Framing::LengthPrefixed(prefix) => {
+                let max = prefix.clamp(max);
                 if len > max {
-                    return Err(too_large());
+                    return Err(LengthPrefixedError::FrameTooLarge {
+                        declared: len as u64,
+                        max,
+                    }
+                    .to_string());
                 }
-                let prefix = u32::try_from(len).map_err(|_| too_large())?;
-                out.reserve(LengthPrefixedCodec::PREFIX_SIZE + len);
-                out.extend_from_slice(&prefix.to_le_bytes());
+                out.reserve(prefix.size() + len);
+                prefix.write(len, out);
                 for part in parts {
                     out.extend_from_slice(part.as_ref());
                 }
                 Ok(())
+            }
+            Framing::BinaryHeader(layout) => {
+                if len > max {
+                    return Err(BinaryHeaderError::MessageTooLarge {
+                        declared: len as u64,
+                        max,
+                    }
+                    .to_string());
+                }
+                let start = out.len();
+                out.reserve(len);
+                for part in parts {
+                    out.extend_from_slice(part.as_ref());
+                }
+                super::binary_header::seal_message(layout, max, &mut out[start..]).map_err(
+                    |error| {
+                        out.truncate(start);
+                        error.to_string()
+                    },
+                )
             }
             Framing::Newline => {
                 if len == 0 {
@@ -144,10 +172,14 @@ pub enum FatalFrameError {
     #[error("frame of {declared} bytes exceeds the limit of {max} bytes")]
     TooLarge {
         /// The declared length.
-        declared: usize,
+        declared: u64,
         /// The limit.
         max: usize,
     },
+    /// A binary header that is not the protocol's (magic, version, length), or a
+    /// message whose checksum does not match.
+    #[error("{0}")]
+    BadHeader(BinaryHeaderError),
     /// The transport failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -157,11 +189,13 @@ pub enum FatalFrameError {
 enum Inner {
     LengthPrefixed(LengthPrefixedCodec),
     Newline(NewlineCodec),
+    BinaryHeader(BinaryHeaderCodec),
 }
 
 /// Decodes and encodes frames of one [`Framing`] with one maximum size.
 #[derive(Debug)]
 pub struct FrameCodec {
+    framing: Framing,
     inner: Inner,
 }
 
@@ -170,10 +204,15 @@ impl FrameCodec {
     #[must_use]
     pub fn new(framing: Framing, max: usize) -> FrameCodec {
         let inner = match framing {
-            Framing::LengthPrefixed => Inner::LengthPrefixed(LengthPrefixedCodec::new(max)),
+            Framing::LengthPrefixed(prefix) => {
+                Inner::LengthPrefixed(LengthPrefixedCodec::new(prefix, max))
+            }
             Framing::Newline => Inner::Newline(NewlineCodec::new(max)),
+            Framing::BinaryHeader(layout) => {
+                Inner::BinaryHeader(BinaryHeaderCodec::new(*layout, max))
+            }
         };
-        FrameCodec { inner }
+        FrameCodec { framing, inner }
     }
 
     /// The next frame or skipped frame in `buf`, `None` when more bytes are needed.
@@ -192,6 +231,14 @@ impl FrameCodec {
                 Err(other) => Err(FatalFrameError::Io(std::io::Error::other(
                     other.to_string(),
                 ))),
+            },
+            Inner::BinaryHeader(codec) => match codec.decode_message(buf) {
+                Ok(message) => Ok(message.map(FrameEvent::Frame)),
+                Err(BinaryHeaderError::MessageTooLarge { declared, max }) => {
+                    Err(FatalFrameError::TooLarge { declared, max })
+                }
+                Err(BinaryHeaderError::Io(error)) => Err(FatalFrameError::Io(error)),
+                Err(other) => Err(FatalFrameError::BadHeader(other)),
             },
             Inner::Newline(codec) => match codec.decode_line(buf) {
                 Ok(line) => Ok(line.map(FrameEvent::Frame)),
@@ -222,10 +269,11 @@ impl FrameCodec {
     /// A frame the peer could not decode back (too large; for lines: empty, or with a
     /// newline or trailing carriage return), described.
     pub fn encode(&mut self, frame: Bytes, out: &mut BytesMut) -> Result<(), String> {
-        let (framing, max) = match &self.inner {
-            Inner::LengthPrefixed(codec) => (Framing::LengthPrefixed, codec.max_frame_length()),
-            Inner::Newline(codec) => (Framing::Newline, codec.max_line_length()),
+        let max = match &self.inner {
+            Inner::LengthPrefixed(codec) => codec.max_frame_length(),
+            Inner::Newline(codec) => codec.max_line_length(),
+            Inner::BinaryHeader(codec) => codec.max_message_length(),
         };
-        framing.encode_parts(&[&frame], max, out)
+        self.framing.encode_parts(&[&frame], max, out)
     }
 }

@@ -1,9 +1,92 @@
-//! [`LengthPrefixedCodec`]: a 4-byte little-endian length prefix, then the body.
+//! [`LengthPrefixedCodec`]: an unsigned length prefix of the [`LengthPrefix`] a catalogue
+//! declares (2, 4 or 8 bytes, either byte order), then the body.
+//!
+//! This is tokio-util's `length_delimited::Builder` restricted to what the catalogue
+//! language admits (`length_field_length` 2/4/8, `little_endian`/`big_endian`, a length
+//! counting the body only, no offset or adjustment). It is written here rather than
+//! wrapping `LengthDelimitedCodec` because that codec reports an oversized frame as an
+//! opaque `io::Error`, and a refusal must say what was declared and what the limit is.
 
 use std::io;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
+
+use super::ByteOrder;
+
+/// Width of a length prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrefixWidth {
+    /// 2 bytes.
+    U16,
+    /// 4 bytes.
+    U32,
+    /// 8 bytes.
+    U64,
+}
+
+impl PrefixWidth {
+    /// Bytes of the prefix.
+    #[must_use]
+    pub const fn bytes(self) -> usize {
+        match self {
+            PrefixWidth::U16 => 2,
+            PrefixWidth::U32 => 4,
+            PrefixWidth::U64 => 8,
+        }
+    }
+
+    /// The largest length the prefix can express.
+    #[must_use]
+    pub const fn max_value(self) -> u64 {
+        match self {
+            PrefixWidth::U16 => u16::MAX as u64,
+            PrefixWidth::U32 => u32::MAX as u64,
+            PrefixWidth::U64 => u64::MAX,
+        }
+    }
+}
+
+/// The length prefix of a length-prefixed framing: its width and byte order. The length
+/// counts the body that follows, not the prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LengthPrefix {
+    /// Width of the prefix.
+    pub width: PrefixWidth,
+    /// Byte order of the prefix.
+    pub byte_order: ByteOrder,
+}
+
+impl LengthPrefix {
+    /// Bytes of the prefix.
+    #[must_use]
+    pub const fn size(self) -> usize {
+        self.width.bytes()
+    }
+
+    /// `max` clamped to what the prefix can express.
+    #[must_use]
+    pub fn clamp(self, max: usize) -> usize {
+        usize::try_from(self.width.max_value()).map_or(max, |limit| max.min(limit))
+    }
+
+    /// The length declared by the prefix at the start of `src`; `None` while `src` is
+    /// shorter than the prefix.
+    #[must_use]
+    pub fn read(self, src: &[u8]) -> Option<u64> {
+        src.get(..self.size())
+            .map(|prefix| self.byte_order.read_uint(prefix))
+    }
+
+    /// Appends the prefix declaring `length` to `out`. `length` must fit the width
+    /// (callers check it against [`Self::clamp`]ed limits first).
+    pub fn write(self, length: usize, out: &mut BytesMut) {
+        let mut prefix = [0u8; 8];
+        let prefix = &mut prefix[..self.size()];
+        self.byte_order.write_uint(length as u64, prefix);
+        out.extend_from_slice(prefix);
+    }
+}
 
 /// Why a length-prefixed frame could not be decoded or encoded.
 ///
@@ -17,7 +100,7 @@ pub enum LengthPrefixedError {
     #[error("frame of {declared} bytes exceeds the limit of {max} bytes")]
     FrameTooLarge {
         /// The length declared in the prefix, or the size of the body to encode.
-        declared: usize,
+        declared: u64,
         /// The codec's maximum frame length.
         max: usize,
     },
@@ -37,14 +120,14 @@ pub enum LengthPrefixedError {
 /// Where the decoder is within the current frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DecodeState {
-    /// Waiting for the 4-byte prefix.
+    /// Waiting for the prefix.
     Head,
     /// Prefix read and accepted (already consumed); waiting for this many body bytes.
     Body(usize),
 }
 
-/// Frames a byte stream as a 4-byte little-endian `u32` length, counting the body that
-/// follows (not the prefix), then the body.
+/// Frames a byte stream as a [`LengthPrefix`], counting the body that follows (not the
+/// prefix), then the body.
 ///
 /// - The maximum frame length is required: a prefix declaring more is
 ///   [`LengthPrefixedError::FrameTooLarge`], returned as soon as the prefix is read and
@@ -56,33 +139,39 @@ enum DecodeState {
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use ipcspec_runtime::codec::LengthPrefixedCodec;
+/// use ipcspec_runtime::codec::{ByteOrder, LengthPrefix, LengthPrefixedCodec, PrefixWidth};
 /// use tokio_util::codec::{Decoder, Encoder};
 ///
-/// let mut codec = LengthPrefixedCodec::new(1024);
+/// let prefix = LengthPrefix { width: PrefixWidth::U16, byte_order: ByteOrder::Big };
+/// let mut codec = LengthPrefixedCodec::new(prefix, 1024);
 /// let mut buf = BytesMut::new();
 /// codec.encode(&b"hello"[..], &mut buf).unwrap();
-/// assert_eq!(&buf[..], b"\x05\x00\x00\x00hello");
+/// assert_eq!(&buf[..], b"\x00\x05hello");
 /// assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b"hello"[..]);
 /// ```
 #[derive(Debug, Clone)]
 pub struct LengthPrefixedCodec {
+    prefix: LengthPrefix,
     max_frame_length: usize,
     state: DecodeState,
 }
 
 impl LengthPrefixedCodec {
-    /// Size of the length prefix in bytes.
-    pub const PREFIX_SIZE: usize = 4;
-
-    /// A codec accepting bodies of at most `max_frame_length` bytes (the prefix not
-    /// counted). Values above `u32::MAX`, which the prefix cannot express, are clamped.
+    /// A codec for `prefix` accepting bodies of at most `max_frame_length` bytes (the
+    /// prefix not counted). Values above what the prefix can express are clamped.
     #[must_use]
-    pub fn new(max_frame_length: usize) -> Self {
+    pub fn new(prefix: LengthPrefix, max_frame_length: usize) -> Self {
         Self {
-            max_frame_length: max_frame_length.min(u32::MAX as usize),
+            prefix,
+            max_frame_length: prefix.clamp(max_frame_length),
             state: DecodeState::Head,
         }
+    }
+
+    /// The prefix this codec reads and writes.
+    #[must_use]
+    pub fn prefix(&self) -> LengthPrefix {
+        self.prefix
     }
 
     /// The largest body this codec decodes or encodes, in bytes.
@@ -99,19 +188,19 @@ impl Decoder for LengthPrefixedCodec {
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, LengthPrefixedError> {
         let length = match self.state {
             DecodeState::Head => {
-                let Some(prefix) = src.first_chunk::<{ Self::PREFIX_SIZE }>() else {
+                let Some(declared) = self.prefix.read(src) else {
                     return Ok(None);
                 };
-                let declared = u32::from_le_bytes(*prefix) as usize;
-                if declared > self.max_frame_length {
-                    return Err(LengthPrefixedError::FrameTooLarge {
+                let length = usize::try_from(declared)
+                    .ok()
+                    .filter(|&length| length <= self.max_frame_length)
+                    .ok_or(LengthPrefixedError::FrameTooLarge {
                         declared,
                         max: self.max_frame_length,
-                    });
-                }
-                src.advance(Self::PREFIX_SIZE);
-                self.state = DecodeState::Body(declared);
-                declared
+                    })?;
+                src.advance(self.prefix.size());
+                self.state = DecodeState::Body(length);
+                length
             }
             DecodeState::Body(length) => length,
         };
@@ -130,7 +219,7 @@ impl Decoder for LengthPrefixedCodec {
         }
         let prefix = match self.state {
             DecodeState::Head => 0,
-            DecodeState::Body(_) => Self::PREFIX_SIZE,
+            DecodeState::Body(_) => self.prefix.size(),
         };
         let bytes = src.len() + prefix;
         self.state = DecodeState::Head;
@@ -148,16 +237,14 @@ impl<T: AsRef<[u8]>> Encoder<T> for LengthPrefixedCodec {
 
     fn encode(&mut self, item: T, dst: &mut BytesMut) -> Result<(), LengthPrefixedError> {
         let body = item.as_ref();
-        let too_large = || LengthPrefixedError::FrameTooLarge {
-            declared: body.len(),
-            max: self.max_frame_length,
-        };
         if body.len() > self.max_frame_length {
-            return Err(too_large());
+            return Err(LengthPrefixedError::FrameTooLarge {
+                declared: body.len() as u64,
+                max: self.max_frame_length,
+            });
         }
-        let length = u32::try_from(body.len()).map_err(|_| too_large())?;
-        dst.reserve(Self::PREFIX_SIZE + body.len());
-        dst.put_u32_le(length);
+        dst.reserve(self.prefix.size() + body.len());
+        self.prefix.write(body.len(), dst);
         dst.extend_from_slice(body);
         Ok(())
     }

@@ -4,10 +4,15 @@
 //! plugs into [`tokio_util::codec::Framed`] over any transport. They are
 //! catalogue-agnostic: what a frame *contains* is the generated code's business.
 //!
-//! - [`LengthPrefixedCodec`]: a 4-byte little-endian length, then that many bytes.
+//! - [`LengthPrefixedCodec`]: a [`LengthPrefix`] (u16, u32 or u64, either byte order),
+//!   then that many bytes.
 //! - [`NewlineCodec`]: one UTF-8 line per frame, terminated by `\n` (`\r\n` accepted).
-//! - [`BinaryHeaderCodec`]: the 40-byte header of binary catalogues (magic, version,
-//!   message type, length, correlation id, timestamp, flags, CRC-32C), then the payload.
+//! - [`BinaryHeaderCodec`]: the binary header a catalogue declares ([`HeaderLayout`]:
+//!   field offsets and sizes, byte order, magic, version, what the length counts, the
+//!   checksum and what it covers), then the payload.
+//!
+//! Which one a connection uses, and with which parameters, is a [`Framing`]: the
+//! generated wire profile of each catalogue holds it (`<catalogue>::WIRE.framing`).
 //!
 //! Common rules, modelled on tokio-util's `LengthDelimitedCodec` and `LinesCodec`:
 //!
@@ -29,11 +34,18 @@
 //! [`BinaryHeaderCodec`]: crate::codec::BinaryHeaderCodec
 
 mod binary_header;
+mod byte_order;
 mod framing;
+mod header_layout;
 mod length_prefixed;
 mod newline;
 
-pub use binary_header::{BinaryFrame, BinaryHeader, BinaryHeaderCodec, BinaryHeaderError};
+pub use binary_header::{BinaryFrame, BinaryHeaderCodec, BinaryHeaderError, seal_message};
+pub use byte_order::ByteOrder;
 pub use framing::{BadFrame, FatalFrameError, FrameCodec, FrameEvent, Framing};
-pub use length_prefixed::{LengthPrefixedCodec, LengthPrefixedError};
+pub use header_layout::{
+    ChecksumAlgorithm, ChecksumCoverage, FixedField, HeaderChecksum, HeaderField, HeaderLayout,
+    LengthCounts,
+};
+pub use length_prefixed::{LengthPrefix, LengthPrefixedCodec, LengthPrefixedError, PrefixWidth};
 pub use newline::{NewlineCodec, NewlineError};

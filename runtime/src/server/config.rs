@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::profile::WireProfile;
 use crate::transport::{ConnectionId, PeerCredentials};
 
 /// Builds the frame sent to a connection refused at the connection limit (`None` sends
@@ -51,13 +52,11 @@ impl fmt::Debug for Heartbeat {
 
 /// How a [`Server`](super::Server) treats its connections.
 ///
-/// The defaults are the Migration catalogue's documented values (512 connections, 1 MiB
-/// frames, 256 queued frames, a 10 s frame read timeout, stale after 90 s) with no
-/// heartbeat and no refusal frame; a service sets both from its catalogue. Queued bytes
-/// are bounded at 64 MiB, NATS's default `max_pending`.
+/// Made from a catalogue's wire profile ([`ServerConfig::from_profile`]), then adjusted
+/// by the service (its command line, a heartbeat frame builder, a refusal frame).
 #[derive(Clone)]
 pub struct ServerConfig {
-    /// How frames are cut: length-prefixed (the default) or newline-delimited.
+    /// How frames are cut (the catalogue's framing).
     pub framing: crate::codec::Framing,
     /// Connections served at once; one more is refused (see `refusal`) and closed.
     pub max_connections: usize,
@@ -74,8 +73,8 @@ pub struct ServerConfig {
     /// writing no longer counts, so a connection holds at most about twice this.
     pub outbound_queue_bytes: usize,
     /// How long a frame may take to arrive completely once its first byte was received;
-    /// a connection exceeding it is dropped.
-    pub frame_read_timeout: Duration,
+    /// a connection exceeding it is dropped. `None` waits for ever.
+    pub frame_read_timeout: Option<Duration>,
     /// A connection that sends no complete frame for this long is stale and dropped;
     /// `None` keeps idle connections forever.
     pub stale_after: Option<Duration>,
@@ -92,20 +91,38 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
 }
 
-impl Default for ServerConfig {
-    fn default() -> Self {
+impl ServerConfig {
+    /// Frames queued per connection unless the service says otherwise.
+    pub const OUTBOUND_QUEUE_CAPACITY: usize = 256;
+    /// Bytes queued per connection unless the service says otherwise: 64 MiB, NATS's
+    /// default `max_pending`.
+    pub const OUTBOUND_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+    /// How long replies may wait for room in a full queue unless the service says
+    /// otherwise.
+    pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+    /// How long closing and shutdown may take unless the service says otherwise.
+    pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// The configuration the catalogue's wire profile describes: its framing, frame
+    /// limit (the line limit for newline framing), connection limit (none when the
+    /// catalogue sets none), frame read timeout and stale time. Heartbeat and refusal
+    /// frames are the service's to build (`profile.timing.heartbeat_interval` says how
+    /// often); the queue bounds and drain times are the runtime's own (the associated
+    /// constants), as no catalogue states them.
+    #[must_use]
+    pub fn from_profile(profile: &WireProfile) -> ServerConfig {
         ServerConfig {
-            framing: crate::codec::Framing::LengthPrefixed,
-            max_connections: 512,
-            max_frame_bytes: 1024 * 1024,
-            outbound_queue_capacity: 256,
-            outbound_queue_bytes: 64 * 1024 * 1024,
-            frame_read_timeout: Duration::from_secs(10),
-            stale_after: Some(Duration::from_secs(90)),
+            framing: profile.framing,
+            max_connections: profile.limits.max_connections.unwrap_or(usize::MAX),
+            max_frame_bytes: profile.max_frame_bytes(),
+            outbound_queue_capacity: Self::OUTBOUND_QUEUE_CAPACITY,
+            outbound_queue_bytes: Self::OUTBOUND_QUEUE_BYTES,
+            frame_read_timeout: profile.timing.frame_read_timeout,
+            stale_after: profile.timing.stale_after,
             heartbeat: None,
             refusal: None,
-            reply_timeout: Duration::from_secs(10),
-            drain_timeout: Duration::from_secs(5),
+            reply_timeout: Self::REPLY_TIMEOUT,
+            drain_timeout: Self::DRAIN_TIMEOUT,
         }
     }
 }

@@ -521,6 +521,11 @@ pub(crate) async fn serve<S: Service>(
                 metrics.error("frame_too_large");
                 break CloseReason::FrameTooLarge;
             }
+            Err(FatalFrameError::BadHeader(error)) => {
+                tracing::warn!(%error, "bad binary header");
+                metrics.error("bad_header");
+                break CloseReason::ReadError;
+            }
             Err(error) => {
                 tracing::warn!(%error, "framing error");
                 metrics.error("read_io");
@@ -528,7 +533,9 @@ pub(crate) async fn serve<S: Service>(
             }
         }
 
-        let frame_deadline = started.map(|at| at + config.frame_read_timeout);
+        let frame_deadline = started
+            .zip(config.frame_read_timeout)
+            .map(|(at, timeout)| at + timeout);
         let stale_deadline = config.stale_after.map(|after| last_frame + after);
         let deadline = match (frame_deadline, stale_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -48,6 +48,8 @@
 //!
 //! ```no_run
 //! use bytes::Bytes;
+//! use ipcspec_runtime::codec::{ByteOrder, Framing, LengthPrefix, PrefixWidth};
+//! use ipcspec_runtime::profile::{Limits, RoleMessages, Timing, WireProfile};
 //! use ipcspec_runtime::server::{ConnectionInfo, Outcome, Server, ServerConfig, Service};
 //! use ipcspec_runtime::transport::unix::{Listener, ListenerOptions};
 //!
@@ -60,8 +62,31 @@
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // A generated module's `WIRE` (`ipcspec_generated::migration::WIRE`) is such a profile.
+//! const WIRE: WireProfile = WireProfile {
+//!     catalogue: "echo",
+//!     framing: Framing::LengthPrefixed(LengthPrefix {
+//!         width: PrefixWidth::U32,
+//!         byte_order: ByteOrder::Little,
+//!     }),
+//!     limits: Limits {
+//!         max_message_bytes: 1 << 16,
+//!         max_line_bytes: None,
+//!         max_nesting_depth: None,
+//!         max_connections: Some(8),
+//!     },
+//!     timing: Timing {
+//!         heartbeat_interval: None,
+//!         stale_after: None,
+//!         connect_timeout: None,
+//!         request_timeout: None,
+//!         frame_read_timeout: None,
+//!         reconnect: None,
+//!     },
+//!     messages: RoleMessages { ack: None, error: None, heartbeat: None },
+//! };
 //! let listener = Listener::bind("/run/echo.sock", ListenerOptions::default()).await?;
-//! let server = Server::new(ServerConfig::default(), Echo);
+//! let server = Server::new(ServerConfig::from_profile(&WIRE), Echo);
 //! let handle = server.handle();
 //! tokio::spawn(async move {
 //!     tokio::time::sleep(std::time::Duration::from_secs(3600)).await;

@@ -326,9 +326,8 @@ impl Agent {
         let reconnect = ReconnectConfig {
             policy: config.policy.clone(),
             client: ClientConfig {
-                max_frame_bytes: catalogue::MAX_MESSAGE_SIZE as usize,
                 idle_timeout: Some(config.stale_after),
-                ..ClientConfig::default()
+                ..ClientConfig::from_profile(&catalogue::WIRE)
             },
             connect_timeout: Duration::from_secs(u64::from(catalogue::CONNECTION_TIMEOUT_SECONDS)),
             max_unacked: catalogue::MAX_QUEUED_MESSAGES as usize,

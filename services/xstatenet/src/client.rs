@@ -17,10 +17,9 @@ use ipcspec_generated::xstatenet::{
 };
 use ipcspec_runtime::client::reconnect::ReconnectInbound;
 use ipcspec_runtime::client::{
-    ClientConfig, ClientError, JsonCorrelator, ReconnectConfig, ReconnectError, ReconnectPolicy,
+    ClientError, JsonCorrelator, ReconnectConfig, ReconnectError, ReconnectPolicy,
     ReconnectingClient,
 };
-use ipcspec_runtime::codec::Framing;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -133,21 +132,16 @@ impl BusClient {
                     .collect()
             })
         };
+        let profile = ReconnectConfig::from_profile(&catalogue::WIRE);
         let config = ReconnectConfig {
             policy: ReconnectPolicy {
                 max_attempts: 20,
                 initial_delay: Duration::from_millis(100),
                 max_delay: Duration::from_secs(5),
-                ..ReconnectPolicy::default()
+                ..profile.policy.clone()
             },
-            client: ClientConfig {
-                framing: Framing::Newline,
-                max_frame_bytes: catalogue::MAX_LINE_BYTES as usize,
-                ..ClientConfig::default()
-            },
-            connect_timeout: Duration::from_millis(u64::from(catalogue::CONNECT_TIMEOUT_MS)),
             on_reconnect: Some(on_reconnect),
-            ..ReconnectConfig::default()
+            ..profile
         };
         let (client, inbound) = ReconnectingClient::connect(socket, config, CORRELATOR).await?;
         Ok((

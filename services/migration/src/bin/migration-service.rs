@@ -276,8 +276,7 @@ async fn serve_async(args: Serve) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.socket.display()))?;
     let config = ServerConfig {
         max_connections: args.max_connections,
-        max_frame_bytes: catalogue::MAX_MESSAGE_SIZE as usize,
-        frame_read_timeout: Duration::from_secs(args.frame_read_timeout_seconds),
+        frame_read_timeout: Some(Duration::from_secs(args.frame_read_timeout_seconds)),
         stale_after: Some(Duration::from_secs(args.stale_seconds)),
         heartbeat: Some(Heartbeat {
             interval: Duration::from_secs(args.heartbeat_seconds.max(1)),
@@ -288,7 +287,7 @@ async fn serve_async(args: Serve) -> anyhow::Result<()> {
             message_type: Some("HEARTBEAT"),
         }),
         refusal: Some(Arc::new(|info| Some(refusal(info.max_connections)))),
-        ..ServerConfig::default()
+        ..ServerConfig::from_profile(&catalogue::WIRE)
     };
     let service = MigrationService::new(
         store,

@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use ipcspec_generated::xstatenet::{self as catalogue, ServiceLifecycle, ServiceLifecycleTrigger};
-use ipcspec_runtime::codec::Framing;
 use ipcspec_runtime::server::{Server, ServerConfig};
 use ipcspec_runtime::transport::unix::{Listener, ListenerOptions};
 use ipcspec_xstatenet::Bus;
@@ -390,19 +389,19 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         .map_err(failed)?;
     lifecycle.take(ServiceLifecycleTrigger::Listening);
     let config = ServerConfig {
-        framing: Framing::Newline,
-        max_frame_bytes: catalogue::MAX_LINE_BYTES as usize,
         max_connections: max,
         // Bounded in bytes, as the catalogue says; the frame count is no extra limit.
         outbound_queue_capacity: usize::MAX,
         outbound_queue_bytes: cli.max_pending_bytes.max(1),
-        frame_read_timeout: Duration::from_millis(u64::from(catalogue::LINE_READ_TIMEOUT_MS)),
+        frame_read_timeout: Some(Duration::from_millis(u64::from(
+            catalogue::LINE_READ_TIMEOUT_MS,
+        ))),
         // The bus has no heartbeat: a client may stay idle for ever.
         stale_after: None,
         refusal: Some(Arc::new(|info| {
             Some(connection_limit_line(info.max_connections))
         })),
-        ..ServerConfig::default()
+        ..ServerConfig::from_profile(&catalogue::WIRE)
     };
     let server = Server::new(config, Bus::new());
     let handle = server.handle();
