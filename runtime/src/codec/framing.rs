@@ -189,7 +189,8 @@ pub enum FatalFrameError {
 enum Inner {
     LengthPrefixed(LengthPrefixedCodec),
     Newline(NewlineCodec),
-    BinaryHeader(BinaryHeaderCodec),
+    /// Boxed: the layout is a few hundred bytes, the other codecs a few words.
+    BinaryHeader(Box<BinaryHeaderCodec>),
 }
 
 /// Decodes and encodes frames of one [`Framing`] with one maximum size.
@@ -209,7 +210,7 @@ impl FrameCodec {
             }
             Framing::Newline => Inner::Newline(NewlineCodec::new(max)),
             Framing::BinaryHeader(layout) => {
-                Inner::BinaryHeader(BinaryHeaderCodec::new(*layout, max))
+                Inner::BinaryHeader(Box::new(BinaryHeaderCodec::new(*layout, max)))
             }
         };
         FrameCodec { framing, inner }
