@@ -56,6 +56,39 @@ pub const MAX_IDENTIFIER_LENGTH: u32 = 256;
 /// Longest message or invoke channel name in characters. Catalogue decision.
 pub const MAX_CHANNEL_NAME_LENGTH: u32 = 256;
 
+/// The catalogue's wire profile (`wire` in the catalogue): framing, limits, timings and the
+/// messages with a role in the protocol. Build servers, clients and codecs from it
+/// (`ServerConfig::from_profile(&WIRE)`, `ClientConfig::from_profile(&WIRE)`,
+/// `WIRE.codec()`).
+pub const WIRE: ipcspec_runtime::profile::WireProfile = ipcspec_runtime::profile::WireProfile {
+    catalogue: "direct-ipc",
+    framing: ipcspec_runtime::codec::Framing::LengthPrefixed(
+        ipcspec_runtime::codec::LengthPrefix {
+            width: ipcspec_runtime::codec::PrefixWidth::U32,
+            byte_order: ipcspec_runtime::codec::ByteOrder::Little,
+        },
+    ),
+    limits: ipcspec_runtime::profile::Limits {
+        max_message_bytes: 1048576,
+        max_line_bytes: None,
+        max_nesting_depth: Some(64),
+        max_connections: Some(256),
+    },
+    timing: ipcspec_runtime::profile::Timing {
+        heartbeat_interval: None,
+        stale_after: None,
+        connect_timeout: Some(std::time::Duration::from_millis(5000)),
+        request_timeout: Some(std::time::Duration::from_millis(5000)),
+        frame_read_timeout: Some(std::time::Duration::from_millis(5000)),
+        reconnect: None,
+    },
+    messages: ipcspec_runtime::profile::RoleMessages {
+        ack: None,
+        error: Some("ERROR"),
+        heartbeat: None,
+    },
+};
+
 /// A process identifier such as 'main-window' or 'worker-1'; unique across all process
 /// types in the registry. Catalogue decision: 1 to 256 characters (MAX_IDENTIFIER_LENGTH),
 /// otherwise free-form.

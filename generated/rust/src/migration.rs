@@ -123,6 +123,46 @@ pub const SOCKET_PATH: &str = "/run/migration-service/ipc.sock";
 /// Catalogue decision: default named pipe of the service on Windows.
 pub const PIPE_NAME: &str = "\\\\.\\pipe\\MigrationService.Ipc";
 
+/// The catalogue's wire profile (`wire` in the catalogue): framing, limits, timings and the
+/// messages with a role in the protocol. Build servers, clients and codecs from it
+/// (`ServerConfig::from_profile(&WIRE)`, `ClientConfig::from_profile(&WIRE)`,
+/// `WIRE.codec()`).
+pub const WIRE: ipcspec_runtime::profile::WireProfile = ipcspec_runtime::profile::WireProfile {
+    catalogue: "migration",
+    framing: ipcspec_runtime::codec::Framing::LengthPrefixed(
+        ipcspec_runtime::codec::LengthPrefix {
+            width: ipcspec_runtime::codec::PrefixWidth::U32,
+            byte_order: ipcspec_runtime::codec::ByteOrder::Little,
+        },
+    ),
+    limits: ipcspec_runtime::profile::Limits {
+        max_message_bytes: 1048576,
+        max_line_bytes: None,
+        max_nesting_depth: Some(64),
+        max_connections: Some(512),
+    },
+    timing: ipcspec_runtime::profile::Timing {
+        heartbeat_interval: Some(std::time::Duration::from_millis(30000)),
+        stale_after: Some(std::time::Duration::from_millis(90000)),
+        connect_timeout: Some(std::time::Duration::from_millis(30000)),
+        request_timeout: Some(std::time::Duration::from_millis(30000)),
+        frame_read_timeout: Some(std::time::Duration::from_millis(10000)),
+        reconnect: Some(ipcspec_runtime::profile::Reconnect {
+            max_attempts: 10,
+            initial_delay: std::time::Duration::from_millis(1000),
+            max_delay: std::time::Duration::from_millis(30000),
+            multiplier: 2.0,
+            jitter: 0.5,
+            max_queued_messages: Some(256),
+        }),
+    },
+    messages: ipcspec_runtime::profile::RoleMessages {
+        ack: Some("ACKNOWLEDGMENT"),
+        error: None,
+        heartbeat: Some("HEARTBEAT"),
+    },
+};
+
 /// A message's envelope `id`: any non-empty string of printable ASCII without spaces,
 /// unique among the messages one sender sends to one peer. A UUID (canonical lower-case
 /// text) is recommended, not required, since the seed's example is `unique-message-id`.

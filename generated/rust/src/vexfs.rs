@@ -186,6 +186,101 @@ pub const IPC_CIRCUIT_OPEN_MS: u32 = 30000;
 /// re-opens it. Catalogue decision.
 pub const IPC_CIRCUIT_HALF_OPEN_MAX_REQUESTS: u32 = 1;
 
+/// Where the envelope members sit in `MessageHeader`, the header every message starts with
+/// (`wire.framing` and `wire.envelope` in the catalogue, offsets from its C layout).
+pub const HEADER_LAYOUT: ipcspec_runtime::codec::HeaderLayout =
+    ipcspec_runtime::codec::HeaderLayout {
+        name: "MessageHeader",
+        size: 40,
+        byte_order: ipcspec_runtime::codec::ByteOrder::Little,
+        message_type: ipcspec_runtime::codec::HeaderField {
+            name: "message_type",
+            offset: 8,
+            size: 4,
+        },
+        length: ipcspec_runtime::codec::HeaderField {
+            name: "length",
+            offset: 12,
+            size: 4,
+        },
+        length_counts: ipcspec_runtime::codec::LengthCounts::HeaderAndPayload,
+        magic: Some(ipcspec_runtime::codec::FixedField {
+            field: ipcspec_runtime::codec::HeaderField {
+                name: "magic",
+                offset: 0,
+                size: 4,
+            },
+            value: 0x56455849,
+        }),
+        version: Some(ipcspec_runtime::codec::FixedField {
+            field: ipcspec_runtime::codec::HeaderField {
+                name: "version",
+                offset: 4,
+                size: 4,
+            },
+            value: 0x1,
+        }),
+        correlation_id: Some(ipcspec_runtime::codec::HeaderField {
+            name: "correlation_id",
+            offset: 16,
+            size: 8,
+        }),
+        timestamp: Some(ipcspec_runtime::codec::HeaderField {
+            name: "timestamp",
+            offset: 24,
+            size: 8,
+        }),
+        flags: Some(ipcspec_runtime::codec::HeaderField {
+            name: "flags",
+            offset: 32,
+            size: 4,
+        }),
+        checksum: Some(ipcspec_runtime::codec::HeaderChecksum {
+            field: ipcspec_runtime::codec::HeaderField {
+                name: "checksum",
+                offset: 36,
+                size: 4,
+            },
+            algorithm: ipcspec_runtime::codec::ChecksumAlgorithm::Crc32c,
+            covers: ipcspec_runtime::codec::ChecksumCoverage::MessageWithChecksumZeroed,
+        }),
+    };
+
+/// The catalogue's wire profile (`wire` in the catalogue): framing, limits, timings and the
+/// messages with a role in the protocol. Build servers, clients and codecs from it
+/// (`ServerConfig::from_profile(&WIRE)`, `ClientConfig::from_profile(&WIRE)`,
+/// `WIRE.codec()`).
+pub const WIRE: ipcspec_runtime::profile::WireProfile = ipcspec_runtime::profile::WireProfile {
+    catalogue: "vexfs",
+    framing: ipcspec_runtime::codec::Framing::BinaryHeader(&HEADER_LAYOUT),
+    limits: ipcspec_runtime::profile::Limits {
+        max_message_bytes: 1048576,
+        max_line_bytes: None,
+        max_nesting_depth: None,
+        max_connections: Some(64),
+    },
+    timing: ipcspec_runtime::profile::Timing {
+        heartbeat_interval: Some(std::time::Duration::from_millis(5000)),
+        stale_after: Some(std::time::Duration::from_millis(15000)),
+        connect_timeout: Some(std::time::Duration::from_millis(5000)),
+        request_timeout: Some(std::time::Duration::from_millis(30000)),
+        frame_read_timeout: Some(std::time::Duration::from_millis(5000)),
+        reconnect: Some(ipcspec_runtime::profile::Reconnect {
+            max_attempts: 5,
+            initial_delay: std::time::Duration::from_millis(100),
+            max_delay: std::time::Duration::from_millis(30000),
+            multiplier: 2.0,
+            jitter: 0.2,
+            max_queued_messages: None,
+        }),
+    },
+    messages: ipcspec_runtime::profile::RoleMessages {
+        ack: Some("ACK"),
+        error: Some("ERROR"),
+        heartbeat: Some("HEARTBEAT"),
+    },
+};
+
 /// Registers an embedding service reachable at a netlink endpoint, as in the seed's
 /// example. Requires CAP_SYS_ADMIN (catalogue decision: registration redirects filesystem
 /// data to a process). Returns 0, or -1 with errno EPERM, EFAULT (bad pointer), EINVAL (bad

@@ -91,6 +91,41 @@ pub const SERVICE_DISPLAY_NAME: &str = "XStateNet InterProcess Message Bus";
 /// The Windows Event Log source the service logs under (Application log).
 pub const EVENT_LOG_SOURCE: &str = "XStateNet.InterProcess";
 
+/// The catalogue's wire profile (`wire` in the catalogue): framing, limits, timings and the
+/// messages with a role in the protocol. Build servers, clients and codecs from it
+/// (`ServerConfig::from_profile(&WIRE)`, `ClientConfig::from_profile(&WIRE)`,
+/// `WIRE.codec()`).
+pub const WIRE: ipcspec_runtime::profile::WireProfile = ipcspec_runtime::profile::WireProfile {
+    catalogue: "xstatenet",
+    framing: ipcspec_runtime::codec::Framing::Newline,
+    limits: ipcspec_runtime::profile::Limits {
+        max_message_bytes: 1048576,
+        max_line_bytes: Some(1048576),
+        max_nesting_depth: Some(64),
+        max_connections: Some(100),
+    },
+    timing: ipcspec_runtime::profile::Timing {
+        heartbeat_interval: None,
+        stale_after: None,
+        connect_timeout: Some(std::time::Duration::from_millis(5000)),
+        request_timeout: Some(std::time::Duration::from_millis(5000)),
+        frame_read_timeout: Some(std::time::Duration::from_millis(10000)),
+        reconnect: Some(ipcspec_runtime::profile::Reconnect {
+            max_attempts: 10,
+            initial_delay: std::time::Duration::from_millis(500),
+            max_delay: std::time::Duration::from_millis(30000),
+            multiplier: 2.0,
+            jitter: 0.5,
+            max_queued_messages: Some(1000),
+        }),
+    },
+    messages: ipcspec_runtime::profile::RoleMessages {
+        ack: None,
+        error: Some("Error"),
+        heartbeat: None,
+    },
+};
+
 /// The optional envelope `Id` of a client's message, copied into `CorrelationId` of the
 /// answer: any non-empty printable ASCII string without spaces, at most 128 characters; a
 /// UUID or a per-connection counter is typical. Catalogue decision.
