@@ -242,6 +242,67 @@ fn mutate(value: &Value, bounds: &Bounds, rng: &mut ChaCha8Rng) -> Value {
     out
 }
 
+/// JSON Schema has no arithmetic: a computed sum (`sumOf`) travels in the generated
+/// schema as the annotation `x-ipcspec-sumOf`, and this applies it, so the schema side's
+/// verdict is the schema's and the sums'. Values the schema rejects for their shape
+/// count as holding (the schema's verdict decides them).
+fn sums_hold(m: &Module, ty: &Ty, value: &Value) -> bool {
+    match ty {
+        Ty::Prim(_) => true,
+        Ty::List(item) | Ty::Array(item, _) => value
+            .as_array()
+            .is_none_or(|items| items.iter().all(|v| sums_hold(m, item, v))),
+        Ty::Map(item) => value
+            .as_object()
+            .is_none_or(|map| map.values().all(|v| sums_hold(m, item, v))),
+        Ty::Named(id) => match &m.ty(*id).kind {
+            TypeKind::Alias(a) => sums_hold(m, &a.ty, value),
+            TypeKind::Struct(s) => {
+                let Some(object) = value.as_object() else {
+                    return true;
+                };
+                let sums = s.sums.iter().all(|sum| {
+                    let found = object.get(&sum.field).and_then(Value::as_i64);
+                    let total = object
+                        .get(&sum.list)
+                        .and_then(Value::as_array)
+                        .map(|items| {
+                            items
+                                .iter()
+                                .map(|item| item.get(&sum.item_field).and_then(Value::as_i64))
+                                .sum::<Option<i64>>()
+                        });
+                    match (found, total) {
+                        (Some(found), Some(Some(total))) => found == total,
+                        _ => true,
+                    }
+                });
+                sums && s
+                    .fields
+                    .iter()
+                    .all(|f| object.get(&f.wire).is_none_or(|v| sums_hold(m, &f.ty, v)))
+            }
+            TypeKind::Union(u) => {
+                let tag = value.get(&u.tag).and_then(Value::as_str);
+                u.variants
+                    .iter()
+                    .filter(|v| Some(v.wire.as_str()) == tag)
+                    .all(|v| {
+                        let content = match &u.content {
+                            Some(key) => value.get(key),
+                            None => Some(value),
+                        };
+                        match (&v.ty, content) {
+                            (Some(ty), Some(content)) => sums_hold(m, ty, content),
+                            _ => true,
+                        }
+                    })
+            }
+            TypeKind::Enum(_) | TypeKind::IntEnum(_) => true,
+        },
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     documents: usize,
@@ -260,7 +321,13 @@ fn compare(
     what: &str,
     doc: &Value,
 ) {
-    let schema_ok = validator.is_valid(doc);
+    let id = cat
+        .module
+        .types
+        .iter()
+        .position(|t| t.name == name)
+        .expect("a type of the module");
+    let schema_ok = validator.is_valid(doc) && sums_hold(&cat.module, &Ty::Named(TypeId(id)), doc);
     let rust = (cat.validate)(name, doc.clone()).expect("every type is in the registry");
     counts.documents += 1;
     if schema_ok {
@@ -429,4 +496,97 @@ fn errors_name_the_field_and_the_rule() {
     .unwrap()
     .unwrap_err();
     assert!(error.starts_with("cannot decode"), "{error}");
+}
+
+/// The rules across fields (`exactlyOneOf`, `sumOf`): the generated example obeys them,
+/// and a document breaking one is refused by the Rust validation, and by the JSON Schema
+/// where JSON Schema can say it (a sum travels as the annotation `x-ipcspec-sumOf`).
+#[test]
+fn rules_across_fields_are_kept_and_enforced() {
+    use ipcspec_generated::{direct_ipc, vexfs};
+    let direct = catalogue("direct-ipc", direct_ipc::registries::validate_json);
+    let id = TypeId(
+        direct
+            .module
+            .types
+            .iter()
+            .position(|t| t.name == "InvokeResponse")
+            .unwrap(),
+    );
+    let validator = def_validator(&direct.schema, "InvokeResponse");
+    let examples = examples::type_examples(&direct.module, id).unwrap();
+    let present = |doc: &Value| {
+        ["result", "error"]
+            .iter()
+            .filter(|k| doc.get(**k).is_some())
+            .count()
+    };
+    assert!(
+        examples.iter().any(|d| d.get("result").is_some())
+            && examples.iter().any(|d| d.get("error").is_some()),
+        "an example of each alternative: {examples:?}"
+    );
+    for doc in &examples {
+        assert_eq!(present(doc), 1, "{doc}");
+        assert!(validator.is_valid(doc), "{doc}");
+        assert_eq!(
+            direct_ipc::registries::validate_json("InvokeResponse", doc.clone()),
+            Some(Ok(()))
+        );
+    }
+    let mut both = examples[0].clone();
+    both["error"] = json!({ "code": "NO_HANDLER", "message": "no handler" });
+    both["result"] = json!(1);
+    let mut neither = examples[0].clone();
+    neither.as_object_mut().unwrap().shift_remove("result");
+    neither.as_object_mut().unwrap().shift_remove("error");
+    for doc in [both, neither] {
+        assert!(!validator.is_valid(&doc), "the schema refuses {doc}");
+        let rust = direct_ipc::registries::validate_json("InvokeResponse", doc.clone()).unwrap();
+        assert!(
+            rust.as_ref()
+                .is_err_and(|e| e.contains("exactly one must be")),
+            "Rust refuses {doc}: {rust:?}"
+        );
+    }
+
+    let vexfs_cat = catalogue("vexfs", vexfs::registries::validate_json);
+    let id = TypeId(
+        vexfs_cat
+            .module
+            .types
+            .iter()
+            .position(|t| t.name == "BatchEmbeddingRequest")
+            .unwrap(),
+    );
+    let schema = &vexfs_cat.schema["$defs"]["BatchEmbeddingRequest"]["properties"]["data_size"];
+    assert_eq!(
+        schema["x-ipcspec-sumOf"],
+        json!({ "list": "items", "field": "input_size" })
+    );
+    for doc in examples::type_examples(&vexfs_cat.module, id).unwrap() {
+        let sum: u64 = doc["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["input_size"].as_u64().unwrap())
+            .sum();
+        assert_eq!(doc["data_size"].as_u64(), Some(sum), "{doc}");
+        assert!(sums_hold(&vexfs_cat.module, &Ty::Named(id), &doc));
+        assert_eq!(
+            vexfs::registries::validate_json("BatchEmbeddingRequest", doc.clone()),
+            Some(Ok(()))
+        );
+        let mut broken = doc.clone();
+        broken["items"][0]["input_size"] =
+            json!(doc["items"][0]["input_size"].as_u64().unwrap() + 1);
+        assert!(!sums_hold(&vexfs_cat.module, &Ty::Named(id), &broken));
+        let rust =
+            vexfs::registries::validate_json("BatchEmbeddingRequest", broken.clone()).unwrap();
+        assert!(
+            rust.as_ref()
+                .is_err_and(|e| e.contains("is not the sum of `input_size` over `items`")),
+            "Rust refuses {broken}: {rust:?}"
+        );
+    }
 }

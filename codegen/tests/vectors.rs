@@ -669,6 +669,22 @@ fn receive_binary(cat: &Catalogue, bytes: &[u8], id: &str) -> Result<Value, Erro
         .map_err(|_| ErrorClass::UnknownType)?;
     let info = dispatch::find_code(cat.messages, code).ok_or(ErrorClass::UnknownType)?;
     let msg = m.message(info.name).unwrap();
+    // The envelope sets the flags per message (`flagBits`): others are refused.
+    let expected = vexfs::constraints::expected_header_flags(u64::from(code));
+    assert_eq!(
+        expected.is_some(),
+        m.wire.envelope.flag_bits.is_some(),
+        "{id}: every message of a catalogue with flagBits has expected flags"
+    );
+    let flags = m
+        .wire
+        .envelope
+        .flags
+        .as_ref()
+        .and_then(|f| header[f].as_u64());
+    if expected.is_some_and(|expected| Some(expected) != flags) {
+        return Err(ErrorClass::Schema);
+    }
     let payload = match &msg.payload {
         Some(Ty::Named(t)) => {
             let type_name = &m.ty(*t).name;

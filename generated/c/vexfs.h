@@ -447,9 +447,10 @@ extern "C" {
  *
  * The seed's MessageType enum (the comment on MessageHeader.message_type): every message code
  * of this catalogue. Catalogue decision: declared as a type, mirroring `messages` value for
- * value, so code that switches on message_type has a named type; the header field itself stays
- * u32 so that a receiver can read an unknown code and answer ERROR UNKNOWN_MESSAGE_TYPE
- * instead of failing to decode the header.
+ * value (`messageCodes`: the loader refuses a catalogue where the two disagree), so code that
+ * switches on message_type has a named type; the header field itself stays u32 so that a
+ * receiver can read an unknown code and answer ERROR UNKNOWN_MESSAGE_TYPE instead of failing
+ * to decode the header.
  */
 
 /** Code of SERVICE_REGISTER. */
@@ -679,6 +680,12 @@ extern "C" {
 /** MessageHeader.message_type is not a code of this catalogue. */
 #define VEXFS_IPC_ERROR_UNKNOWN_MESSAGE_TYPE 7u
 
+/** The message ended before its header or its length's bytes. */
+#define VEXFS_IPC_ERROR_TRUNCATED_MESSAGE 8u
+
+/** MessageHeader.length is smaller than the header. */
+#define VEXFS_IPC_ERROR_LENGTH_BELOW_HEADER 9u
+
 /** Service unavailability: no registered service can take the request. */
 #define VEXFS_IPC_ERROR_SERVICE_UNAVAILABLE 16u
 
@@ -894,9 +901,11 @@ extern "C" {
 
 /**
  * PROTOCOL_ERROR: Protocol error: a message is malformed. Length fields disagree with the
- * message length, reserved bits or padding are not zero, a reply names an unknown
- * correlation_id, or a vector has the wrong size. The receiver drops the message and answers
- * ERROR; ioctl errno EPROTO.
+ * message length, the payload does not decode as the message's payload type, a value breaks a
+ * rule of its type (a constraint, or data_size that is not the sum of the items' input_size),
+ * reserved bits or padding are not zero, the header flags are not those the envelope sets for
+ * the message, a reply names an unknown correlation_id, or a vector has the wrong size. The
+ * receiver drops the message and answers ERROR; ioctl errno EPROTO.
  */
 #define VEXFS_ERR_PROTOCOL_ERROR 2
 
@@ -930,6 +939,21 @@ extern "C" {
  * receiver answers ERROR and drops the message.
  */
 #define VEXFS_ERR_UNKNOWN_MESSAGE_TYPE 7
+
+/**
+ * TRUNCATED_MESSAGE: The message ended early: a datagram shorter than the 40-byte header or
+ * than MessageHeader.length, or a stream that closed in the middle of a message. The receiver
+ * answers ERROR (correlation_id 0 when the header is incomplete) and drops what it read; on
+ * the stream fallback the connection is closed, because the frame boundary is lost.
+ */
+#define VEXFS_ERR_TRUNCATED_MESSAGE 8
+
+/**
+ * LENGTH_BELOW_HEADER: MessageHeader.length is smaller than IPC_HEADER_SIZE (40), so it cannot
+ * count the header it is part of. The receiver answers ERROR and drops the message; on the
+ * stream fallback it closes the connection, because the frame boundary is lost.
+ */
+#define VEXFS_ERR_LENGTH_BELOW_HEADER 9
 
 /**
  * SERVICE_UNAVAILABLE: Service unavailability: no registered service can take the request.
@@ -1204,7 +1228,9 @@ extern "C" {
 /**
  * `MessageHeader`: The seed's message header: 40 bytes, little-endian, at the start of every
  * message on every transport. A receiver reads the header first, rejects the message when
- * magic, version, length or checksum is wrong, and only then reads length - 40 payload bytes.
+ * magic (BAD_MAGIC), version (UNSUPPORTED_VERSION), length (MESSAGE_TOO_LARGE,
+ * LENGTH_BELOW_HEADER, TRUNCATED_MESSAGE), flags (PROTOCOL_ERROR) or checksum
+ * (CHECKSUM_MISMATCH) is wrong, and only then reads length - 40 payload bytes.
  *
  * C layout: 40 bytes, aligned to 8. Used as the header of every message.
  */
@@ -1228,7 +1254,9 @@ struct MessageHeader {
     /**
      * Total message length in bytes: this 40-byte header plus the payload (fixed part and tail
      * fields). At least IPC_HEADER_SIZE, at most IPC_MAX_MESSAGE_SIZE (1 MiB); a larger value is
-     * rejected with MESSAGE_TOO_LARGE before any payload buffer is allocated.
+     * rejected with MESSAGE_TOO_LARGE before any payload buffer is allocated, a smaller one with
+     * LENGTH_BELOW_HEADER, and a stream or datagram that ends before length bytes arrived with
+     * TRUNCATED_MESSAGE.
      */
     uint32_t length;
     /**
@@ -1245,8 +1273,9 @@ struct MessageHeader {
      * Message flags: IPC_FLAG_REPLY (bit 0) on every reply, ERROR and ACK; IPC_FLAG_COMPRESSED
      * (bit 1) and IPC_FLAG_ENCRYPTED (bit 2) are reserved for the seed's planned compression and
      * encryption and must be zero in version 1; bits 24-31 (IPC_FLAG_PRIORITY_MASK) carry the
-     * message's Priority value. Every other bit must be zero; a receiver answers a message with
-     * unknown bits set with ERROR PROTOCOL_ERROR.
+     * message's Priority value. Every other bit must be zero. The envelope's flagBits set exactly
+     * these bits per message; a receiver answers a message whose flags differ with ERROR
+     * PROTOCOL_ERROR.
      */
     uint32_t flags;
     /**

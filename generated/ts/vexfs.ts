@@ -265,8 +265,10 @@ export const IPC_CIRCUIT_HALF_OPEN_MAX_REQUESTS = 1;
 
 /**
  * The seed's message header: 40 bytes, little-endian, at the start of every message on every
- * transport. A receiver reads the header first, rejects the message when magic, version,
- * length or checksum is wrong, and only then reads length - 40 payload bytes.
+ * transport. A receiver reads the header first, rejects the message when magic (BAD_MAGIC),
+ * version (UNSUPPORTED_VERSION), length (MESSAGE_TOO_LARGE, LENGTH_BELOW_HEADER,
+ * TRUNCATED_MESSAGE), flags (PROTOCOL_ERROR) or checksum (CHECKSUM_MISMATCH) is wrong, and
+ * only then reads length - 40 payload bytes.
  *
  * In binary form: a C-layout struct of 40 bytes (see the C header).
  */
@@ -290,7 +292,9 @@ export interface MessageHeader {
   /**
    * Total message length in bytes: this 40-byte header plus the payload (fixed part and tail
    * fields). At least IPC_HEADER_SIZE, at most IPC_MAX_MESSAGE_SIZE (1 MiB); a larger value is
-   * rejected with MESSAGE_TOO_LARGE before any payload buffer is allocated.
+   * rejected with MESSAGE_TOO_LARGE before any payload buffer is allocated, a smaller one with
+   * LENGTH_BELOW_HEADER, and a stream or datagram that ends before length bytes arrived with
+   * TRUNCATED_MESSAGE.
    */
   length: number;
   /**
@@ -307,8 +311,9 @@ export interface MessageHeader {
    * Message flags: IPC_FLAG_REPLY (bit 0) on every reply, ERROR and ACK; IPC_FLAG_COMPRESSED
    * (bit 1) and IPC_FLAG_ENCRYPTED (bit 2) are reserved for the seed's planned compression and
    * encryption and must be zero in version 1; bits 24-31 (IPC_FLAG_PRIORITY_MASK) carry the
-   * message's Priority value. Every other bit must be zero; a receiver answers a message with
-   * unknown bits set with ERROR PROTOCOL_ERROR.
+   * message's Priority value. Every other bit must be zero. The envelope's flagBits set exactly
+   * these bits per message; a receiver answers a message whose flags differ with ERROR
+   * PROTOCOL_ERROR.
    */
   flags: number;
   /**
@@ -322,9 +327,10 @@ export interface MessageHeader {
 /**
  * The seed's MessageType enum (the comment on MessageHeader.message_type): every message code
  * of this catalogue. Catalogue decision: declared as a type, mirroring `messages` value for
- * value, so code that switches on message_type has a named type; the header field itself stays
- * u32 so that a receiver can read an unknown code and answer ERROR UNKNOWN_MESSAGE_TYPE
- * instead of failing to decode the header.
+ * value (`messageCodes`: the loader refuses a catalogue where the two disagree), so code that
+ * switches on message_type has a named type; the header field itself stays u32 so that a
+ * receiver can read an unknown code and answer ERROR UNKNOWN_MESSAGE_TYPE instead of failing
+ * to decode the header.
  *
  * In binary form: u32.
  */
@@ -1039,6 +1045,10 @@ export enum IpcError {
   MESSAGE_TOO_LARGE = 6,
   /** MessageHeader.message_type is not a code of this catalogue. */
   UNKNOWN_MESSAGE_TYPE = 7,
+  /** The message ended before its header or its length's bytes. */
+  TRUNCATED_MESSAGE = 8,
+  /** MessageHeader.length is smaller than the header. */
+  LENGTH_BELOW_HEADER = 9,
   /** Service unavailability: no registered service can take the request. */
   SERVICE_UNAVAILABLE = 16,
   /** No service with the given id is registered. */
@@ -1534,9 +1544,12 @@ export enum ErrorCode {
    */
   TRANSPORT_ERROR = 1,
   /**
-   * Protocol error: a message is malformed. Length fields disagree with the message length,
-   * reserved bits or padding are not zero, a reply names an unknown correlation_id, or a vector
-   * has the wrong size. The receiver drops the message and answers ERROR; ioctl errno EPROTO.
+   * Protocol error: a message is malformed. Length fields disagree with the message length, the
+   * payload does not decode as the message's payload type, a value breaks a rule of its type (a
+   * constraint, or data_size that is not the sum of the items' input_size), reserved bits or
+   * padding are not zero, the header flags are not those the envelope sets for the message, a
+   * reply names an unknown correlation_id, or a vector has the wrong size. The receiver drops
+   * the message and answers ERROR; ioctl errno EPROTO.
    */
   PROTOCOL_ERROR = 2,
   /**
@@ -1565,6 +1578,19 @@ export enum ErrorCode {
    * drops the message.
    */
   UNKNOWN_MESSAGE_TYPE = 7,
+  /**
+   * The message ended early: a datagram shorter than the 40-byte header or than
+   * MessageHeader.length, or a stream that closed in the middle of a message. The receiver
+   * answers ERROR (correlation_id 0 when the header is incomplete) and drops what it read; on
+   * the stream fallback the connection is closed, because the frame boundary is lost.
+   */
+  TRUNCATED_MESSAGE = 8,
+  /**
+   * MessageHeader.length is smaller than IPC_HEADER_SIZE (40), so it cannot count the header it
+   * is part of. The receiver answers ERROR and drops the message; on the stream fallback it
+   * closes the connection, because the frame boundary is lost.
+   */
+  LENGTH_BELOW_HEADER = 9,
   /**
    * Service unavailability: no registered service can take the request. None is registered, or
    * all are stale or unhealthy. ioctl errno EHOSTDOWN.

@@ -238,6 +238,24 @@ pub enum Rule {
         /// The value found.
         found: u64,
     },
+    /// `exactlyOneOf`: not exactly one field of the group is present.
+    ExactlyOneOf {
+        /// The group's fields, as the catalogue names them.
+        fields: &'static [&'static str],
+        /// How many of them are present.
+        present: u64,
+    },
+    /// `sumOf`: a computed field differs from the sum it must hold.
+    SumOf {
+        /// The list field whose items are summed.
+        list: &'static str,
+        /// The summed field of the items.
+        field: &'static str,
+        /// The sum.
+        expected: i128,
+        /// The value found.
+        found: i128,
+    },
 }
 
 impl Rule {
@@ -252,6 +270,8 @@ impl Rule {
             Rule::MinItems { .. } => "minItems",
             Rule::MaxItems { .. } => "maxItems",
             Rule::Padding { .. } => "const",
+            Rule::ExactlyOneOf { .. } => "oneOf",
+            Rule::SumOf { .. } => "x-ipcspec-sumOf",
         }
     }
 }
@@ -279,6 +299,20 @@ impl fmt::Display for Rule {
                 write!(f, "{found} items are more than the maximum {max}")
             }
             Rule::Padding { found } => write!(f, "padding is {found}, not zero"),
+            Rule::ExactlyOneOf { fields, present } => write!(
+                f,
+                "{present} of `{}` are present; exactly one must be",
+                fields.join("`, `")
+            ),
+            Rule::SumOf {
+                list,
+                field,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{found} is not the sum of `{field}` over `{list}`, {expected}"
+            ),
         }
     }
 }
@@ -572,6 +606,51 @@ pub fn padding<T: Into<u64> + Copy>(value: T, at: &Path<'_>, errors: &mut Vec<Va
     let found: u64 = value.into();
     if found != 0 {
         report(at, Rule::Padding { found }, errors);
+    }
+}
+
+/// Exactly one field of a group is present (`present` holds one flag per field).
+pub fn exactly_one_of(
+    present: &[bool],
+    fields: &'static [&'static str],
+    at: &Path<'_>,
+    errors: &mut Vec<ValidationError>,
+) {
+    let count = present.iter().filter(|p| **p).count() as u64;
+    if count != 1 {
+        report(
+            at,
+            Rule::ExactlyOneOf {
+                fields,
+                present: count,
+            },
+            errors,
+        );
+    }
+}
+
+/// A computed field holds the sum of `field` over the items of `list`.
+pub fn sum_of(
+    found: i128,
+    items: impl IntoIterator<Item = i128>,
+    list: &'static str,
+    field: &'static str,
+    at: &Path<'_>,
+    errors: &mut Vec<ValidationError>,
+) {
+    // Saturating: no list of 64-bit values is long enough to reach it, and none panics.
+    let expected = items.into_iter().fold(0i128, i128::saturating_add);
+    if found != expected {
+        report(
+            at,
+            Rule::SumOf {
+                list,
+                field,
+                expected,
+                found,
+            },
+            errors,
+        );
     }
 }
 

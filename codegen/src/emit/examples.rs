@@ -57,6 +57,15 @@ pub fn type_examples(module: &Module, id: TypeId) -> anyhow::Result<Vec<Value>> 
     let mut minimal = Gen::new(module, &format!("type-min:{}", td.name));
     minimal.depth = SOFT_DEPTH;
     out.push(minimal.value(&Ty::Named(id), &Bounds::default(), "")?);
+    if let TypeKind::Struct(s) = &td.kind {
+        // The other fields of its exactly-one-of groups, each present in one example.
+        let widest = s.exactly_one_of.iter().map(Vec::len).max().unwrap_or(0);
+        for alternative in 1..widest {
+            let mut g = Gen::new(module, &format!("type-alt:{}:{alternative}", td.name));
+            g.alternative = alternative;
+            out.push(g.value(&Ty::Named(id), &Bounds::default(), "")?);
+        }
+    }
     match &td.kind {
         TypeKind::Enum(e) => out.extend(e.values.iter().map(|v| json!(v.wire))),
         TypeKind::IntEnum(e) => out.extend(e.values.iter().map(|v| int_value(v.value))),
@@ -106,8 +115,9 @@ pub fn envelope(module: &Module, msg: &Message) -> anyhow::Result<Value> {
         if let Some(code) = msg.code {
             header.insert(env.type_key.clone(), int_value(code));
         }
-        // Realistic header fields: the real length, nanoseconds near 2025, no flags, and a
-        // zero checksum (the codec computes it over the encoded bytes).
+        // Realistic header fields: the real length, nanoseconds near 2025, the flags the
+        // envelope sets for this message (none without `flagBits`), and a zero checksum
+        // (the codec computes it over the encoded bytes).
         if let Some(field) = &env.length {
             let header_size = wire_size(
                 module,
@@ -137,7 +147,10 @@ pub fn envelope(module: &Module, msg: &Message) -> anyhow::Result<Value> {
             }
         }
         if let Some(field) = &env.flags {
-            header.insert(field.clone(), json!(0));
+            header.insert(
+                field.clone(),
+                int_value(module.header_flags(msg).unwrap_or(0)),
+            );
         }
         if let Some((field, _)) = &env.checksum {
             header.insert(field.clone(), json!(0));
@@ -373,12 +386,110 @@ fn struct_wrongs(
             out.push((format!("field `{name}`: {what}"), with(value)));
         }
     }
+    for group in &s.exactly_one_of {
+        let names = group.join("`, `");
+        let mut none = example.clone();
+        for name in group {
+            none.shift_remove(name);
+        }
+        out.push((format!("none of `{names}`"), none));
+        let mut all = example.clone();
+        let mut g = Gen::new(module, &format!("all-of:{names}"));
+        g.depth = SOFT_DEPTH;
+        for name in group {
+            if all.contains_key(name) {
+                continue;
+            }
+            if let Some(f) = s.fields.iter().find(|f| &f.wire == name) {
+                if let Ok(value) = g.value(&f.ty, &Bounds::default().with(&f.constraints), name) {
+                    all.insert(name.clone(), value);
+                }
+            }
+        }
+        out.push((format!("every one of `{names}`"), all));
+    }
     if reject {
         let mut extra = example.clone();
         extra.insert(unknown_key(example), json!(1));
         out.push(("an undeclared key".into(), extra));
     }
     out
+}
+
+/// Puts `value`'s computed sums in step with what they sum. A computed field that also
+/// counts a tail (`data_size`, the sum of the items' `input_size` and the length of
+/// `data`) keeps its count, which is spread over the items (the last takes the rest);
+/// any other is set to the sum.
+pub fn settle_sums(module: &Module, s: &Struct, value: &mut Map<String, Value>) {
+    for sum in &s.sums {
+        let Some(field) = s.fields.iter().find(|f| f.wire == sum.field) else {
+            continue;
+        };
+        let Some(item_field) = s
+            .fields
+            .iter()
+            .find(|f| f.wire == sum.list)
+            .and_then(
+                |list| match resolve(module, &list.ty, &Bounds::default()).0 {
+                    Ty::List(item) => struct_of(module, &item),
+                    _ => None,
+                },
+            )
+            .and_then(|item| item.fields.iter().find(|f| f.wire == sum.item_field))
+        else {
+            continue;
+        };
+        let counts_tail = s
+            .fields
+            .iter()
+            .any(|f| f.length_field.as_deref() == Some(sum.field.as_str()));
+        let number = |v: Option<&Value>| -> u64 {
+            match v {
+                Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+                Some(Value::String(s)) => s.parse().unwrap_or(0),
+                _ => 0,
+            }
+        };
+        let Some(Value::Array(items)) = value.get_mut(&sum.list) else {
+            continue;
+        };
+        if counts_tail && !items.is_empty() {
+            let total = number(value.get(&sum.field));
+            let Some(Value::Array(items)) = value.get_mut(&sum.list) else {
+                continue;
+            };
+            let n = items.len() as u64;
+            let share = total / n;
+            for (i, item) in items.iter_mut().enumerate() {
+                let part = if i as u64 + 1 == n {
+                    total - share * (n - 1)
+                } else {
+                    share
+                };
+                if let Value::Object(item) = item {
+                    item.insert(
+                        item_field.wire.clone(),
+                        count_json(module, item_field, part),
+                    );
+                }
+            }
+        } else {
+            let total: u64 = items
+                .iter()
+                .map(|item| number(item.get(&sum.item_field)))
+                .fold(0, u64::saturating_add);
+            value.insert(sum.field.clone(), count_json(module, field, total));
+        }
+    }
+}
+
+/// An unsigned integer as the JSON of field `f` (a decimal string for 64-bit integers
+/// where the profile says so).
+fn count_json(module: &Module, f: &Field, n: u64) -> Value {
+    match resolve(module, &f.ty, &Bounds::default()).0 {
+        Ty::Prim(p) if int64_as_string(module, p) => json!(n.to_string()),
+        _ => json!(n),
+    }
 }
 
 fn unknown_key(example: &Map<String, Value>) -> String {
@@ -692,6 +803,9 @@ struct Gen<'m> {
     m: &'m Module,
     rng: ChaCha8Rng,
     depth: usize,
+    /// Which field of each exactly-one-of group is present: the group's field at this
+    /// index (modulo the group's size).
+    alternative: usize,
 }
 
 impl<'m> Gen<'m> {
@@ -700,6 +814,7 @@ impl<'m> Gen<'m> {
             m,
             rng: ChaCha8Rng::seed_from_u64(fnv1a(&format!("{}/{seed}", m.name))),
             depth: 0,
+            alternative: 0,
         }
     }
 
@@ -875,7 +990,16 @@ impl<'m> Gen<'m> {
         }
         let mut out = Map::new();
         for (i, f) in s.fields.iter().enumerate() {
-            let value = if let Some(v) = tails.remove(&i) {
+            let chosen = s
+                .exactly_one_of
+                .iter()
+                .find(|group| group.contains(&f.wire))
+                .map(|group| group[self.alternative % group.len()] == f.wire);
+            let value = if chosen == Some(false) {
+                continue;
+            } else if chosen == Some(true) {
+                self.value(&f.ty, &Bounds::default().with(&f.constraints), &f.wire)?
+            } else if let Some(v) = tails.remove(&i) {
                 v
             } else if let Some(n) = counts.get(&f.wire) {
                 self.count_value(f, *n)
@@ -893,6 +1017,7 @@ impl<'m> Gen<'m> {
             };
             out.insert(f.wire.clone(), value);
         }
+        settle_sums(self.m, s, &mut out);
         Ok(out)
     }
 

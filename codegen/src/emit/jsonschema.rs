@@ -214,6 +214,9 @@ fn envelope_schema(m: &Module, msg: &Message) -> Value {
         for (field, value) in env.magic.iter().chain(env.version.iter()) {
             fixed.insert(field.clone(), json!({ "const": int(*value) }));
         }
+        if let (Some(field), Some(flags)) = (&env.flags, m.header_flags(msg)) {
+            fixed.insert(field.clone(), json!({ "const": int(flags) }));
+        }
         let header = match binary_header(m) {
             Some(id) => json!({ "$ref": def_ref(&m.ty(id).name), "properties": fixed }),
             None => json!({ "type": "object", "properties": fixed }),
@@ -318,7 +321,18 @@ fn object_schema(m: &Module, s: &Struct, tag: Option<(&str, &str)>) -> Map<Strin
         required.push(json!(key));
     }
     for f in &s.fields {
-        props.insert(f.wire.clone(), field_schema(m, f));
+        let mut schema = field_schema(m, f);
+        if let (Some(sum), Value::Object(map)) =
+            (s.sums.iter().find(|x| x.field == f.wire), &mut schema)
+        {
+            // JSON Schema has no arithmetic: the rule travels as an annotation, and the
+            // generated validators check it.
+            map.insert(
+                "x-ipcspec-sumOf".into(),
+                json!({ "list": sum.list, "field": sum.item_field }),
+            );
+        }
+        props.insert(f.wire.clone(), schema);
         if !f.optional {
             required.push(json!(f.wire));
         }
@@ -328,6 +342,27 @@ fn object_schema(m: &Module, s: &Struct, tag: Option<(&str, &str)>) -> Map<Strin
     out.insert("properties".into(), Value::Object(props));
     if !required.is_empty() {
         out.insert("required".into(), Value::Array(required));
+    }
+    // Each exactly-one-of group: one branch per field, requiring it; with `oneOf`, a
+    // value with none of the fields or with several matches no branch or several.
+    let mut groups: Vec<Value> = s
+        .exactly_one_of
+        .iter()
+        .map(|group| {
+            let branches: Vec<Value> = group.iter().map(|f| json!({ "required": [f] })).collect();
+            json!({ "oneOf": branches })
+        })
+        .collect();
+    match groups.len() {
+        0 => {}
+        1 => {
+            if let Value::Object(group) = groups.remove(0) {
+                out.extend(group);
+            }
+        }
+        _ => {
+            out.insert("allOf".into(), Value::Array(groups));
+        }
     }
     if closed(m) {
         out.insert("additionalProperties".into(), json!(false));

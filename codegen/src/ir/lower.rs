@@ -286,7 +286,23 @@ impl<'a> Lowerer<'a> {
                 )
             }),
         );
-        Struct { c_layout, fields }
+        let sums = s
+            .fields
+            .iter()
+            .filter_map(|f| {
+                f.sum_of.as_ref().map(|sum| Sum {
+                    field: f.name.clone(),
+                    list: sum.list.clone(),
+                    item_field: sum.field.clone(),
+                })
+            })
+            .collect();
+        Struct {
+            c_layout,
+            fields,
+            exactly_one_of: s.exactly_one_of.clone(),
+            sums,
+        }
     }
 
     /// Reports two items whose names differ in the catalogue but not in some language.
@@ -851,6 +867,14 @@ impl<'a> Lowerer<'a> {
                     .as_ref()
                     .map(|f| (f.field.clone(), constant(&f.constant))),
                 flags: env.flags.clone(),
+                flag_bits: env.flag_bits.as_ref().map(|b| FlagBits {
+                    reply: b.reply.as_deref().map_or(0, constant),
+                    priority_shift: b
+                        .priority_shift
+                        .as_deref()
+                        .and_then(|k| u32::try_from(constant(k)).ok()),
+                    error: b.error.clone(),
+                }),
                 checksum: env
                     .checksum
                     .as_ref()

@@ -81,6 +81,29 @@ impl Module {
             .iter()
             .filter(move |m| m.to.iter().any(|r| r == role))
     }
+
+    /// The value of `msg`'s priority (its own, else the profile's default), when the
+    /// profile has priorities.
+    pub fn priority_value(&self, msg: &Message) -> Option<i128> {
+        let (id, default) = self.wire.priority.as_ref()?;
+        let TypeKind::IntEnum(e) = &self.ty(*id).kind else {
+            return None;
+        };
+        let name = msg.priority.as_deref().unwrap_or(default);
+        e.values.iter().find(|v| v.name == name).map(|v| v.value)
+    }
+
+    /// The exact flags of `msg`'s binary header, when the envelope sets them
+    /// (`flagBits`): the reply bits on a reply, then the priority shifted into place.
+    pub fn header_flags(&self, msg: &Message) -> Option<i128> {
+        let bits = self.wire.envelope.flag_bits.as_ref()?;
+        let reply = if msg.is_reply { bits.reply } else { 0 };
+        let priority = match bits.priority_shift {
+            Some(shift) => self.priority_value(msg).unwrap_or(0) << shift,
+            None => 0,
+        };
+        Some(reply | priority)
+    }
 }
 
 /// Identifiers of a module.
@@ -252,6 +275,9 @@ pub struct Envelope {
     pub version: Option<(String, i128)>,
     /// Flags field (binary).
     pub flags: Option<String>,
+    /// What the envelope sets in the flags per message (binary); with it, a message's
+    /// flags are exactly [`Module::header_flags`].
+    pub flag_bits: Option<FlagBits>,
     /// Checksum field and algorithm (binary).
     pub checksum: Option<(String, ChecksumAlgorithm)>,
     /// What the checksum covers (binary).
@@ -264,6 +290,17 @@ pub struct Envelope {
     pub correlation_optional: bool,
     /// Prose.
     pub doc: Option<String>,
+}
+
+/// The flag bits the envelope sets per message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagBits {
+    /// Bits set on every message marked `is_reply` (0 when the catalogue names none).
+    pub reply: i128,
+    /// Shift of the message's priority value, when priorities travel in the flags.
+    pub priority_shift: Option<u32>,
+    /// The error code a receiver answers other flags with.
+    pub error: String,
 }
 
 /// Timing in milliseconds.
@@ -356,6 +393,21 @@ pub struct Struct {
     pub c_layout: Option<CLayout>,
     /// Fields in wire order (fixed part, then tail fields).
     pub fields: Vec<Field>,
+    /// Groups of optional fields (wire names) of which every value holds exactly one.
+    pub exactly_one_of: Vec<Vec<String>>,
+    /// Fields computed as the sum of an integer field over a list's items.
+    pub sums: Vec<Sum>,
+}
+
+/// A field computed as a sum: `field` = the sum of `item_field` over the items of `list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sum {
+    /// The computed integer field (wire name).
+    pub field: String,
+    /// The list field of the same struct (wire name).
+    pub list: String,
+    /// The integer field of the list's items that is summed (wire name).
+    pub item_field: String,
 }
 
 impl Struct {

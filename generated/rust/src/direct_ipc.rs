@@ -3344,6 +3344,12 @@ impl validate::Validate for InvokeResponse {
             let at = &at.field("error");
             validate::Validate::validate_at(value, at, errors);
         }
+        validate::exactly_one_of(
+            &[self.result.is_some(), self.error.is_some()],
+            &["result", "error"],
+            at,
+            errors,
+        );
     }
 }
 
@@ -3430,7 +3436,8 @@ impl validate::Validate for PendingInvoke {
     }
 }
 
-/// The constraints of each constrained alias, as a function of one value.
+/// The constraints of each constrained alias, as a function of one value, and
+/// the header flags each message must carry when the envelope sets them.
 pub mod constraints {
     #[allow(unused_imports)]
     use super::*;

@@ -333,8 +333,10 @@ pub const VEXFS_IOCTL_IPC_LIST_SERVICES: u32 = 0xC010_5624;
 pub const VEXFS_IOCTL_IPC_GET_STATS: u32 = 0x8068_5625;
 
 /// The seed's message header: 40 bytes, little-endian, at the start of every message on
-/// every transport. A receiver reads the header first, rejects the message when magic,
-/// version, length or checksum is wrong, and only then reads length - 40 payload bytes.
+/// every transport. A receiver reads the header first, rejects the message when magic
+/// (BAD_MAGIC), version (UNSUPPORTED_VERSION), length (MESSAGE_TOO_LARGE,
+/// LENGTH_BELOW_HEADER, TRUNCATED_MESSAGE), flags (PROTOCOL_ERROR) or checksum
+/// (CHECKSUM_MISMATCH) is wrong, and only then reads length - 40 payload bytes.
 ///
 /// C layout: 40 bytes, aligned to 8. Binary form via `encode`/`decode`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -353,7 +355,9 @@ pub struct MessageHeader {
     pub message_type: u32,
     /// Total message length in bytes: this 40-byte header plus the payload (fixed part and tail
     /// fields). At least IPC_HEADER_SIZE, at most IPC_MAX_MESSAGE_SIZE (1 MiB); a larger value
-    /// is rejected with MESSAGE_TOO_LARGE before any payload buffer is allocated.
+    /// is rejected with MESSAGE_TOO_LARGE before any payload buffer is allocated, a smaller one
+    /// with LENGTH_BELOW_HEADER, and a stream or datagram that ends before length bytes arrived
+    /// with TRUNCATED_MESSAGE.
     pub length: u32,
     /// Request/response correlation: chosen non-zero by the sender of a request, copied into
     /// the reply, ERROR or ACK that answers it.
@@ -364,8 +368,9 @@ pub struct MessageHeader {
     /// Message flags: IPC_FLAG_REPLY (bit 0) on every reply, ERROR and ACK; IPC_FLAG_COMPRESSED
     /// (bit 1) and IPC_FLAG_ENCRYPTED (bit 2) are reserved for the seed's planned compression
     /// and encryption and must be zero in version 1; bits 24-31 (IPC_FLAG_PRIORITY_MASK) carry
-    /// the message's Priority value. Every other bit must be zero; a receiver answers a message
-    /// with unknown bits set with ERROR PROTOCOL_ERROR.
+    /// the message's Priority value. Every other bit must be zero. The envelope's flagBits set
+    /// exactly these bits per message; a receiver answers a message whose flags differ with
+    /// ERROR PROTOCOL_ERROR.
     pub flags: u32,
     /// Integrity checksum: CRC-32C (Castagnoli) over the whole message, computed with this
     /// field set to zero (the header, then the payload). A mismatch is reported with ERROR
@@ -441,9 +446,10 @@ const _: () = {
 
 /// The seed's MessageType enum (the comment on MessageHeader.message_type): every message
 /// code of this catalogue. Catalogue decision: declared as a type, mirroring `messages`
-/// value for value, so code that switches on message_type has a named type; the header
-/// field itself stays u32 so that a receiver can read an unknown code and answer ERROR
-/// UNKNOWN_MESSAGE_TYPE instead of failing to decode the header.
+/// value for value (`messageCodes`: the loader refuses a catalogue where the two disagree),
+/// so code that switches on message_type has a named type; the header field itself stays
+/// u32 so that a receiver can read an unknown code and answer ERROR UNKNOWN_MESSAGE_TYPE
+/// instead of failing to decode the header.
 #[derive(
     Debug,
     Clone,
@@ -2874,6 +2880,10 @@ pub enum IpcError {
     MessageTooLarge = 6,
     /// MessageHeader.message_type is not a code of this catalogue.
     UnknownMessageType = 7,
+    /// The message ended before its header or its length's bytes.
+    TruncatedMessage = 8,
+    /// MessageHeader.length is smaller than the header.
+    LengthBelowHeader = 9,
     /// Service unavailability: no registered service can take the request.
     ServiceUnavailable = 16,
     /// No service with the given id is registered.
@@ -2924,6 +2934,8 @@ impl IpcError {
         Self::ChecksumMismatch,
         Self::MessageTooLarge,
         Self::UnknownMessageType,
+        Self::TruncatedMessage,
+        Self::LengthBelowHeader,
         Self::ServiceUnavailable,
         Self::ServiceNotFound,
         Self::ServiceAlreadyRegistered,
@@ -2960,6 +2972,8 @@ impl IpcError {
             5 => Some(Self::ChecksumMismatch),
             6 => Some(Self::MessageTooLarge),
             7 => Some(Self::UnknownMessageType),
+            8 => Some(Self::TruncatedMessage),
+            9 => Some(Self::LengthBelowHeader),
             16 => Some(Self::ServiceUnavailable),
             17 => Some(Self::ServiceNotFound),
             18 => Some(Self::ServiceAlreadyRegistered),
@@ -2993,6 +3007,8 @@ impl IpcError {
             Self::ChecksumMismatch => "CHECKSUM_MISMATCH",
             Self::MessageTooLarge => "MESSAGE_TOO_LARGE",
             Self::UnknownMessageType => "UNKNOWN_MESSAGE_TYPE",
+            Self::TruncatedMessage => "TRUNCATED_MESSAGE",
+            Self::LengthBelowHeader => "LENGTH_BELOW_HEADER",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::ServiceNotFound => "SERVICE_NOT_FOUND",
             Self::ServiceAlreadyRegistered => "SERVICE_ALREADY_REGISTERED",
@@ -3036,6 +3052,8 @@ impl std::str::FromStr for IpcError {
             "CHECKSUM_MISMATCH" => Ok(Self::ChecksumMismatch),
             "MESSAGE_TOO_LARGE" => Ok(Self::MessageTooLarge),
             "UNKNOWN_MESSAGE_TYPE" => Ok(Self::UnknownMessageType),
+            "TRUNCATED_MESSAGE" => Ok(Self::TruncatedMessage),
+            "LENGTH_BELOW_HEADER" => Ok(Self::LengthBelowHeader),
             "SERVICE_UNAVAILABLE" => Ok(Self::ServiceUnavailable),
             "SERVICE_NOT_FOUND" => Ok(Self::ServiceNotFound),
             "SERVICE_ALREADY_REGISTERED" => Ok(Self::ServiceAlreadyRegistered),
@@ -3998,9 +4016,11 @@ pub enum ErrorCode {
     #[serde(rename = "TRANSPORT_ERROR")]
     TransportError,
     /// Protocol error: a message is malformed. Length fields disagree with the message length,
-    /// reserved bits or padding are not zero, a reply names an unknown correlation_id, or a
-    /// vector has the wrong size. The receiver drops the message and answers ERROR; ioctl errno
-    /// EPROTO.
+    /// the payload does not decode as the message's payload type, a value breaks a rule of its
+    /// type (a constraint, or data_size that is not the sum of the items' input_size), reserved
+    /// bits or padding are not zero, the header flags are not those the envelope sets for the
+    /// message, a reply names an unknown correlation_id, or a vector has the wrong size. The
+    /// receiver drops the message and answers ERROR; ioctl errno EPROTO.
     ///
     /// Code 2.
     #[serde(rename = "PROTOCOL_ERROR")]
@@ -4036,6 +4056,21 @@ pub enum ErrorCode {
     /// Code 7.
     #[serde(rename = "UNKNOWN_MESSAGE_TYPE")]
     UnknownMessageType,
+    /// The message ended early: a datagram shorter than the 40-byte header or than
+    /// MessageHeader.length, or a stream that closed in the middle of a message. The receiver
+    /// answers ERROR (correlation_id 0 when the header is incomplete) and drops what it read;
+    /// on the stream fallback the connection is closed, because the frame boundary is lost.
+    ///
+    /// Code 8.
+    #[serde(rename = "TRUNCATED_MESSAGE")]
+    TruncatedMessage,
+    /// MessageHeader.length is smaller than IPC_HEADER_SIZE (40), so it cannot count the header
+    /// it is part of. The receiver answers ERROR and drops the message; on the stream fallback
+    /// it closes the connection, because the frame boundary is lost.
+    ///
+    /// Code 9.
+    #[serde(rename = "LENGTH_BELOW_HEADER")]
+    LengthBelowHeader,
     /// Service unavailability: no registered service can take the request. None is registered,
     /// or all are stale or unhealthy. ioctl errno EHOSTDOWN.
     ///
@@ -4161,6 +4196,8 @@ impl ErrorCode {
         Self::ChecksumMismatch,
         Self::MessageTooLarge,
         Self::UnknownMessageType,
+        Self::TruncatedMessage,
+        Self::LengthBelowHeader,
         Self::ServiceUnavailable,
         Self::ServiceNotFound,
         Self::ServiceAlreadyRegistered,
@@ -4192,6 +4229,8 @@ impl ErrorCode {
             Self::ChecksumMismatch => "CHECKSUM_MISMATCH",
             Self::MessageTooLarge => "MESSAGE_TOO_LARGE",
             Self::UnknownMessageType => "UNKNOWN_MESSAGE_TYPE",
+            Self::TruncatedMessage => "TRUNCATED_MESSAGE",
+            Self::LengthBelowHeader => "LENGTH_BELOW_HEADER",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::ServiceNotFound => "SERVICE_NOT_FOUND",
             Self::ServiceAlreadyRegistered => "SERVICE_ALREADY_REGISTERED",
@@ -4224,6 +4263,8 @@ impl ErrorCode {
             Self::ChecksumMismatch => 5,
             Self::MessageTooLarge => 6,
             Self::UnknownMessageType => 7,
+            Self::TruncatedMessage => 8,
+            Self::LengthBelowHeader => 9,
             Self::ServiceUnavailable => 16,
             Self::ServiceNotFound => 17,
             Self::ServiceAlreadyRegistered => 18,
@@ -4270,6 +4311,8 @@ impl std::str::FromStr for ErrorCode {
             "CHECKSUM_MISMATCH" => Ok(Self::ChecksumMismatch),
             "MESSAGE_TOO_LARGE" => Ok(Self::MessageTooLarge),
             "UNKNOWN_MESSAGE_TYPE" => Ok(Self::UnknownMessageType),
+            "TRUNCATED_MESSAGE" => Ok(Self::TruncatedMessage),
+            "LENGTH_BELOW_HEADER" => Ok(Self::LengthBelowHeader),
             "SERVICE_UNAVAILABLE" => Ok(Self::ServiceUnavailable),
             "SERVICE_NOT_FOUND" => Ok(Self::ServiceNotFound),
             "SERVICE_ALREADY_REGISTERED" => Ok(Self::ServiceAlreadyRegistered),
@@ -6512,6 +6555,14 @@ impl validate::Validate for BatchEmbeddingRequest {
                 validate::Validate::validate_at(item, at, errors);
             }
         }
+        validate::sum_of(
+            i128::from(self.data_size),
+            self.items.iter().map(|item| i128::from(item.input_size)),
+            "items",
+            "input_size",
+            &at.field("data_size"),
+            errors,
+        );
     }
 }
 
@@ -6682,6 +6733,37 @@ impl validate::Validate for IpcStats {}
 impl validate::Validate for IpcConfig {}
 
 impl validate::Validate for TransportConfig {}
+
+/// The constraints of each constrained alias, as a function of one value, and
+/// the header flags each message must carry when the envelope sets them.
+pub mod constraints {
+    #[allow(unused_imports)]
+    use super::*;
+
+    /// The exact flags of the header of the message with code `code`, as the envelope sets them
+    /// (`flagBits`): `None` for a code of no message. A receiver answers a message with other
+    /// flags with `PROTOCOL_ERROR`.
+    pub fn expected_header_flags(code: u64) -> Option<u64> {
+        match code {
+            1u64 => Some(3221225472u64),
+            2u64 => Some(3221225473u64),
+            3u64 => Some(3221225472u64),
+            4u64 => Some(3221225472u64),
+            5u64 => Some(2147483648u64),
+            257u64 => Some(2147483648u64),
+            258u64 => Some(2147483649u64),
+            259u64 => Some(2147483648u64),
+            260u64 => Some(2147483649u64),
+            513u64 => Some(3221225472u64),
+            514u64 => Some(3221225473u64),
+            515u64 => Some(2147483648u64),
+            516u64 => Some(2147483649u64),
+            769u64 => Some(3221225473u64),
+            770u64 => Some(3221225473u64),
+            _ => None,
+        }
+    }
+}
 
 /// Registries keyed by catalogue type name, for tests and conformance checks:
 /// JSON (and binary) round trips, validation verdicts and C layouts. Compiled

@@ -2244,7 +2244,8 @@ impl validate::Validate for AppSettings {
 
 impl validate::Validate for StartupType {}
 
-/// The constraints of each constrained alias, as a function of one value.
+/// The constraints of each constrained alias, as a function of one value, and
+/// the header flags each message must carry when the envelope sets them.
 pub mod constraints {
     #[allow(unused_imports)]
     use super::*;

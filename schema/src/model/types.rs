@@ -330,6 +330,11 @@ pub struct StructDef {
     pub size: Option<IntLit>,
     /// The fields, in wire order.
     pub fields: Vec<Field>,
+    /// Groups of optional fields of which every value holds exactly one
+    /// (`[["result", "error"]]`): a receiver refuses a value with none of a group's
+    /// fields, or with more than one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exactly_one_of: Vec<Vec<String>>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -365,6 +370,21 @@ pub struct Field {
     /// field of the fixed part that holds its element count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length_field: Option<String>,
+    /// An integer field computed from others: the sum of the integer field `field` over
+    /// the items of the list field `list` of the same struct. A sender computes it; a
+    /// receiver refuses a value whose field differs from the sum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sum_of: Option<SumOf>,
+}
+
+/// What a computed field sums: `{"list": "items", "field": "input_size"}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SumOf {
+    /// A list field of the same struct whose items are structs.
+    pub list: String,
+    /// The integer field of the items that is summed.
+    pub field: String,
 }
 
 /// What a user pointer points to.
@@ -423,6 +443,11 @@ pub struct IntEnumDef {
     pub repr: PrimitiveType,
     /// The members.
     pub values: Vec<IntEnumValue>,
+    /// The members are the catalogue's message codes, name for name and value for value
+    /// (a `MessageType` enum for code that switches on the header's type field); the
+    /// loader checks that the two agree.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub message_codes: bool,
     #[serde(skip)]
     pub src: Src,
 }

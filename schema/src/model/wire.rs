@@ -240,6 +240,10 @@ pub struct Envelope {
     /// Binary header only: field holding flags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flags: Option<String>,
+    /// Binary header only: what the envelope sets in `flags` for each message; with it,
+    /// the flags of every message are exactly these bits and a receiver refuses others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag_bits: Option<FlagBits>,
     /// Binary header only: the integrity checksum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Checksum>,
@@ -251,6 +255,23 @@ pub struct Envelope {
     /// Why the envelope looks the way it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
+}
+
+/// The bits the envelope sets in a binary header's flags, per message.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FlagBits {
+    /// An integer constant whose bits are set on every message marked `isReply` (replies,
+    /// errors, acknowledgments) and clear on every other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// An integer constant: the message's priority (the value of the wire profile's
+    /// `priority` enum for the message's `priority`, or the profile's default) shifted
+    /// left by this many bits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_shift: Option<String>,
+    /// The error code a receiver answers a message whose flags differ with.
+    pub error: String,
 }
 
 /// An envelope member that may be optional.

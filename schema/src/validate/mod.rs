@@ -6,6 +6,7 @@
 
 mod machines;
 mod messages;
+mod rules;
 mod types;
 mod wire;
 
@@ -28,6 +29,7 @@ pub fn validate(catalogue: &Catalogue) -> Vec<Diagnostic> {
     messages::check_constants(&mut checker);
     messages::check_errors(&mut checker);
     machines::check(&mut checker);
+    rules::check(&mut checker);
     checker.diagnostics
 }
 

@@ -82,6 +82,11 @@ impl Page<'_> {
         if let Some(c) = msg.code {
             facts.push(format!("**Code:** {}", code(c)));
         }
+        if let (Some(field), Some(flags)) = (&m.wire.envelope.flags, m.header_flags(msg)) {
+            facts.push(format!(
+                "**Header `{field}`:** exactly `{flags:#010x}` ([Envelope](#wire-envelope))"
+            ));
+        }
         facts.push(format!(
             "**Payload:** {}",
             msg.payload

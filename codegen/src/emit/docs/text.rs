@@ -169,3 +169,13 @@ pub(super) fn list_or_none(items: &[String]) -> String {
         items.join(", ")
     }
 }
+
+/// Names as code, joined: `` `a` and `b` ``, `` `a`, `b` and `c` ``.
+pub(super) fn code_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}

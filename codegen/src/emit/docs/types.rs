@@ -1,7 +1,7 @@
 //! Types: one section per type with its field table.
 
 use super::Page;
-use super::text::{constraints, kind_name, mentions, presence, summary};
+use super::text::{code_list, constraints, kind_name, mentions, presence, summary};
 use crate::ir::{Field, Struct, TypeDef, TypeKind, UnionRepr, names::anchor};
 
 impl Page<'_> {
@@ -49,12 +49,22 @@ impl Page<'_> {
                     .fields
                     .iter()
                     .map(|f| {
-                        let mut row = vec![
-                            format!("`{}`", f.wire),
-                            self.field_ty(f),
-                            presence(f),
-                            constraints(&f.constraints),
-                        ];
+                        let mut rules = constraints(&f.constraints);
+                        if let Some(sum) = s.sums.iter().find(|x| x.field == f.wire) {
+                            let computed =
+                                format!("the sum of `{}` over `{}`", sum.item_field, sum.list);
+                            rules = if rules == "—" {
+                                computed
+                            } else {
+                                format!("{rules}; {computed}")
+                            };
+                        }
+                        let mut presence = presence(f);
+                        if let Some(group) = s.exactly_one_of.iter().find(|g| g.contains(&f.wire)) {
+                            presence = format!("exactly one of {}", code_list(group));
+                        }
+                        let mut row =
+                            vec![format!("`{}`", f.wire), self.field_ty(f), presence, rules];
                         if let Some(layout) = &s.c_layout {
                             match layout.fields.iter().find(|cf| cf.name == f.wire) {
                                 Some(cf) => {
@@ -76,6 +86,18 @@ impl Page<'_> {
                     })
                     .collect();
                 self.table(&head, &rows);
+                for group in &s.exactly_one_of {
+                    self.para(&format!(
+                        "Exactly one of {} is present: a value with none of them, or with more than one, is refused.",
+                        code_list(group)
+                    ));
+                }
+                for sum in &s.sums {
+                    self.para(&format!(
+                        "`{}` is computed: the sum of `{}` over the items of `{}`. A sender sets it; a value where it differs is refused.",
+                        sum.field, sum.item_field, sum.list
+                    ));
+                }
             }
             TypeKind::Enum(e) => {
                 let rows: Vec<Vec<String>> = e

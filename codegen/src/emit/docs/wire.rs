@@ -415,7 +415,33 @@ impl Page<'_> {
                 &env.correlation_id,
                 "correlation id; a reply copies the one of the message it answers",
             ));
-            rows.extend(member("Flags", &env.flags, "flag bits"));
+            let flags_text = match &env.flag_bits {
+                Some(bits) => {
+                    let mut parts = Vec::new();
+                    if bits.reply != 0 {
+                        parts.push(format!(
+                            "`{:#x}` on every reply, error and acknowledgment",
+                            bits.reply
+                        ));
+                    }
+                    if let Some(shift) = bits.priority_shift {
+                        parts.push(format!(
+                            "the message's priority value shifted left by {shift}"
+                        ));
+                    }
+                    let set = if parts.is_empty() {
+                        "no bits".to_owned()
+                    } else {
+                        parts.join(", ")
+                    };
+                    format!(
+                        "set by the envelope per message: {set}, every other bit zero (each message lists its value); a receiver answers other flags with `{}`",
+                        bits.error
+                    )
+                }
+                None => "flag bits".to_owned(),
+            };
+            rows.extend(member("Flags", &env.flags, &flags_text));
             if let Some((f, alg)) = &env.checksum {
                 rows.push(vec!["Checksum".into(), format!("`{f}`"), wire_name(alg)]);
             }

@@ -18,7 +18,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::ir::{Constraints, Field, Module, PrimitiveType, Ty, TypeId, TypeKind, UnionRepr};
+use crate::ir::{
+    Constraints, Field, Module, PrimitiveType, Struct, Ty, TypeId, TypeKind, UnionRepr, names,
+};
 
 use super::tys::Types;
 use super::{docs, ident};
@@ -119,10 +121,13 @@ impl<'m> Validation<'m> {
         }
         let ty_needs = |ty: &Ty, visiting: &mut HashSet<TypeId>| self.ty_needs(ty, visiting);
         let answer = match &self.module.ty(id).kind {
-            TypeKind::Struct(s) => s
-                .fields
-                .iter()
-                .any(|f| f.padding || !f.constraints.is_empty() || ty_needs(&f.ty, visiting)),
+            TypeKind::Struct(s) => {
+                !s.exactly_one_of.is_empty()
+                    || !s.sums.is_empty()
+                    || s.fields.iter().any(|f| {
+                        f.padding || !f.constraints.is_empty() || ty_needs(&f.ty, visiting)
+                    })
+            }
             TypeKind::Union(u) => u
                 .variants
                 .iter()
@@ -156,11 +161,12 @@ impl<'m> Validation<'m> {
             TypeKind::Alias(_) => return TokenStream::new(),
             TypeKind::Enum(_) | TypeKind::IntEnum(_) => None,
             TypeKind::Struct(s) => {
-                let checks: Vec<TokenStream> = s
+                let mut checks: Vec<TokenStream> = s
                     .fields
                     .iter()
                     .filter_map(|f| self.field(f, quote!(self)))
                     .collect();
+                checks.extend(cross_field_checks(s, quote!(self)));
                 (!checks.is_empty()).then(|| quote!(#(#checks)*))
             }
             TypeKind::Union(u) => {
@@ -269,17 +275,48 @@ impl<'m> Validation<'m> {
                 })
             })
             .collect();
+        let mut functions = functions;
+        functions.extend(self.header_flags());
         if functions.is_empty() {
             return TokenStream::new();
         }
         quote! {
-            /// The constraints of each constrained alias, as a function of one value.
+            /// The constraints of each constrained alias, as a function of one value, and
+            /// the header flags each message must carry when the envelope sets them.
             pub mod constraints {
                 #[allow(unused_imports)]
                 use super::*;
                 #(#functions)*
             }
         }
+    }
+
+    /// `expected_header_flags(code)`: the exact flags the envelope sets (`flagBits`) in the
+    /// header of the message with that code, for a receiver to compare; `None` without
+    /// `flagBits`.
+    fn header_flags(&self) -> Option<TokenStream> {
+        let m = self.module;
+        let bits = m.wire.envelope.flag_bits.as_ref()?;
+        let arms = m.messages.iter().filter_map(|msg| {
+            let code = Literal::u64_suffixed(u64::try_from(msg.code?).ok()?);
+            let flags = Literal::u64_suffixed(u64::try_from(m.header_flags(msg)?).ok()?);
+            Some(quote!(#code => Some(#flags),))
+        });
+        let doc = docs::outer(&[format!(
+            "The exact flags of the header of the message with code `code`, as the envelope \
+             sets them (`flagBits`): `None` for a code of no message. A receiver answers a \
+             message with other flags with `{}`.",
+            bits.error
+        )]);
+        Some(quote! {
+            #doc
+            pub fn expected_header_flags(code: u64) -> Option<u64> {
+                match code {
+                    #(#arms)*
+                    _ => None,
+                }
+            }
+        })
     }
 
     /// The checks of one struct field (of the struct `this`), if any.
@@ -494,6 +531,47 @@ impl<'m> Validation<'m> {
             }
         }
     }
+}
+
+/// The rules across a struct's fields: each `exactlyOneOf` group, then each computed sum
+/// (`this` is the struct's place expression). Members are found by wire name; lowering
+/// has checked they exist.
+fn cross_field_checks(s: &Struct, this: TokenStream) -> Vec<TokenStream> {
+    let member = |wire: &str| {
+        s.fields
+            .iter()
+            .find(|f| f.wire == wire)
+            .map(|f| ident(&f.idents.rust))
+    };
+    let mut out = Vec::new();
+    for group in &s.exactly_one_of {
+        let present: Vec<TokenStream> = group
+            .iter()
+            .filter_map(|wire| member(wire))
+            .map(|m| quote!(#this.#m.is_some()))
+            .collect();
+        out.push(quote! {
+            validate::exactly_one_of(&[#(#present),*], &[#(#group),*], at, errors);
+        });
+    }
+    for sum in &s.sums {
+        let (Some(field), Some(list)) = (member(&sum.field), member(&sum.list)) else {
+            continue;
+        };
+        let item = ident(&names::rust_member(&sum.item_field));
+        let (wire, list_wire, item_wire) = (&sum.field, &sum.list, &sum.item_field);
+        out.push(quote! {
+            validate::sum_of(
+                i128::from(#this.#field),
+                #this.#list.iter().map(|item| i128::from(item.#item)),
+                #list_wire,
+                #item_wire,
+                &at.field(#wire),
+                errors,
+            );
+        });
+    }
+    out
 }
 
 fn numeric(p: PrimitiveType) -> bool {

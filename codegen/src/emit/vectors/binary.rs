@@ -9,8 +9,8 @@ use super::encoding::{base64_decode, encode, encode_tail};
 use super::format::{ErrorClass, Segment, value_of};
 use super::ids::{kebab, named_wrongs};
 use super::{Builder, Case, enum_non_members, obj, payload_struct, resolve};
-use crate::emit::examples;
 use crate::emit::shared::{BINARY_HEADER_KEY, BINARY_PAYLOAD_KEY};
+use crate::emit::{examples, shared};
 use crate::ir::{
     ByteOrder, ChecksumAlgorithm, Framing, LengthCounts, Message, Module, PrimitiveType, Struct,
     Ty, TypeId, TypeKind,
@@ -247,6 +247,45 @@ pub(super) fn binary_message(
         .bytes([head.as_slice(), bytes.as_slice()].concat())
         .body(body),
     )?;
+
+    // The envelope sets the header's flags per message (`flagBits`): the reply bits
+    // flipped are refused.
+    if let (Some(field), Some(flags), Some(bits)) = (
+        &m.wire.envelope.flags,
+        m.header_flags(msg),
+        &m.wire.envelope.flag_bits,
+    ) {
+        let flipped = if bits.reply != 0 { bits.reply } else { 1 };
+        let mut wrong = header.clone();
+        wrong.insert(field.clone(), shared::int(flags ^ flipped));
+        let (body, head, bytes) = wire
+            .message(m, msg, &wrong, &payload)
+            .context("encoding the example with wrong flags")?;
+        let (case, what) = if msg.is_reply {
+            ("reply-flag-missing", "without the reply bits it must carry")
+        } else {
+            (
+                "reply-flag-set",
+                "with the reply bits, which only replies carry",
+            )
+        };
+        b.push(
+            Case::new(
+                name,
+                case,
+                Some(ErrorClass::Schema),
+                format!(
+                    "`{name}` whose header `{field}` is {:#x} instead of {flags:#x}: {what}; refused with `{}`.",
+                    flags ^ flipped,
+                    bits.error
+                ),
+            )
+            .message(name)
+            .cites(&[&msg.anchor, "wire-envelope", &header_anchor])
+            .bytes([head.as_slice(), bytes.as_slice()].concat())
+            .body(body),
+        )?;
+    }
 
     if let Some(Ty::Named(id)) = &msg.payload {
         let all = examples::type_examples(m, *id)?;
