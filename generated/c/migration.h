@@ -230,9 +230,11 @@ extern "C" {
 
 /**
  * `BACKUP_PROGRESS_TIMEOUT_SECONDS` (u32): Catalogue decision: if no BACKUP_PROGRESS or
- * BACKUP_COMPLETED arrives for a running backup in this many seconds, or the user's last agent
- * disconnects for that long, the service considers the backup abandoned and returns the user
- * to BACKUP_REQUESTED.
+ * BACKUP_COMPLETED arrives for a running backup in this many seconds (counted from
+ * BACKUP_STARTED or the last BACKUP_PROGRESS, which also covers the user's last agent
+ * disconnecting for that long), the service considers the backup abandoned and handles it as a
+ * failed one: back to BACKUP_REQUESTED with a new BACKUP_REQUEST (RETRY_AFTER_FAILURE) before
+ * the deadline, ESCALATED after it, and NOT_STARTED for a backup nobody requested.
  */
 #define MIGRATION_BACKUP_PROGRESS_TIMEOUT_SECONDS 600u
 #ifndef BACKUP_PROGRESS_TIMEOUT_SECONDS
@@ -930,6 +932,7 @@ extern "C" {
  *   BACKUP_IN_PROGRESS -> BACKUP_COMPLETED on receive BACKUP_COMPLETED
  *   BACKUP_IN_PROGRESS -> BACKUP_REQUESTED on event backupFailed
  *   BACKUP_IN_PROGRESS -> ESCALATED on event backupFailedAfterDeadline
+ *   BACKUP_IN_PROGRESS -> NOT_STARTED on event unrequestedBackupFailed
  *   ESCALATED -> BACKUP_IN_PROGRESS on receive BACKUP_STARTED
  */
 

@@ -161,8 +161,11 @@ export const PROGRESS_REPORT_INTERVAL_SECONDS = 5;
 
 /**
  * Catalogue decision: if no BACKUP_PROGRESS or BACKUP_COMPLETED arrives for a running backup
- * in this many seconds, or the user's last agent disconnects for that long, the service
- * considers the backup abandoned and returns the user to BACKUP_REQUESTED.
+ * in this many seconds (counted from BACKUP_STARTED or the last BACKUP_PROGRESS, which also
+ * covers the user's last agent disconnecting for that long), the service considers the backup
+ * abandoned and handles it as a failed one: back to BACKUP_REQUESTED with a new BACKUP_REQUEST
+ * (RETRY_AFTER_FAILURE) before the deadline, ESCALATED after it, and NOT_STARTED for a backup
+ * nobody requested.
  */
 export const BACKUP_PROGRESS_TIMEOUT_SECONDS = 600;
 

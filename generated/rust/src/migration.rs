@@ -113,8 +113,11 @@ pub const DUPLICATE_WINDOW_MESSAGES: u32 = 1024;
 pub const PROGRESS_REPORT_INTERVAL_SECONDS: u32 = 5;
 
 /// Catalogue decision: if no BACKUP_PROGRESS or BACKUP_COMPLETED arrives for a running
-/// backup in this many seconds, or the user's last agent disconnects for that long, the
-/// service considers the backup abandoned and returns the user to BACKUP_REQUESTED.
+/// backup in this many seconds (counted from BACKUP_STARTED or the last BACKUP_PROGRESS,
+/// which also covers the user's last agent disconnecting for that long), the service
+/// considers the backup abandoned and handles it as a failed one: back to BACKUP_REQUESTED
+/// with a new BACKUP_REQUEST (RETRY_AFTER_FAILURE) before the deadline, ESCALATED after it,
+/// and NOT_STARTED for a backup nobody requested.
 pub const BACKUP_PROGRESS_TIMEOUT_SECONDS: u32 = 600;
 
 /// Catalogue decision: default Unix socket path of the service on Linux.
@@ -2592,6 +2595,11 @@ impl UserMigration {
                     to: "ESCALATED",
                 },
                 ipcspec_runtime::machine::Transition {
+                    from: "BACKUP_IN_PROGRESS",
+                    trigger: ipcspec_runtime::Trigger::Event("unrequestedBackupFailed"),
+                    to: "NOT_STARTED",
+                },
+                ipcspec_runtime::machine::Transition {
                     from: "ESCALATED",
                     trigger: ipcspec_runtime::Trigger::Receive("BACKUP_STARTED"),
                     to: "BACKUP_IN_PROGRESS",
@@ -2759,6 +2767,7 @@ impl UserMigration {
                 UserMigrationTrigger::ReceiveBackupCompleted,
                 UserMigrationTrigger::BackupFailed,
                 UserMigrationTrigger::BackupFailedAfterDeadline,
+                UserMigrationTrigger::UnrequestedBackupFailed,
             ],
             Self::BackupCompleted => &[],
             Self::Escalated => &[UserMigrationTrigger::ReceiveBackupStarted],
@@ -2797,6 +2806,9 @@ impl UserMigration {
             }
             (Self::BackupInProgress, UserMigrationTrigger::BackupFailedAfterDeadline) => {
                 &[Self::Escalated]
+            }
+            (Self::BackupInProgress, UserMigrationTrigger::UnrequestedBackupFailed) => {
+                &[Self::NotStarted]
             }
             (Self::Escalated, UserMigrationTrigger::ReceiveBackupStarted) => {
                 &[Self::BackupInProgress]
@@ -2841,8 +2853,11 @@ impl UserMigration {
             (Self::BackupInProgress, UserMigrationTrigger::BackupFailedAfterDeadline) => {
                 (Self::Escalated, 10)
             }
+            (Self::BackupInProgress, UserMigrationTrigger::UnrequestedBackupFailed) => {
+                (Self::NotStarted, 11)
+            }
             (Self::Escalated, UserMigrationTrigger::ReceiveBackupStarted) => {
-                (Self::BackupInProgress, 11)
+                (Self::BackupInProgress, 12)
             }
             _ => return Err(self.refused(trigger, None)),
         };
@@ -2900,10 +2915,15 @@ impl UserMigration {
                 Self::Escalated,
             ) => 10,
             (
+                Self::BackupInProgress,
+                UserMigrationTrigger::UnrequestedBackupFailed,
+                Self::NotStarted,
+            ) => 11,
+            (
                 Self::Escalated,
                 UserMigrationTrigger::ReceiveBackupStarted,
                 Self::BackupInProgress,
-            ) => 11,
+            ) => 12,
             _ => return Err(self.refused(trigger, Some(to))),
         };
         ipcspec_runtime::machine::record(&Self::TABLE, index);
@@ -2950,6 +2970,8 @@ pub enum UserMigrationTrigger {
     BackupFailed,
     /// The local event `backupFailedAfterDeadline`.
     BackupFailedAfterDeadline,
+    /// The local event `unrequestedBackupFailed`.
+    UnrequestedBackupFailed,
 }
 
 impl UserMigrationTrigger {
@@ -2963,6 +2985,7 @@ impl UserMigrationTrigger {
         Self::ReceiveBackupCompleted,
         Self::BackupFailed,
         Self::BackupFailedAfterDeadline,
+        Self::UnrequestedBackupFailed,
     ];
 
     /// The trigger as the runtime describes it (message wire name or event name).
@@ -2977,6 +3000,9 @@ impl UserMigrationTrigger {
             Self::BackupFailed => ipcspec_runtime::Trigger::Event("backupFailed"),
             Self::BackupFailedAfterDeadline => {
                 ipcspec_runtime::Trigger::Event("backupFailedAfterDeadline")
+            }
+            Self::UnrequestedBackupFailed => {
+                ipcspec_runtime::Trigger::Event("unrequestedBackupFailed")
             }
         }
     }
@@ -2996,6 +3022,9 @@ impl UserMigrationTrigger {
             ipcspec_runtime::Trigger::Event("backupFailed") => Some(Self::BackupFailed),
             ipcspec_runtime::Trigger::Event("backupFailedAfterDeadline") => {
                 Some(Self::BackupFailedAfterDeadline)
+            }
+            ipcspec_runtime::Trigger::Event("unrequestedBackupFailed") => {
+                Some(Self::UnrequestedBackupFailed)
             }
             _ => None,
         }

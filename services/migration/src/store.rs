@@ -58,7 +58,7 @@ pub const MAX_BATCH: usize = 1024;
 pub const DEDUPE_WINDOW: u32 = ipcspec_generated::migration::DUPLICATE_WINDOW_MESSAGES;
 
 /// The schema version this code creates and understands (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -109,6 +109,11 @@ CREATE TABLE commands (
 CREATE INDEX commands_pending ON commands (applied_at, seq);
 CREATE INDEX commands_by_kind ON commands (kind, seq);
 ";
+
+/// Version 2: the longest delay one DELAY_REQUEST may ask for (BACKUP_REQUEST's
+/// `maxDelay`), kept so every later BACKUP_REQUEST repeats it and DELAY_REQUEST is
+/// checked against it.
+const SCHEMA_V2: &str = "ALTER TABLE users ADD COLUMN max_delay_ms INTEGER;";
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +253,9 @@ pub struct UserUpdate {
     pub deadline: Option<String>,
     /// Delays the user may still ask for.
     pub delays_remaining: u32,
+    /// The longest extension one DELAY_REQUEST may ask for, after the current deadline
+    /// (the `maxDelay` of the user's BACKUP_REQUEST); `None`: not limited in length.
+    pub max_delay_ms: Option<u64>,
     /// The id of the DELAY_REQUEST awaiting a decision.
     pub delay_request_id: Option<String>,
     /// The deadline the user asked for while a delay is pending, RFC 3339 UTC.
@@ -270,6 +278,7 @@ impl UserUpdate {
             backup_id: None,
             deadline: None,
             delays_remaining: 0,
+            max_delay_ms: None,
             delay_request_id: None,
             delay_requested_until: None,
             percent_complete: None,
@@ -443,7 +452,8 @@ impl Drop for Inner {
     }
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch, the store's clock for `updated_at`.
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -501,6 +511,9 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     }
     if version < 1 {
         tx.execute_batch(SCHEMA_V1).map_err(open)?;
+    }
+    if version < 2 {
+        tx.execute_batch(SCHEMA_V2).map_err(open)?;
     }
     // Later versions add their steps here, each guarded by `version < N`.
     if version < SCHEMA_VERSION {
@@ -782,7 +795,7 @@ impl Store {
 
 const USER_COLUMNS: &str = "user_id, state, backup_id, deadline, delays_remaining, \
      delay_request_id, delay_requested_until, percent_complete, bytes_transferred, \
-     total_bytes, escalated, updated_at";
+     total_bytes, escalated, updated_at, max_delay_ms";
 
 /// A `users` row before its values are checked.
 struct RawUser {
@@ -798,6 +811,7 @@ struct RawUser {
     total_bytes: Option<i64>,
     escalated: bool,
     updated_at: i64,
+    max_delay_ms: Option<i64>,
 }
 
 impl RawUser {
@@ -815,6 +829,7 @@ impl RawUser {
             total_bytes: row.get(9)?,
             escalated: row.get(10)?,
             updated_at: row.get(11)?,
+            max_delay_ms: row.get(12)?,
         })
     }
 
@@ -834,6 +849,7 @@ impl RawUser {
         };
         let bytes_transferred = count("bytes_transferred", self.bytes_transferred)?;
         let total_bytes = count("total_bytes", self.total_bytes)?;
+        let max_delay_ms = count("max_delay_ms", self.max_delay_ms)?;
         let delays_remaining = u32::try_from(self.delays_remaining)
             .map_err(|_| corrupt(format!("delays_remaining {}", self.delays_remaining)))?;
         Ok(UserRecord {
@@ -843,6 +859,7 @@ impl RawUser {
                 backup_id: self.backup_id,
                 deadline: self.deadline,
                 delays_remaining,
+                max_delay_ms,
                 delay_request_id: self.delay_request_id,
                 delay_requested_until: self.delay_requested_until,
                 percent_complete: self.percent_complete,
@@ -950,7 +967,7 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: i64) -> Result<(), Stor
             conn.execute(
                 &format!(
                     "INSERT INTO users ({USER_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                      ON CONFLICT (user_id) DO UPDATE SET
                         state = excluded.state,
                         backup_id = excluded.backup_id,
@@ -962,7 +979,8 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: i64) -> Result<(), Stor
                         bytes_transferred = excluded.bytes_transferred,
                         total_bytes = excluded.total_bytes,
                         escalated = excluded.escalated,
-                        updated_at = excluded.updated_at"
+                        updated_at = excluded.updated_at,
+                        max_delay_ms = excluded.max_delay_ms"
                 ),
                 params![
                     user_id,
@@ -977,6 +995,7 @@ fn apply_effect(conn: &Connection, effect: &Effect, now: i64) -> Result<(), Stor
                     to_i64("total_bytes", u.total_bytes)?,
                     u.escalated,
                     now,
+                    to_i64("max_delay_ms", u.max_delay_ms)?,
                 ],
             )
             .map_err(sql("writing a user"))?;

@@ -323,8 +323,8 @@ async fn malformed_and_unexpected_messages_get_precise_acknowledgments() {
             "BACKUP_PROGRESS",
             json!({"userId": me.name, "backupId": "0f8fad5b-d9cb-469f-a165-70867728950e",
             "percentComplete": 10.0, "bytesTransferred": 1, "totalBytes": 10}),
-            "UNKNOWN_BACKUP",
-            "0f8fad5b",
+            "INVALID_STATE",
+            "not accepted in state NOT_STARTED",
         ),
         (
             "t9",

@@ -15,6 +15,7 @@ fn in_progress() -> UserUpdate {
         backup_id: Some("0f8fad5b-d9cb-469f-a165-70867728950e".into()),
         deadline: Some("2026-12-01T00:00:00Z".into()),
         delays_remaining: 2,
+        max_delay_ms: Some(3 * 24 * 3600 * 1000),
         delay_request_id: None,
         delay_requested_until: None,
         percent_complete: Some(42.5),

@@ -71,6 +71,10 @@ struct Serve {
     /// picks a free port, logged at start).
     #[arg(long)]
     metrics_address: Option<std::net::SocketAddr>,
+    /// Seconds a running backup may go without BACKUP_PROGRESS or BACKUP_COMPLETED before
+    /// it is abandoned (retried, escalated, or back to NOT_STARTED, as a failed backup).
+    #[arg(long, default_value_t = u64::from(catalogue::BACKUP_PROGRESS_TIMEOUT_SECONDS))]
+    backup_progress_timeout_seconds: u64,
     /// Seconds without any frame after which a connection is considered dead.
     #[arg(long, default_value_t = u64::from(catalogue::STALE_CONNECTION_SECONDS))]
     stale_seconds: u64,
@@ -295,6 +299,7 @@ async fn serve_async(args: Serve) -> anyhow::Result<()> {
         ServiceConfig {
             min_agent_version: args.min_agent_version,
             phase: args.phase.into(),
+            backup_progress_timeout: Duration::from_secs(args.backup_progress_timeout_seconds),
             ..ServiceConfig::default()
         },
     );

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use ipcspec_generated::migration::{
     BackupRequestReason, ConfigurationUpdatePayload, DelayDecision, ErrorCode, EscalationLevel,
     EscalationNoticePayload, EscalationReason, ServiceMessage, ShutdownRequestPayload,
-    UserMigration,
+    UserMigrationTrigger,
 };
 use ipcspec_runtime::server::ServerHandle;
 
-use super::MigrationService;
+use super::{MigrationService, transition};
 use crate::commands::Command;
 use crate::identity::Directory;
 use crate::store::{Effect, Origin, PendingCommand, UserRecord, UserUpdate};
@@ -41,6 +41,81 @@ impl<D: Directory> MigrationService<D> {
                 Err(error) => tracing::warn!(%error, "cannot read operator commands"),
             }
             self.escalate_passed_deadlines().await;
+            self.abandon_silent_backups().await;
+        }
+    }
+
+    /// Handles every running backup without BACKUP_PROGRESS or BACKUP_COMPLETED for
+    /// `backup_progress_timeout` as failed ([`MigrationService::failed_backup`]). The time
+    /// counts from the user's record's last change, which in BACKUP_IN_PROGRESS is
+    /// BACKUP_STARTED or the last BACKUP_PROGRESS (and so also covers an agent that
+    /// disconnected), and survives a restart of the service.
+    async fn abandon_silent_backups(&self) {
+        let users = match self.store.users() {
+            Ok(users) => users,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read users to check running backups");
+                return;
+            }
+        };
+        let timeout_ms =
+            i64::try_from(self.config.backup_progress_timeout.as_millis()).unwrap_or(i64::MAX);
+        for user in users {
+            // The states a backup can fail in: the machine's, not a list here.
+            let running = user
+                .record
+                .state
+                .accepts()
+                .contains(&UserMigrationTrigger::BackupFailed);
+            if !running || crate::store::now_ms().saturating_sub(user.updated_at_ms) < timeout_ms {
+                continue;
+            }
+            let _lock = self.lock_user(&user.user_id).await;
+            // Re-read under the lock: progress may have arrived meanwhile.
+            let Ok(Some(current)) = self.store.user(&user.user_id) else {
+                continue;
+            };
+            if current != user {
+                continue;
+            }
+            let backup_id = user.record.backup_id.clone().unwrap_or_default();
+            let (next, messages) = match self.failed_backup(
+                user.record,
+                Some("no progress arrived in time: the backup was abandoned".into()),
+            ) {
+                Ok(failed) => failed,
+                Err(error) => {
+                    tracing::error!(user_id = user.user_id, %error, "cannot abandon a backup");
+                    continue;
+                }
+            };
+            let mut effects = vec![Effect::SetState {
+                user_id: user.user_id.clone(),
+                record: next.clone(),
+            }];
+            let mut frames = Vec::new();
+            for message in &messages {
+                let Some((queued, frame)) = self.outbox(&user.user_id, message) else {
+                    continue;
+                };
+                frames.push((queued.message_type.clone(), frame));
+                effects.push(Effect::OutboxPush(queued));
+            }
+            let origin = Origin::agent(
+                &user.user_id,
+                "service",
+                format!("abandoned-{backup_id}"),
+                "BACKUP_ABANDONED",
+            );
+            if self.commit(origin, Effect::All(effects)).await.is_ok() {
+                tracing::warn!(
+                    user_id = user.user_id,
+                    backup_id,
+                    state = next.state.as_str(),
+                    "no progress from the running backup: abandoned"
+                );
+                self.deliver(&user.user_id, &frames, None);
+            }
         }
     }
 
@@ -57,10 +132,12 @@ impl<D: Directory> MigrationService<D> {
             user_id, record, ..
         } in users
         {
-            if !matches!(
-                record.state,
-                UserMigration::BackupRequested | UserMigration::DelayRequested
-            ) {
+            // The states a deadline can pass in: the machine's, not a list here.
+            if !record
+                .state
+                .accepts()
+                .contains(&UserMigrationTrigger::DeadlinePassed)
+            {
                 continue;
             }
             let Some(deadline) = record.deadline.as_deref().and_then(wire::parse_rfc3339) else {
@@ -77,8 +154,11 @@ impl<D: Directory> MigrationService<D> {
             if current.record != record {
                 continue;
             }
+            let Ok(state) = transition(record.state, UserMigrationTrigger::DeadlinePassed) else {
+                continue;
+            };
             let escalated = UserUpdate {
-                state: UserMigration::Escalated,
+                state,
                 escalated: true,
                 delay_request_id: None,
                 delay_requested_until: None,
@@ -206,30 +286,30 @@ impl<D: Directory> MigrationService<D> {
                 max_delay_ms,
                 message,
             } => {
-                if record.state != UserMigration::NotStarted {
-                    tracing::info!(
-                        user_id,
-                        state = record.state.as_str(),
-                        "backup not requested: the user is past NOT_STARTED"
-                    );
-                    return Part::Settled;
-                }
+                let state = match transition(record.state, UserMigrationTrigger::SendBackupRequest)
+                {
+                    Ok(state) => state,
+                    Err(refused) => {
+                        tracing::info!(user_id, %refused, "backup not requested");
+                        return Part::Settled;
+                    }
+                };
                 let requested = UserUpdate {
-                    state: UserMigration::BackupRequested,
+                    state,
                     backup_id: Some(uuid::Uuid::new_v4().to_string()),
                     deadline: Some(wire::rfc3339(*deadline)),
                     delays_remaining: *delays_allowed,
+                    max_delay_ms: *max_delay_ms,
                     ..record
                 };
-                let Some(ServiceMessage::BackupRequest(mut payload)) = Self::backup_request(
+                let Some(request) = Self::backup_request(
                     &requested,
                     BackupRequestReason::MigrationScheduled,
                     message.clone(),
                 ) else {
                     return Part::Failed;
                 };
-                payload.max_delay = max_delay_ms.map(Duration::from_millis);
-                durable.push(ServiceMessage::BackupRequest(payload));
+                durable.push(request);
                 effects.push(Effect::SetState {
                     user_id: user_id.to_owned(),
                     record: requested,
@@ -256,9 +336,10 @@ impl<D: Directory> MigrationService<D> {
                 }));
             }
             Command::DecideDelay { granted, reason } => {
-                let (Some(request_id), UserMigration::DelayRequested) =
-                    (record.delay_request_id.clone(), record.state)
-                else {
+                let (Some(request_id), Ok(state)) = (
+                    record.delay_request_id.clone(),
+                    transition(record.state, UserMigrationTrigger::SendStatusUpdate),
+                ) else {
                     tracing::info!(
                         user_id,
                         state = record.state.as_str(),
@@ -272,7 +353,7 @@ impl<D: Directory> MigrationService<D> {
                     None
                 };
                 let decided = UserUpdate {
-                    state: UserMigration::BackupRequested,
+                    state,
                     deadline: new_deadline.clone().or(record.deadline.clone()),
                     delays_remaining: if *granted {
                         record.delays_remaining.saturating_sub(1)

@@ -8,7 +8,7 @@ use ipcspec_generated::migration::{
     AcknowledgmentPayload, AgentStartedPayload, BackupCompletedPayload, BackupProgressPayload,
     BackupRequestReason, BackupStartedPayload, ConfigurationUpdatePayload, DelayRequestPayload,
     ErrorCode, ErrorReportPayload, ErrorSeverity, ServiceHandler, ServiceMessage, ShutdownReason,
-    ShutdownRequestPayload, UserActionPayload, UserMigration,
+    ShutdownRequestPayload, UserActionPayload, UserMigration, UserMigrationTrigger,
 };
 use ipcspec_runtime::dispatch::MessageId;
 use ipcspec_runtime::server::ConnectionHandle;
@@ -16,7 +16,7 @@ use ipcspec_runtime::transport::ConnectionId;
 use ipcspec_runtime::{HandlerError, MessageContext};
 
 use super::call::Call;
-use super::{Agent, MigrationService, internal, refuse};
+use super::{Agent, MigrationService, internal, receives, refuse, transition};
 use crate::identity::Directory;
 use crate::store::{Effect, Origin, UserUpdate};
 use crate::wire;
@@ -36,13 +36,6 @@ fn version_key(version: &str) -> Option<(u64, u64, u64, bool)> {
     };
     let release = !suffix.is_some_and(|s| s.starts_with('-'));
     Some((major, minor, patch, release))
-}
-
-fn invalid_state(state: UserMigration, what: &str) -> HandlerError {
-    refuse(
-        ErrorCode::InvalidState,
-        format!("{what} is not allowed in state {}", state.as_str()),
-    )
 }
 
 /// UNKNOWN_BACKUP unless `given` is the user's running backup.
@@ -221,17 +214,17 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         payload: BackupStartedPayload,
     ) -> Result<(), HandlerError> {
         let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
-        match record.state {
-            UserMigration::NotStarted | UserMigration::Escalated => {}
-            UserMigration::BackupRequested | UserMigration::DelayRequested => {
-                if record.backup_id.as_deref() != Some(payload.backup_id.to_string().as_str()) {
-                    return Err(unknown_backup(&payload.backup_id, &record));
-                }
-            }
-            state => return Err(invalid_state(state, "BACKUP_STARTED")),
+        receives(record.state, "BACKUP_STARTED")?;
+        // A requested backup starts with the id it was requested under.
+        if matches!(
+            record.state,
+            UserMigration::BackupRequested | UserMigration::DelayRequested
+        ) && record.backup_id.as_deref() != Some(payload.backup_id.to_string().as_str())
+        {
+            return Err(unknown_backup(&payload.backup_id, &record));
         }
         let running = UserUpdate {
-            state: UserMigration::BackupInProgress,
+            state: transition(record.state, UserMigrationTrigger::ReceiveBackupStarted)?,
             backup_id: Some(payload.backup_id.to_string()),
             delay_request_id: None,
             delay_requested_until: None,
@@ -250,6 +243,7 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         payload: BackupProgressPayload,
     ) -> Result<(), HandlerError> {
         let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+        receives(record.state, "BACKUP_PROGRESS")?;
         running_backup(&record, &payload.backup_id)?;
         let progressed = UserUpdate {
             percent_complete: Some(payload.percent_complete),
@@ -267,51 +261,20 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         payload: BackupCompletedPayload,
     ) -> Result<(), HandlerError> {
         let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+        receives(record.state, "BACKUP_COMPLETED")?;
         running_backup(&record, &payload.backup_id)?;
-        let deadline_passed = record
-            .deadline
-            .as_deref()
-            .and_then(wire::parse_rfc3339)
-            .is_some_and(|d| d <= wire::now());
         let (next, messages) = if payload.success {
             let done = UserUpdate {
-                state: UserMigration::BackupCompleted,
+                state: transition(record.state, UserMigrationTrigger::ReceiveBackupCompleted)?,
                 bytes_transferred: Some(payload.bytes_transferred),
                 percent_complete: Some(100.0),
                 ..record
             };
             let status = self.service.status_update(&done, None);
             (done, vec![status])
-        } else if deadline_passed || record.deadline.is_none() {
-            // No deadline to retry before: IT takes over (or, unrequested, nothing).
-            let state = if record.deadline.is_some() {
-                UserMigration::Escalated
-            } else {
-                UserMigration::NotStarted
-            };
-            let next = UserUpdate {
-                state,
-                escalated: record.escalated || state == UserMigration::Escalated,
-                ..record
-            };
-            let status = self.service.status_update(&next, None);
-            (next, vec![status])
         } else {
-            let retry = UserUpdate {
-                state: UserMigration::BackupRequested,
-                backup_id: Some(uuid::Uuid::new_v4().to_string()),
-                percent_complete: None,
-                bytes_transferred: None,
-                total_bytes: None,
-                ..record
-            };
-            let request = MigrationService::<D>::backup_request(
-                &retry,
-                BackupRequestReason::RetryAfterFailure,
-                payload.error_message.clone(),
-            )
-            .ok_or_else(|| internal("cannot build the retry request"))?;
-            (retry, vec![request])
+            self.service
+                .failed_backup(record, payload.error_message.clone())?
         };
         tracing::info!(
             user_id = agent.user_id,
@@ -330,9 +293,7 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         payload: DelayRequestPayload,
     ) -> Result<(), HandlerError> {
         let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
-        if record.state != UserMigration::BackupRequested {
-            return Err(invalid_state(record.state, "DELAY_REQUEST"));
-        }
+        receives(record.state, "DELAY_REQUEST")?;
         if record.backup_id.as_deref() != Some(payload.backup_id.to_string().as_str()) {
             return Err(unknown_backup(&payload.backup_id, &record));
         }
@@ -346,8 +307,23 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
                 "requestedDeadline is not after the current deadline",
             ));
         }
+        // BACKUP_REQUEST's `maxDelay`: the longest extension one request may ask for.
+        if let (Some(deadline), Some(max_ms)) = (deadline, record.max_delay_ms) {
+            let latest = deadline.saturating_add(time::Duration::milliseconds(
+                i64::try_from(max_ms).unwrap_or(i64::MAX),
+            ));
+            if payload.requested_deadline > latest {
+                return Err(refuse(
+                    ErrorCode::DelayNotAllowed,
+                    format!(
+                        "requestedDeadline is more than maxDelay ({max_ms} ms) after the current deadline; the latest is {}",
+                        wire::rfc3339(latest)
+                    ),
+                ));
+            }
+        }
         let requested = UserUpdate {
-            state: UserMigration::DelayRequested,
+            state: transition(record.state, UserMigrationTrigger::ReceiveDelayRequest)?,
             delay_request_id: Some(self.message_id.to_owned()),
             delay_requested_until: Some(wire::rfc3339(payload.requested_deadline)),
             ..record

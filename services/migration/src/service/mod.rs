@@ -50,7 +50,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ipcspec_generated::migration::{
     AgentSettings, BackupRequestPayload, BackupRequestReason, DelayDecision, ErrorCode,
-    MigrationPhase, ServiceMessage, StatusUpdatePayload, UserMigration, UserMigrationState,
+    MigrationPhase, ServiceMessage, StatusUpdatePayload, UserMigration, UserMigrationTrigger,
 };
 use ipcspec_runtime::HandlerError;
 use ipcspec_runtime::server::{ConnectionHandle, Direction};
@@ -74,6 +74,9 @@ pub struct ServiceConfig {
     /// Journal entries older than this are pruned (the newest
     /// [`DEDUPE_WINDOW`](crate::store::DEDUPE_WINDOW) of each sender are always kept).
     pub journal_retention: Duration,
+    /// A running backup without BACKUP_PROGRESS or BACKUP_COMPLETED for this long is
+    /// abandoned (the catalogue's `BACKUP_PROGRESS_TIMEOUT_SECONDS` by default).
+    pub backup_progress_timeout: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -83,6 +86,9 @@ impl Default for ServiceConfig {
             phase: MigrationPhase::CollectingBackups,
             tick: Duration::from_millis(500),
             journal_retention: Duration::from_secs(30 * 24 * 3600),
+            backup_progress_timeout: Duration::from_secs(u64::from(
+                ipcspec_generated::migration::BACKUP_PROGRESS_TIMEOUT_SECONDS,
+            )),
         }
     }
 }
@@ -118,16 +124,32 @@ fn internal(error: impl std::fmt::Display) -> HandlerError {
     )
 }
 
-/// The `UserMigrationState` a `UserMigration` state is reported as.
-fn reported_state(state: UserMigration) -> UserMigrationState {
-    match state {
-        UserMigration::NotStarted => UserMigrationState::NotStarted,
-        UserMigration::BackupRequested => UserMigrationState::BackupRequested,
-        UserMigration::DelayRequested => UserMigrationState::DelayRequested,
-        UserMigration::BackupInProgress => UserMigrationState::BackupInProgress,
-        UserMigration::BackupCompleted => UserMigrationState::BackupCompleted,
-        UserMigration::Escalated => UserMigrationState::Escalated,
+/// The one way a user's state changes: the generated `UserMigration` machine, which
+/// allows exactly the catalogue's transitions (and records each one it takes). An
+/// undeclared one is INVALID_STATE, naming what the state accepts.
+fn transition(
+    state: UserMigration,
+    trigger: UserMigrationTrigger,
+) -> Result<UserMigration, HandlerError> {
+    state
+        .next(trigger)
+        .map_err(|refused| refuse(ErrorCode::InvalidState, refused.to_string()))
+}
+
+/// INVALID_STATE unless `state` receives `message_type` (the state's `receives` in the
+/// catalogue).
+fn receives(state: UserMigration, message_type: &str) -> Result<(), HandlerError> {
+    if state.receives().contains(&message_type) {
+        return Ok(());
     }
+    Err(refuse(
+        ErrorCode::InvalidState,
+        format!(
+            "{message_type} is not accepted in state {}; it receives {}",
+            state.as_str(),
+            state.receives().join(", ")
+        ),
+    ))
 }
 
 impl<D: Directory> MigrationService<D> {
@@ -277,7 +299,7 @@ impl<D: Directory> MigrationService<D> {
         };
         ServiceMessage::StatusUpdate(StatusUpdatePayload {
             phase: self.config.phase,
-            user_state: reported_state(record.state),
+            user_state: record.state.into(),
             deadline: record.deadline.as_deref().and_then(wire::parse_rfc3339),
             migration_scheduled_at: None,
             users_total: total,
@@ -300,8 +322,53 @@ impl<D: Directory> MigrationService<D> {
             reason,
             message,
             delays_remaining: record.delays_remaining,
-            max_delay: None,
+            max_delay: record.max_delay_ms.map(Duration::from_millis),
         }))
+    }
+
+    /// A running backup that failed (BACKUP_COMPLETED without success) or was abandoned
+    /// (no progress for `backup_progress_timeout`): retried before the deadline
+    /// (`backupFailed`, a new BACKUP_REQUEST with a new backup id), IT's after it
+    /// (`backupFailedAfterDeadline`), and back to NOT_STARTED when nobody requested it
+    /// (`unrequestedBackupFailed`).
+    fn failed_backup(
+        &self,
+        record: UserUpdate,
+        error_message: Option<String>,
+    ) -> Result<(UserUpdate, Vec<ServiceMessage>), HandlerError> {
+        let deadline = record.deadline.as_deref().and_then(wire::parse_rfc3339);
+        let (trigger, retry) = match deadline {
+            None => (UserMigrationTrigger::UnrequestedBackupFailed, false),
+            Some(deadline) if deadline <= wire::now() => {
+                (UserMigrationTrigger::BackupFailedAfterDeadline, false)
+            }
+            Some(_) => (UserMigrationTrigger::BackupFailed, true),
+        };
+        let state = transition(record.state, trigger)?;
+        if retry {
+            let retry = UserUpdate {
+                state,
+                backup_id: Some(uuid::Uuid::new_v4().to_string()),
+                percent_complete: None,
+                bytes_transferred: None,
+                total_bytes: None,
+                ..record
+            };
+            let request = Self::backup_request(
+                &retry,
+                BackupRequestReason::RetryAfterFailure,
+                error_message,
+            )
+            .ok_or_else(|| internal("cannot build the retry request"))?;
+            return Ok((retry, vec![request]));
+        }
+        let next = UserUpdate {
+            state,
+            escalated: record.escalated || state == UserMigration::Escalated,
+            ..record
+        };
+        let status = self.status_update(&next, None);
+        Ok((next, vec![status]))
     }
 
     fn user_or_new(&self, user_id: &str) -> Result<UserUpdate, HandlerError> {
