@@ -9,9 +9,12 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 use common::{AgentProcess, Identity, ServiceProcess, identities, in_future, shared_dir};
+use ipcspec_generated::migration::UserMigration;
 use serde_json::{Value, json};
 
 fn me() -> Identity {
@@ -72,10 +75,11 @@ async fn fail(agent: &mut AgentProcess, id: &str, backup: &str) {
         .await;
 }
 
-#[tokio::test]
-async fn an_unrequested_backup_that_fails_returns_to_not_started_and_a_retry_completes() {
+async fn an_unrequested_backup_that_fails_returns_to_not_started_and_the_next_completes(
+    log: &Path,
+) {
     let dir = shared_dir();
-    let service = ServiceProcess::start(dir.path(), &[]).await;
+    let service = ServiceProcess::start_logged(dir.path(), &[], log).await;
     let mut agent = agent(&service, "unasked").await;
     // NOT_STARTED --receive BACKUP_STARTED--> BACKUP_IN_PROGRESS
     let own = "0f8fad5b-d9cb-469f-a165-70867728950e";
@@ -100,12 +104,27 @@ async fn an_unrequested_backup_that_fails_returns_to_not_started_and_a_retry_com
         .expect("STATUS_UPDATE NOT_STARTED", status_in("NOT_STARTED"))
         .await;
     assert_eq!(state(&service).await, "NOT_STARTED");
+    // BACKUP_IN_PROGRESS --receive BACKUP_COMPLETED--> BACKUP_COMPLETED
+    let again = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+    start(&mut agent, "s3", again).await;
+    agent
+        .call(
+            "c1",
+            "BACKUP_COMPLETED",
+            json!({"backupId": again, "success": true, "bytesTransferred": 10, "duration": 1000}),
+        )
+        .await;
+    agent
+        .expect(
+            "STATUS_UPDATE BACKUP_COMPLETED",
+            status_in("BACKUP_COMPLETED"),
+        )
+        .await;
 }
 
-#[tokio::test]
-async fn a_failure_before_the_deadline_is_retried_with_a_new_backup_id() {
+async fn a_failure_before_the_deadline_is_retried_with_a_new_backup_id(log: &Path) {
     let dir = shared_dir();
-    let service = ServiceProcess::start(dir.path(), &[]).await;
+    let service = ServiceProcess::start_logged(dir.path(), &[], log).await;
     let mut agent = agent(&service, "failing").await;
     request_backup(&service, &in_future(Duration::from_secs(24 * 3600)), &[]).await;
     let request = agent.expect_type("BACKUP_REQUEST").await;
@@ -131,10 +150,9 @@ async fn a_failure_before_the_deadline_is_retried_with_a_new_backup_id() {
         .await;
 }
 
-#[tokio::test]
-async fn deadlines_pass_in_backup_requested_delay_requested_and_during_a_backup() {
+async fn deadlines_pass_in_backup_requested_delay_requested_and_during_a_backup(log: &Path) {
     let dir = shared_dir();
-    let service = ServiceProcess::start(dir.path(), &[]).await;
+    let service = ServiceProcess::start_logged(dir.path(), &[], log).await;
     let mut agent = agent(&service, "late").await;
     // A deadline a few seconds ahead: the delay request below is answered long before.
     let deadline = in_future(Duration::from_secs(4));
@@ -166,7 +184,7 @@ async fn deadlines_pass_in_backup_requested_delay_requested_and_during_a_backup(
     // A second service and database: BACKUP_REQUESTED --event deadlinePassed--> ESCALATED,
     // and DELAY_REQUESTED --receive BACKUP_STARTED--> BACKUP_IN_PROGRESS.
     let dir = shared_dir();
-    let service = ServiceProcess::start(dir.path(), &[]).await;
+    let service = ServiceProcess::start_logged(dir.path(), &[], log).await;
     let mut agent = AgentProcess::spawn(&service.socket, &me(), "late-2", &["run", "--stay"]);
     agent.expect_type("STATUS_UPDATE").await;
     request_backup(&service, &in_future(Duration::from_secs(2)), &[]).await;
@@ -176,7 +194,7 @@ async fn deadlines_pass_in_backup_requested_delay_requested_and_during_a_backup(
     assert_eq!(state(&service).await, "ESCALATED");
 
     let dir = shared_dir();
-    let service = ServiceProcess::start(dir.path(), &[]).await;
+    let service = ServiceProcess::start_logged(dir.path(), &[], log).await;
     let mut agent = AgentProcess::spawn(&service.socket, &me(), "eager", &["run", "--stay"]);
     agent.expect_type("STATUS_UPDATE").await;
     request_backup(
@@ -199,11 +217,13 @@ async fn deadlines_pass_in_backup_requested_delay_requested_and_during_a_backup(
     assert_eq!(state(&service).await, "BACKUP_IN_PROGRESS");
 }
 
-#[tokio::test]
-async fn a_backup_without_progress_for_the_configured_time_is_abandoned_and_requested_again() {
+async fn a_backup_without_progress_for_the_configured_time_is_abandoned_and_requested_again(
+    log: &Path,
+) {
     let dir = shared_dir();
     let service =
-        ServiceProcess::start(dir.path(), &["--backup-progress-timeout-seconds", "1"]).await;
+        ServiceProcess::start_logged(dir.path(), &["--backup-progress-timeout-seconds", "1"], log)
+            .await;
     let mut agent = agent(&service, "silent").await;
     request_backup(&service, &in_future(Duration::from_secs(24 * 3600)), &[]).await;
     let request = agent.expect_type("BACKUP_REQUEST").await;
@@ -233,10 +253,9 @@ async fn a_backup_without_progress_for_the_configured_time_is_abandoned_and_requ
     assert_eq!(late["errorCode"], "INVALID_STATE", "{late}");
 }
 
-#[tokio::test]
-async fn max_delay_bounds_a_delay_request_and_every_backup_request_repeats_it() {
+async fn max_delay_bounds_a_delay_request_and_every_backup_request_repeats_it(log: &Path) {
     let dir = shared_dir();
-    let service = ServiceProcess::start(dir.path(), &[]).await;
+    let service = ServiceProcess::start_logged(dir.path(), &[], log).await;
     let mut agent = agent(&service, "bounded").await;
     let deadline = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
@@ -298,4 +317,35 @@ async fn max_delay_bounds_a_delay_request_and_every_backup_request_repeats_it() 
     let mut later = AgentProcess::spawn(&service.socket, &me, "later", &["run", "--stay"]);
     let resent = later.expect_type("BACKUP_REQUEST").await;
     assert_eq!(resent["payload"]["maxDelay"], 3_600_000, "{resent}");
+}
+
+/// The scenarios above, one after the other, with one transition log: together they take
+/// every transition the catalogue declares for `UserMigration` (written by the generated
+/// machine itself), and nothing else.
+#[tokio::test]
+async fn every_user_migration_transition_is_taken_by_the_service() {
+    let logs = shared_dir();
+    let log = logs.path().join("transitions.log");
+    an_unrequested_backup_that_fails_returns_to_not_started_and_the_next_completes(&log).await;
+    a_failure_before_the_deadline_is_retried_with_a_new_backup_id(&log).await;
+    deadlines_pass_in_backup_requested_delay_requested_and_during_a_backup(&log).await;
+    a_backup_without_progress_for_the_configured_time_is_abandoned_and_requested_again(&log).await;
+    max_delay_bounds_a_delay_request_and_every_backup_request_repeats_it(&log).await;
+    let taken: BTreeSet<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("UserMigration:"))
+        .map(str::to_owned)
+        .collect();
+    let declared: BTreeSet<String> = UserMigration::TABLE.log_lines().into_iter().collect();
+    let missing: Vec<_> = declared.difference(&taken).collect();
+    assert!(
+        missing.is_empty(),
+        "transitions no scenario takes: {missing:#?}"
+    );
+    let undeclared: Vec<_> = taken.difference(&declared).collect();
+    assert!(
+        undeclared.is_empty(),
+        "transitions the catalogue does not declare: {undeclared:#?}"
+    );
 }

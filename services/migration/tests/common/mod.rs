@@ -145,8 +145,36 @@ impl ServiceProcess {
         Self::start_with(socket, db, args).await
     }
 
+    /// Starts the service like [`ServiceProcess::start`], writing every state-machine
+    /// transition it takes to `log` (`IPCSPEC_TRANSITION_LOG`).
+    pub async fn start_logged(dir: &Path, extra: &[&str], log: &Path) -> ServiceProcess {
+        let socket = dir.join("ipc.sock");
+        let db = dir.join("state.db");
+        let mut args = vec![
+            "--socket".to_owned(),
+            socket.display().to_string(),
+            "--db".to_owned(),
+            db.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        Self::start_env(socket, db, args, Some(log)).await
+    }
+
     async fn start_with(socket: PathBuf, db: PathBuf, args: Vec<String>) -> ServiceProcess {
-        let mut child = Command::new(SERVICE)
+        Self::start_env(socket, db, args, None).await
+    }
+
+    async fn start_env(
+        socket: PathBuf,
+        db: PathBuf,
+        args: Vec<String>,
+        transition_log: Option<&Path>,
+    ) -> ServiceProcess {
+        let mut command = Command::new(SERVICE);
+        if let Some(log) = transition_log {
+            command.env(ipcspec_runtime::machine::TRANSITION_LOG_ENV, log);
+        }
+        let mut child = command
             .args(&args)
             .env("RUST_LOG", "info")
             .env_remove("NOTIFY_SOCKET")
