@@ -19,7 +19,6 @@
 //! (the service pushes CONFIGURATION_UPDATE and STATUS_UPDATE after AGENT_STARTED).
 
 use std::path::Path;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -28,14 +27,15 @@ use bytes::Bytes;
 use ipcspec_generated::migration::{
     self, AcknowledgmentPayload, AgentStartedPayload, BackupCompletedPayload,
     BackupProgressPayload, BackupStartedPayload, DelayRequestPayload, Envelope, ErrorCode,
-    ErrorReportPayload, ServiceHandler, UserActionPayload, UserActionType, dispatch_to_service,
+    ErrorReportPayload, HandlerResult, ServiceHandler, UserActionPayload, UserActionType,
+    constraints, dispatch_to_service,
 };
 use ipcspec_runtime::client::{Client, ClientConfig, JsonCorrelator};
 use ipcspec_runtime::dispatch::MessageId;
 use ipcspec_runtime::server::{ConnectionInfo, Outcome, Server, ServerConfig, Service};
 use ipcspec_runtime::transport::unix::{Listener, ListenerOptions};
-use ipcspec_runtime::validate::{self, Validate};
-use ipcspec_runtime::{DispatchError, HandlerError, MessageContext, strict};
+use ipcspec_runtime::validate;
+use ipcspec_runtime::{DispatchError, Handled, MessageContext, Unhandled, strict};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -49,88 +49,52 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long pipelined requests may take to be acknowledged, all together.
 const THROUGHPUT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The catalogue's `MessageId` pattern.
-static MESSAGE_ID: LazyLock<validate::Pattern> =
-    LazyLock::new(|| validate::Pattern::new("^[\\x21-\\x7E]+$"));
-
-/// A [`ServiceHandler`] that keeps nothing: every method checks its payload's
-/// constraints and accepts it.
+/// A [`ServiceHandler`] that keeps nothing: the generated dispatcher has checked every
+/// payload against the catalogue's constraints, so each method accepts it.
 #[derive(Debug, Default)]
 struct InMemoryHandler;
 
-fn accept(payload: &impl Validate) -> Result<(), HandlerError> {
-    payload
-        .validate()
-        .map_err(|errors| ErrorCode::InvalidMessage.error(errors.to_string()))
-}
+/// What an [`InMemoryHandler`] method returns.
+type Accepted = HandlerResult<()>;
 
 impl ServiceHandler for InMemoryHandler {
-    async fn agent_started(
-        &self,
-        _: &MessageContext,
-        payload: AgentStartedPayload,
-    ) -> Result<(), HandlerError> {
-        accept(&payload)
+    type FollowUp = ();
+    type Detail = ();
+
+    async fn agent_started(&self, _: &MessageContext, _: AgentStartedPayload) -> Accepted {
+        Ok(Handled::done())
     }
 
-    async fn backup_started(
-        &self,
-        _: &MessageContext,
-        payload: BackupStartedPayload,
-    ) -> Result<(), HandlerError> {
-        accept(&payload)
+    async fn backup_started(&self, _: &MessageContext, _: BackupStartedPayload) -> Accepted {
+        Ok(Handled::done())
     }
 
-    async fn backup_progress(
-        &self,
-        _: &MessageContext,
-        payload: BackupProgressPayload,
-    ) -> Result<(), HandlerError> {
-        accept(&payload)
+    async fn backup_progress(&self, _: &MessageContext, _: BackupProgressPayload) -> Accepted {
+        Ok(Handled::done())
     }
 
-    async fn backup_completed(
-        &self,
-        _: &MessageContext,
-        payload: BackupCompletedPayload,
-    ) -> Result<(), HandlerError> {
-        accept(&payload)
+    async fn backup_completed(&self, _: &MessageContext, _: BackupCompletedPayload) -> Accepted {
+        Ok(Handled::done())
     }
 
-    async fn delay_request(
-        &self,
-        _: &MessageContext,
-        payload: DelayRequestPayload,
-    ) -> Result<(), HandlerError> {
-        accept(&payload)
+    async fn delay_request(&self, _: &MessageContext, _: DelayRequestPayload) -> Accepted {
+        Ok(Handled::done())
     }
 
-    async fn user_action(
-        &self,
-        _: &MessageContext,
-        payload: UserActionPayload,
-    ) -> Result<(), HandlerError> {
-        accept(&payload)
+    async fn user_action(&self, _: &MessageContext, _: UserActionPayload) -> Accepted {
+        Ok(Handled::done())
     }
 
-    async fn error_report(
-        &self,
-        _: &MessageContext,
-        payload: ErrorReportPayload,
-    ) -> Result<(), HandlerError> {
-        accept(&payload)
+    async fn error_report(&self, _: &MessageContext, _: ErrorReportPayload) -> Accepted {
+        Ok(Handled::done())
     }
 
-    async fn heartbeat(&self, _: &MessageContext) -> Result<(), HandlerError> {
-        Ok(())
+    async fn heartbeat(&self, _: &MessageContext) -> Accepted {
+        Ok(Handled::done())
     }
 
-    async fn acknowledgment(
-        &self,
-        _: &MessageContext,
-        payload: AcknowledgmentPayload,
-    ) -> Result<(), HandlerError> {
-        accept(&payload)
+    async fn acknowledgment(&self, _: &MessageContext, _: AcknowledgmentPayload) -> Accepted {
+        Ok(Handled::done())
     }
 }
 
@@ -142,25 +106,20 @@ struct MigrationService {
 }
 
 /// The catalogue error code for a failed dispatch.
-fn error_code(error: &DispatchError) -> String {
-    match error {
-        DispatchError::UnknownType { .. } | DispatchError::NotReceived { .. } => {
-            ErrorCode::UnknownMessageType.as_str().to_owned()
+fn error_code(error: &DispatchError<ErrorCode>) -> String {
+    let code = match error {
+        DispatchError::Unhandled(Unhandled::UnknownType { .. } | Unhandled::NotReceived { .. }) => {
+            ErrorCode::UnknownMessageType
         }
-        DispatchError::Handler { error, .. } => error.code.clone(),
-        _ => ErrorCode::InvalidMessage.as_str().to_owned(),
-    }
+        DispatchError::Refused { error, .. } => error.code,
+        _ => ErrorCode::InvalidMessage,
+    };
+    code.as_str().to_owned()
 }
 
 /// Checks the envelope id against the catalogue's `MessageId` constraints.
 fn validate_id(id: &str) -> Result<(), String> {
-    let mut errors = Vec::new();
-    let at = validate::Path::Root;
-    let at = at.field("id");
-    validate::min_length(id, 1, &at, &mut errors);
-    validate::max_length(id, 128, &at, &mut errors);
-    validate::pattern(id, &MESSAGE_ID, &at, &mut errors);
-    validate::ValidationErrors::result(errors).map_err(|errors| errors.to_string())
+    validate::check_str(id, constraints::message_id).map_err(|errors| format!("`id`: {errors}"))
 }
 
 impl MigrationService {

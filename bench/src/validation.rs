@@ -10,11 +10,10 @@ use std::time::Instant;
 
 use ipcspec_generated::migration::{
     AcknowledgmentPayload, AgentStartedPayload, BackupCompletedPayload, BackupProgressPayload,
-    BackupStartedPayload, DelayRequestPayload, Envelope, ErrorReportPayload, ServiceHandler,
-    UserActionPayload, dispatch_to_service,
+    BackupStartedPayload, DelayRequestPayload, Envelope, ErrorReportPayload, HandlerResult,
+    ServiceHandler, UserActionPayload, dispatch_to_service,
 };
-use ipcspec_runtime::validate::Validate;
-use ipcspec_runtime::{HandlerError, MessageContext, strict};
+use ipcspec_runtime::{Handled, MessageContext, dispatch, strict};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -35,103 +34,78 @@ impl ValidationCost {
     }
 }
 
-/// A handler that accepts everything, validating or not.
-struct Handler {
-    validate: bool,
-}
+/// A handler that accepts everything: the generated dispatcher has checked the payload
+/// before calling it.
+struct Handler;
 
-impl Handler {
-    fn check(&self, payload: &impl Validate) -> Result<(), HandlerError> {
-        if self.validate {
-            payload
-                .validate()
-                .map_err(|errors| HandlerError::new("INVALID_MESSAGE", errors.to_string()))?;
-        }
-        black_box(payload);
-        Ok(())
-    }
-}
+/// What a [`Handler`] method returns.
+type Accepted = HandlerResult<()>;
 
 impl ServiceHandler for Handler {
-    async fn agent_started(
-        &self,
-        _: &MessageContext,
-        p: AgentStartedPayload,
-    ) -> Result<(), HandlerError> {
-        self.check(&p)
+    type FollowUp = ();
+    type Detail = ();
+
+    async fn agent_started(&self, _: &MessageContext, p: AgentStartedPayload) -> Accepted {
+        black_box(p);
+        Ok(Handled::done())
     }
-    async fn backup_started(
-        &self,
-        _: &MessageContext,
-        p: BackupStartedPayload,
-    ) -> Result<(), HandlerError> {
-        self.check(&p)
+    async fn backup_started(&self, _: &MessageContext, p: BackupStartedPayload) -> Accepted {
+        black_box(p);
+        Ok(Handled::done())
     }
-    async fn backup_progress(
-        &self,
-        _: &MessageContext,
-        p: BackupProgressPayload,
-    ) -> Result<(), HandlerError> {
-        self.check(&p)
+    async fn backup_progress(&self, _: &MessageContext, p: BackupProgressPayload) -> Accepted {
+        black_box(p);
+        Ok(Handled::done())
     }
-    async fn backup_completed(
-        &self,
-        _: &MessageContext,
-        p: BackupCompletedPayload,
-    ) -> Result<(), HandlerError> {
-        self.check(&p)
+    async fn backup_completed(&self, _: &MessageContext, p: BackupCompletedPayload) -> Accepted {
+        black_box(p);
+        Ok(Handled::done())
     }
-    async fn delay_request(
-        &self,
-        _: &MessageContext,
-        p: DelayRequestPayload,
-    ) -> Result<(), HandlerError> {
-        self.check(&p)
+    async fn delay_request(&self, _: &MessageContext, p: DelayRequestPayload) -> Accepted {
+        black_box(p);
+        Ok(Handled::done())
     }
-    async fn user_action(
-        &self,
-        _: &MessageContext,
-        p: UserActionPayload,
-    ) -> Result<(), HandlerError> {
-        self.check(&p)
+    async fn user_action(&self, _: &MessageContext, p: UserActionPayload) -> Accepted {
+        black_box(p);
+        Ok(Handled::done())
     }
-    async fn error_report(
-        &self,
-        _: &MessageContext,
-        p: ErrorReportPayload,
-    ) -> Result<(), HandlerError> {
-        self.check(&p)
+    async fn error_report(&self, _: &MessageContext, p: ErrorReportPayload) -> Accepted {
+        black_box(p);
+        Ok(Handled::done())
     }
-    async fn heartbeat(&self, _: &MessageContext) -> Result<(), HandlerError> {
-        Ok(())
+    async fn heartbeat(&self, _: &MessageContext) -> Accepted {
+        Ok(Handled::done())
     }
-    async fn acknowledgment(
-        &self,
-        _: &MessageContext,
-        p: AcknowledgmentPayload,
-    ) -> Result<(), HandlerError> {
-        self.check(&p)
+    async fn acknowledgment(&self, _: &MessageContext, p: AcknowledgmentPayload) -> Accepted {
+        black_box(p);
+        Ok(Handled::done())
     }
 }
 
-/// Handles `frame` once: decode, dispatch, and (with `validate`) check constraints. The
-/// dispatcher's future is ready at once (the handler never waits), so it is polled once
-/// with a no-op waker rather than through a runtime.
-fn handle_once(handler: &Handler, frame: &[u8]) -> bool {
+/// Handles `frame` once. Without `validate`: the envelope, then the USER_ACTION payload
+/// decoded as the dispatcher decodes it. With `validate`: the envelope id checked, then
+/// the generated dispatcher (decode, constraint check, handler). The dispatcher's future
+/// is ready at once (the handler never waits), so it is polled once with a no-op waker
+/// rather than through a runtime.
+fn handle_once(frame: &[u8], validate: bool) -> bool {
     let Ok(envelope) = strict::from_slice::<Envelope<&RawValue>>(frame) else {
         return false;
     };
-    if handler.validate
-        && ipcspec_runtime::validate::check_str(
-            &envelope.id,
-            ipcspec_generated::migration::constraints::message_id,
-        )
-        .is_err()
+    if !validate {
+        return dispatch::decode_json::<UserActionPayload>("USER_ACTION", envelope.payload)
+            .map(black_box)
+            .is_ok();
+    }
+    if ipcspec_runtime::validate::check_str(
+        &envelope.id,
+        ipcspec_generated::migration::constraints::message_id,
+    )
+    .is_err()
     {
         return false;
     }
     let ctx = MessageContext::default();
-    let future = dispatch_to_service(handler, &ctx, &envelope.message_type, envelope.payload);
+    let future = dispatch_to_service(&Handler, &ctx, &envelope.message_type, envelope.payload);
     let mut future = std::pin::pin!(future);
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
     matches!(
@@ -149,15 +123,14 @@ fn handle_once(handler: &Handler, frame: &[u8]) -> bool {
 pub fn measure(frame: &[u8], iterations: u32) -> anyhow::Result<ValidationCost> {
     let mut medians = [0.0_f64; 2];
     for (slot, validate) in [(0, false), (1, true)] {
-        let handler = Handler { validate };
-        if !handle_once(&handler, frame) {
+        if !handle_once(frame, validate) {
             anyhow::bail!("the benchmark frame does not decode");
         }
         let mut batches: Vec<f64> = (0..7)
             .map(|_| {
                 let started = Instant::now();
                 for _ in 0..iterations {
-                    black_box(handle_once(&handler, black_box(frame)));
+                    black_box(handle_once(black_box(frame), validate));
                 }
                 started.elapsed().as_secs_f64() * 1e9 / f64::from(iterations)
             })

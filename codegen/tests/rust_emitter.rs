@@ -24,7 +24,7 @@ use ipcspec_codegen::emit::examples;
 use ipcspec_codegen::ir::{Module, TypeId, TypeKind};
 use ipcspec_generated::{migration, vexfs};
 use ipcspec_runtime::binary::DecodeErrorKind;
-use ipcspec_runtime::{DispatchError, HandlerError, MessageContext, Trigger};
+use ipcspec_runtime::{DispatchError, Handled, MessageContext, Trigger, Unhandled};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -67,9 +67,9 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn record(&self, call: String) -> Result<(), HandlerError> {
+    fn record<E>(&self, call: String) -> Result<Handled<(), ()>, E> {
         self.calls.lock().unwrap().push(call);
-        Ok(())
+        Ok(Handled::done())
     }
 
     fn calls(&self) -> Vec<String> {
@@ -78,11 +78,14 @@ impl Recorder {
 }
 
 impl migration::AgentHandler for Recorder {
+    type FollowUp = ();
+    type Detail = ();
+
     async fn backup_request(
         &self,
         ctx: &MessageContext,
         p: migration::BackupRequestPayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record(format!(
             "backup_request: {} {} {:?} {:?} {} {:?} {:?}",
             ctx.message_id
@@ -101,46 +104,41 @@ impl migration::AgentHandler for Recorder {
         &self,
         _: &MessageContext,
         p: migration::StatusUpdatePayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record(format!("status_update: {:?} {:?}", p.phase, p.user_state))
     }
     async fn escalation_notice(
         &self,
         _: &MessageContext,
         p: migration::EscalationNoticePayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record(format!("escalation_notice: {:?}", p.level))
     }
     async fn configuration_update(
         &self,
         _: &MessageContext,
         p: migration::ConfigurationUpdatePayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record(format!("configuration_update: {}", p.config_version))
     }
     async fn shutdown_request(
         &self,
         _: &MessageContext,
         p: migration::ShutdownRequestPayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         if p.grace_period > Duration::from_secs(3600) {
-            return Err("INVALID_PAYLOAD"
-                .parse::<migration::ErrorCode>()
-                .map_or_else(
-                    |_| HandlerError::new("INVALID_PAYLOAD", "too long"),
-                    |c| c.error("too long"),
-                ));
+            return Err(migration::ErrorCode::InvalidMessage.error("too long"));
         }
         self.record(format!("shutdown_request: {:?}", p.grace_period))
     }
-    async fn heartbeat(&self, _: &MessageContext) -> Result<(), HandlerError> {
+    async fn heartbeat(&self, _: &MessageContext) -> migration::HandlerResult<()> {
         self.record("heartbeat".into())
     }
     async fn acknowledgment(
         &self,
         ctx: &MessageContext,
         p: migration::AcknowledgmentPayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record(format!(
             "acknowledgment: {} {:?}",
             p.success, ctx.correlation_id
@@ -149,63 +147,66 @@ impl migration::AgentHandler for Recorder {
 }
 
 impl migration::ServiceHandler for Recorder {
+    type FollowUp = ();
+    type Detail = ();
+
     async fn agent_started(
         &self,
         _: &MessageContext,
         p: migration::AgentStartedPayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record(format!("agent_started: {}", p.user_id))
     }
     async fn backup_started(
         &self,
         _: &MessageContext,
         _: migration::BackupStartedPayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record("backup_started".into())
     }
     async fn backup_progress(
         &self,
         _: &MessageContext,
         p: migration::BackupProgressPayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record(format!("backup_progress: {}", p.bytes_transferred))
     }
     async fn backup_completed(
         &self,
         _: &MessageContext,
         _: migration::BackupCompletedPayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record("backup_completed".into())
     }
     async fn delay_request(
         &self,
         _: &MessageContext,
         _: migration::DelayRequestPayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record("delay_request".into())
     }
     async fn user_action(
         &self,
         _: &MessageContext,
         _: migration::UserActionPayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record("user_action".into())
     }
     async fn error_report(
         &self,
         _: &MessageContext,
         _: migration::ErrorReportPayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record("error_report".into())
     }
-    async fn heartbeat(&self, _: &MessageContext) -> Result<(), HandlerError> {
+    async fn heartbeat(&self, _: &MessageContext) -> migration::HandlerResult<()> {
         self.record("heartbeat".into())
     }
     async fn acknowledgment(
         &self,
         _: &MessageContext,
         _: migration::AcknowledgmentPayload,
-    ) -> Result<(), HandlerError> {
+    ) -> migration::HandlerResult<()> {
         self.record("acknowledgment".into())
     }
 }
@@ -247,7 +248,7 @@ fn migration_frames_dispatch_to_typed_agent_handlers() {
         ))
         .unwrap();
         // Migration's messages are acknowledged by the runtime, never answered by handlers.
-        assert!(reply.is_none(), "{message_type}");
+        assert!(reply.reply.is_none(), "{message_type}");
     }
     assert_eq!(
         agent.calls(),
@@ -307,14 +308,14 @@ fn dispatch_errors_name_the_message_and_the_problem() {
     };
 
     assert!(
-        matches!(dispatch("NO_SUCH", json!({})), DispatchError::UnknownType { message_type } if message_type == "NO_SUCH")
+        matches!(dispatch("NO_SUCH", json!({})), DispatchError::Unhandled(Unhandled::UnknownType { message_type }) if message_type == "NO_SUCH")
     );
     // The agent sends AGENT_STARTED; it never receives it.
     assert!(matches!(
         dispatch("AGENT_STARTED", json!({})),
-        DispatchError::NotReceived {
+        DispatchError::Unhandled(Unhandled::NotReceived {
             message_type: "AGENT_STARTED"
-        }
+        })
     ));
 
     let error = dispatch(
@@ -323,10 +324,10 @@ fn dispatch_errors_name_the_message_and_the_problem() {
     );
     assert!(matches!(
         error,
-        DispatchError::MalformedJson {
+        DispatchError::Unhandled(Unhandled::MalformedJson {
             message_type: "STATUS_UPDATE",
             ..
-        }
+        })
     ));
     assert!(
         error.to_string().contains("unknown field `extra`"),
@@ -337,10 +338,10 @@ fn dispatch_errors_name_the_message_and_the_problem() {
     assert!(
         matches!(
             error,
-            DispatchError::MalformedJson {
+            DispatchError::Unhandled(Unhandled::MalformedJson {
                 message_type: "HEARTBEAT",
                 ..
-            }
+            })
         ),
         "{error}"
     );
@@ -357,7 +358,7 @@ fn dispatch_errors_name_the_message_and_the_problem() {
         "SHUTDOWN_REQUEST",
         json!({"reason": "MIGRATION_COMPLETED", "gracePeriod": 7_200_000}),
     );
-    let DispatchError::Handler {
+    let DispatchError::Refused {
         message_type: "SHUTDOWN_REQUEST",
         error,
     } = error
@@ -365,6 +366,115 @@ fn dispatch_errors_name_the_message_and_the_problem() {
         panic!("{error}");
     };
     assert_eq!(error.message, "too long");
+    assert_eq!(error.code, migration::ErrorCode::InvalidMessage);
+
+    // A payload that decodes but breaks a constraint never reaches the handler.
+    let calls = agent.calls().len();
+    let error = dispatch(
+        "STATUS_UPDATE",
+        json!({"phase": "COLLECTING_BACKUPS", "userState": "BACKUP_REQUESTED", "message": "x".repeat(2001)}),
+    );
+    let DispatchError::Unhandled(Unhandled::Invalid {
+        message_type: "STATUS_UPDATE",
+        errors,
+    }) = &error
+    else {
+        panic!("{error}");
+    };
+    assert_eq!(errors.errors()[0].path, "message", "{error}");
+    assert_eq!(agent.calls().len(), calls, "the handler was called");
+}
+
+/// Says in its return value what follows the reply and that the connection closes.
+struct Closer;
+
+impl migration::AgentHandler for Closer {
+    type FollowUp = &'static str;
+    type Detail = u32;
+
+    async fn backup_request(
+        &self,
+        _: &MessageContext,
+        _: migration::BackupRequestPayload,
+    ) -> migration::HandlerResult<(), &'static str, u32> {
+        Ok(Handled::done().then(["first", "second"]).and_close())
+    }
+    async fn status_update(
+        &self,
+        _: &MessageContext,
+        _: migration::StatusUpdatePayload,
+    ) -> migration::HandlerResult<(), &'static str, u32> {
+        Err(migration::ErrorCode::InvalidState
+            .error("not now")
+            .with_detail(7)
+            .and_close())
+    }
+    async fn escalation_notice(
+        &self,
+        _: &MessageContext,
+        _: migration::EscalationNoticePayload,
+    ) -> migration::HandlerResult<(), &'static str, u32> {
+        Ok(Handled::done())
+    }
+    async fn configuration_update(
+        &self,
+        _: &MessageContext,
+        _: migration::ConfigurationUpdatePayload,
+    ) -> migration::HandlerResult<(), &'static str, u32> {
+        Ok(Handled::done())
+    }
+    async fn shutdown_request(
+        &self,
+        _: &MessageContext,
+        _: migration::ShutdownRequestPayload,
+    ) -> migration::HandlerResult<(), &'static str, u32> {
+        Ok(Handled::done())
+    }
+    async fn heartbeat(
+        &self,
+        _: &MessageContext,
+    ) -> migration::HandlerResult<(), &'static str, u32> {
+        Ok(Handled::done())
+    }
+    async fn acknowledgment(
+        &self,
+        _: &MessageContext,
+        _: migration::AcknowledgmentPayload,
+    ) -> migration::HandlerResult<(), &'static str, u32> {
+        Ok(Handled::done())
+    }
+}
+
+#[test]
+fn follow_ups_closing_and_refusal_detail_come_back_from_the_dispatcher() {
+    let ctx = MessageContext::default();
+    let request = json!({"backupId": "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "deadline": "2025-03-14T17:00:00Z", "reason": "MIGRATION_SCHEDULED", "delaysRemaining": 2});
+    let handled = block_on(migration::dispatch_to_agent(
+        &Closer,
+        &ctx,
+        "BACKUP_REQUEST",
+        &raw(&request),
+    ))
+    .unwrap();
+    assert_eq!(
+        (handled.reply, handled.then, handled.close),
+        (None, vec!["first", "second"], true)
+    );
+    let status = json!({"phase": "COLLECTING_BACKUPS", "userState": "BACKUP_REQUESTED"});
+    let error = block_on(migration::dispatch_to_agent(
+        &Closer,
+        &ctx,
+        "STATUS_UPDATE",
+        &raw(&status),
+    ))
+    .unwrap_err();
+    let DispatchError::Refused { error, .. } = error else {
+        panic!("{error}");
+    };
+    assert_eq!(
+        (error.code, error.detail, error.close),
+        (migration::ErrorCode::InvalidState, 7, true)
+    );
 }
 
 #[test]
@@ -561,65 +671,68 @@ fn vexfs_rejects_unknown_enum_values_and_truncated_input() {
 struct EmbeddingService;
 
 impl vexfs::EmbeddingServiceHandler for EmbeddingService {
+    type FollowUp = ();
+    type Detail = ();
+
     async fn service_register_response(
         &self,
         _: &MessageContext,
         _: vexfs::ServiceRegisterResult,
-    ) -> Result<(), HandlerError> {
-        Ok(())
+    ) -> vexfs::HandlerResult<()> {
+        Ok(Handled::done())
     }
     async fn service_discovery(
         &self,
         _: &MessageContext,
         _: vexfs::DiscoveryAnnouncement,
-    ) -> Result<(), HandlerError> {
-        Ok(())
+    ) -> vexfs::HandlerResult<()> {
+        Ok(Handled::done())
     }
     async fn embedding_request(
         &self,
         _: &MessageContext,
         request: vexfs::EmbeddingRequest,
-    ) -> Result<vexfs::EmbeddingResponse, HandlerError> {
+    ) -> vexfs::HandlerResult<vexfs::EmbeddingResponse> {
         let embedding: Vec<u8> = request.data.iter().map(|b| b.wrapping_add(1)).collect();
-        Ok(vexfs::EmbeddingResponse {
+        Ok(Handled::reply(vexfs::EmbeddingResponse {
             request_id: request.request_id,
             dimensions: request.dimensions,
             data_type: request.data_type,
             data_size: u32::try_from(embedding.len()).unwrap(),
             processing_time_us: 7,
             embedding,
-        })
+        }))
     }
     async fn batch_embedding_request(
         &self,
         _: &MessageContext,
         _: vexfs::BatchEmbeddingRequest,
-    ) -> Result<vexfs::BatchEmbeddingResponse, HandlerError> {
+    ) -> vexfs::HandlerResult<vexfs::BatchEmbeddingResponse> {
         Err(vexfs::ErrorCode::BatchTooLarge.error("no batches here"))
     }
     async fn health_check(
         &self,
         _: &MessageContext,
-    ) -> Result<vexfs::HealthCheckResult, HandlerError> {
-        Ok(vexfs::HealthCheckResult {
+    ) -> vexfs::HandlerResult<vexfs::HealthCheckResult> {
+        Ok(Handled::reply(vexfs::HealthCheckResult {
             health: vexfs::HealthStatus::Healthy,
             active_requests: 0,
             queued_requests: 0,
             loaded_models: 1,
             uptime: Duration::from_secs(60),
-        })
+        }))
     }
     async fn status_query(
         &self,
         _: &MessageContext,
-    ) -> Result<vexfs::ServiceStatusReport, HandlerError> {
+    ) -> vexfs::HandlerResult<vexfs::ServiceStatusReport> {
         Err(vexfs::ErrorCode::InternalError.error("not implemented"))
     }
-    async fn error(&self, _: &MessageContext, _: vexfs::ErrorInfo) -> Result<(), HandlerError> {
-        Ok(())
+    async fn error(&self, _: &MessageContext, _: vexfs::ErrorInfo) -> vexfs::HandlerResult<()> {
+        Ok(Handled::done())
     }
-    async fn ack(&self, _: &MessageContext, _: vexfs::AckInfo) -> Result<(), HandlerError> {
-        Ok(())
+    async fn ack(&self, _: &MessageContext, _: vexfs::AckInfo) -> vexfs::HandlerResult<()> {
+        Ok(Handled::done())
     }
 }
 
@@ -634,6 +747,7 @@ fn vexfs_dispatches_by_code_and_returns_the_reply() {
         &request,
     ))
     .unwrap()
+    .reply
     .unwrap();
     assert_eq!(
         (reply.message_type(), reply.code()),
@@ -656,7 +770,8 @@ fn vexfs_dispatches_by_code_and_returns_the_reply() {
         0x0201,
         &[],
     ))
-    .unwrap();
+    .unwrap()
+    .reply;
     assert!(matches!(
         health,
         Some(vexfs::EmbeddingServiceMessage::HealthCheckResponse(_))
@@ -671,10 +786,10 @@ fn vexfs_dispatches_by_code_and_returns_the_reply() {
     assert!(
         matches!(
             error,
-            DispatchError::MalformedBinary {
+            DispatchError::Unhandled(Unhandled::MalformedBinary {
                 message_type: "HEALTH_CHECK",
                 ..
-            }
+            })
         ),
         "{error}"
     );
@@ -700,7 +815,10 @@ fn vexfs_dispatches_by_code_and_returns_the_reply() {
     ))
     .unwrap_err();
     assert!(
-        matches!(error, DispatchError::MalformedBinary { .. }),
+        matches!(
+            error,
+            DispatchError::Unhandled(Unhandled::MalformedBinary { .. })
+        ),
         "{error}"
     );
     let error = block_on(vexfs::dispatch_to_embedding_service(
@@ -713,9 +831,9 @@ fn vexfs_dispatches_by_code_and_returns_the_reply() {
     assert!(
         matches!(
             error,
-            DispatchError::NotReceived {
+            DispatchError::Unhandled(Unhandled::NotReceived {
                 message_type: "SERVICE_REGISTER"
-            }
+            })
         ),
         "{error}"
     );
@@ -727,7 +845,10 @@ fn vexfs_dispatches_by_code_and_returns_the_reply() {
     ))
     .unwrap_err();
     assert!(
-        matches!(error, DispatchError::UnknownCode { code: 0x9999 }),
+        matches!(
+            error,
+            DispatchError::Unhandled(Unhandled::UnknownCode { code: 0x9999 })
+        ),
         "{error}"
     );
 }
@@ -757,18 +878,20 @@ fn vexfs_handler_errors_carry_catalogue_codes() {
         &bytes,
     ))
     .unwrap_err();
-    let DispatchError::Handler {
+    let DispatchError::Refused {
         message_type: "BATCH_EMBEDDING_REQUEST",
         error,
     } = error
     else {
         panic!("{error}");
     };
-    assert_eq!(error.code, "BATCH_TOO_LARGE");
+    assert_eq!(error.code, vexfs::ErrorCode::BatchTooLarge);
+    assert_eq!(error.code.code(), 39);
     assert_eq!(
-        error.code.parse().ok().map(vexfs::ErrorCode::code),
-        Some(39)
+        "BATCH_TOO_LARGE".parse(),
+        Ok(vexfs::ErrorCode::BatchTooLarge)
     );
+    assert_eq!(error.code.to_string(), "BATCH_TOO_LARGE");
 }
 
 #[test]

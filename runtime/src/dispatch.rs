@@ -1,14 +1,21 @@
 //! What generated handler traits and dispatchers take and return.
 //!
 //! A generated `dispatch_to_<role>` function decodes a payload for its message type
-//! (`decode_json`, `decode_binary`), calls the matching handler method, and wraps the
-//! handler's reply in the role's message enum. The runtime's transports fill the
-//! [`MessageContext`] from the envelope or header.
+//! (`decode_json`, `decode_binary`), checks it against the catalogue's constraints
+//! ([`validated`]), and only then calls the matching handler method, so a handler
+//! receives only values that satisfy the catalogue. It wraps the handler's reply in the
+//! role's message enum and passes on what the handler asked for besides ([`Handled`]:
+//! follow-up messages, closing the connection). A refusal is a [`HandlerError`] with the
+//! catalogue's own error-code enum. The runtime's transports fill the [`MessageContext`]
+//! from the envelope or header.
+
+use std::fmt;
 
 use serde_json::value::RawValue;
 
 use crate::binary::{Binary, DecodeError, Reader};
 use crate::serde_as::DeserializeAs;
+use crate::validate::{Validate, ValidationErrors};
 
 /// A message id or correlation id as the envelope carried it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -52,31 +59,131 @@ pub struct MessageContext {
     pub peer: PeerCredentials,
 }
 
-/// A handler's refusal: a catalogue error code (its wire name) and a human message. The
-/// runtime turns it into the catalogue's error reply.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct HandlerError {
-    /// The error code's wire name (`NOT_FOUND`).
-    pub code: String,
+/// A handler's refusal: one of the catalogue's error codes (`C`, the generated
+/// `ErrorCode` enum), a message for the peer, the refusal's structured detail (`D`, what
+/// the service's error reply carries besides code and message; `()` when nothing), and
+/// whether the connection closes once the refusal is sent. The service turns it into the
+/// catalogue's error reply; nothing is parsed back from text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError<C, D = ()> {
+    /// The catalogue's error code.
+    pub code: C,
     /// Detail for the peer.
     pub message: String,
+    /// Structured detail of the refusal.
+    pub detail: D,
+    /// Close the connection after answering (a refusal the catalogue makes final).
+    pub close: bool,
 }
 
-impl HandlerError {
-    /// An error with `code` and `message`.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+impl<C, D: Default> HandlerError<C, D> {
+    /// A refusal with `code` and `message`, default detail, the connection kept open.
+    pub fn new(code: C, message: impl Into<String>) -> Self {
         HandlerError {
-            code: code.into(),
+            code,
             message: message.into(),
+            detail: D::default(),
+            close: false,
         }
     }
 }
 
-/// Why a received message was not handled.
+impl<C, D> HandlerError<C, D> {
+    /// The same refusal with `detail`.
+    #[must_use]
+    pub fn with_detail<E>(self, detail: E) -> HandlerError<C, E> {
+        HandlerError {
+            code: self.code,
+            message: self.message,
+            detail,
+            close: self.close,
+        }
+    }
+
+    /// The same refusal, closing the connection once it is sent.
+    #[must_use]
+    pub fn and_close(mut self) -> Self {
+        self.close = true;
+        self
+    }
+}
+
+impl<C: fmt::Display, D> fmt::Display for HandlerError<C, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl<C: fmt::Display + fmt::Debug, D: fmt::Debug> std::error::Error for HandlerError<C, D> {}
+
+/// What a handler returns when it accepts a message: its reply (`()` for a message
+/// without one), the messages to send on the same connection after the reply or
+/// acknowledgment (`F`, in the form the service sends them), and whether the connection
+/// closes after that. A handler states these in its return value; the service acts on
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled<R, F = ()> {
+    /// The reply.
+    pub reply: R,
+    /// Messages to send on this connection after the reply, in order.
+    pub then: Vec<F>,
+    /// Close the connection after sending.
+    pub close: bool,
+}
+
+impl<R, F> Handled<R, F> {
+    /// `reply`, nothing after it, the connection kept open.
+    pub fn reply(reply: R) -> Self {
+        Handled {
+            reply,
+            then: Vec::new(),
+            close: false,
+        }
+    }
+
+    /// The same, followed by `messages`.
+    #[must_use]
+    pub fn then(mut self, messages: impl IntoIterator<Item = F>) -> Self {
+        self.then.extend(messages);
+        self
+    }
+
+    /// The same, closing the connection after sending.
+    #[must_use]
+    pub fn and_close(mut self) -> Self {
+        self.close = true;
+        self
+    }
+
+    /// The same with the reply mapped by `f` (what a dispatcher does to wrap a reply
+    /// payload in the role's message enum).
+    pub fn map<S>(self, f: impl FnOnce(R) -> S) -> Handled<S, F> {
+        Handled {
+            reply: f(self.reply),
+            then: self.then,
+            close: self.close,
+        }
+    }
+}
+
+impl<F> Handled<(), F> {
+    /// Accepted: no reply, nothing after it.
+    pub fn done() -> Self {
+        Handled::reply(())
+    }
+}
+
+impl<R, F> From<R> for Handled<R, F> {
+    fn from(reply: R) -> Self {
+        Handled::reply(reply)
+    }
+}
+
+/// Why a received message reached no handler: its type is unknown or not received by
+/// this role, its payload does not decode, or it breaks the catalogue's constraints.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum DispatchError {
+pub enum Unhandled {
     /// No message of the catalogue has this wire name.
     #[error("unknown message type `{message_type}`")]
     UnknownType {
@@ -114,13 +221,31 @@ pub enum DispatchError {
         /// The codec's error, with field path and offset.
         source: DecodeError,
     },
-    /// The handler refused the message.
-    #[error("`{message_type}` handler failed: {error}")]
-    Handler {
+    /// The payload decodes but breaks the catalogue's constraints; the handler was not
+    /// called.
+    #[error("invalid `{message_type}` payload: {errors}")]
+    Invalid {
         /// The message's wire name.
         message_type: &'static str,
-        /// The handler's error.
-        error: HandlerError,
+        /// Every violated constraint, with its path.
+        errors: ValidationErrors,
+    },
+}
+
+/// Why a received message was not handled: it reached no handler, or the handler refused
+/// it with one of the catalogue's codes (`C`) and detail (`D`).
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError<C, D = ()> {
+    /// No handler was called.
+    #[error(transparent)]
+    Unhandled(#[from] Unhandled),
+    /// The handler refused the message.
+    #[error("`{message_type}` handler refused it: {error}")]
+    Refused {
+        /// The message's wire name.
+        message_type: &'static str,
+        /// The handler's refusal.
+        error: HandlerError<C, D>,
     },
 }
 
@@ -198,33 +323,47 @@ pub fn find_code(messages: &[MessageInfo], code: u32) -> Option<&MessageInfo> {
 
 /// The error for a message type a dispatcher has no arm for: unknown to the catalogue, or
 /// known but not received by the dispatcher's role.
-pub fn unhandled(messages: &[MessageInfo], message_type: &str) -> DispatchError {
+pub fn unhandled(messages: &[MessageInfo], message_type: &str) -> Unhandled {
     match find(messages, message_type) {
-        Some(info) => DispatchError::NotReceived {
+        Some(info) => Unhandled::NotReceived {
             message_type: info.name,
         },
-        None => DispatchError::UnknownType {
+        None => Unhandled::UnknownType {
             message_type: message_type.to_owned(),
         },
     }
 }
 
 /// [`unhandled`] for a numeric code.
-pub fn unhandled_code(messages: &[MessageInfo], code: u32) -> DispatchError {
+pub fn unhandled_code(messages: &[MessageInfo], code: u32) -> Unhandled {
     match find_code(messages, code) {
-        Some(info) => DispatchError::NotReceived {
+        Some(info) => Unhandled::NotReceived {
             message_type: info.name,
         },
-        None => DispatchError::UnknownCode { code },
+        None => Unhandled::UnknownCode { code },
     }
 }
 
-/// Wraps a handler's error for `message_type` (`.map_err(handler_failed("PING"))`).
-pub fn handler_failed(message_type: &'static str) -> impl FnOnce(HandlerError) -> DispatchError {
-    move |error| DispatchError::Handler {
+/// Wraps a handler's refusal of `message_type` (`.map_err(refused("PING"))`).
+pub fn refused<C, D>(
+    message_type: &'static str,
+) -> impl FnOnce(HandlerError<C, D>) -> DispatchError<C, D> {
+    move |error| DispatchError::Refused {
         message_type,
         error,
     }
+}
+
+/// Checks a decoded payload of `message_type` against the catalogue's constraints: the
+/// step between decoding and the handler. Allocates nothing for a valid payload.
+pub fn validated<T: Validate + ?Sized>(
+    message_type: &'static str,
+    payload: &T,
+) -> Result<(), Unhandled> {
+    payload.validate().map_err(|errors| Unhandled::Invalid {
+        message_type,
+        errors,
+    })
 }
 
 /// Decodes a JSON payload of `message_type`, strictly (structs only from objects, see
@@ -232,9 +371,9 @@ pub fn handler_failed(message_type: &'static str) -> impl FnOnce(HandlerError) -
 pub fn decode_json<'de, T: serde::Deserialize<'de>>(
     message_type: &'static str,
     payload: &'de RawValue,
-) -> Result<T, DispatchError> {
+) -> Result<T, Unhandled> {
     decode_tracked::<T, crate::serde_as::Same>(payload.get()).map_err(|(path, source)| {
-        DispatchError::MalformedJson {
+        Unhandled::MalformedJson {
             message_type,
             path,
             source,
@@ -247,11 +386,11 @@ pub fn decode_json<'de, T: serde::Deserialize<'de>>(
 pub fn decode_json_as<'de, T, A>(
     message_type: &'static str,
     payload: &'de RawValue,
-) -> Result<T, DispatchError>
+) -> Result<T, Unhandled>
 where
     A: DeserializeAs<'de, T> + ?Sized,
 {
-    decode_tracked::<T, A>(payload.get()).map_err(|(path, source)| DispatchError::MalformedJson {
+    decode_tracked::<T, A>(payload.get()).map_err(|(path, source)| Unhandled::MalformedJson {
         message_type,
         path,
         source,
@@ -264,7 +403,7 @@ pub fn decode_empty_json(
     message_type: &'static str,
     payload: &RawValue,
     reject_unknown_keys: bool,
-) -> Result<(), DispatchError> {
+) -> Result<(), Unhandled> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Closed {}
@@ -278,7 +417,7 @@ pub fn decode_empty_json(
     } else {
         crate::strict::from_str::<Open>(payload.get()).map(drop)
     };
-    result.map_err(|source| DispatchError::MalformedJson {
+    result.map_err(|source| Unhandled::MalformedJson {
         message_type,
         path: String::new(),
         source,
@@ -289,21 +428,18 @@ pub fn decode_empty_json(
 pub fn decode_binary<T: Binary>(
     message_type: &'static str,
     payload: &[u8],
-) -> Result<T, DispatchError> {
-    T::from_bytes(payload).map_err(|source| DispatchError::MalformedBinary {
+) -> Result<T, Unhandled> {
+    T::from_bytes(payload).map_err(|source| Unhandled::MalformedBinary {
         message_type,
         source,
     })
 }
 
 /// The payload of a binary message without payload type: nothing.
-pub fn decode_empty_binary(
-    message_type: &'static str,
-    payload: &[u8],
-) -> Result<(), DispatchError> {
+pub fn decode_empty_binary(message_type: &'static str, payload: &[u8]) -> Result<(), Unhandled> {
     Reader::new(payload)
         .finish()
-        .map_err(|source| DispatchError::MalformedBinary {
+        .map_err(|source| Unhandled::MalformedBinary {
             message_type,
             source,
         })

@@ -48,6 +48,6 @@ pub mod strict;
 pub mod transport;
 pub mod validate;
 
-pub use dispatch::{DispatchError, HandlerError, MessageContext, MessageInfo};
+pub use dispatch::{DispatchError, Handled, HandlerError, MessageContext, MessageInfo, Unhandled};
 pub use machine::{InvalidTransition, Trigger};
 pub use profile::WireProfile;

@@ -343,7 +343,7 @@ fn check_supported(module: &Module) -> anyhow::Result<()> {
 /// Rust names the generated code relies on must not be taken by catalogue items.
 fn check_names(module: &Module) -> anyhow::Result<()> {
     // Types named like these would shadow the prelude types the generated code uses.
-    const PRELUDE: &[&str] = &["Box", "Option", "Result", "String", "Vec"];
+    const PRELUDE: &[&str] = &["Box", "Option", "Result", "String", "Vec", "HandlerResult"];
     for t in &module.types {
         if PRELUDE.contains(&t.idents.rust.as_str()) {
             bail!(

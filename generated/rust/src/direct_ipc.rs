@@ -633,9 +633,9 @@ impl ErrorCode {
         }
     }
 
-    /// A handler error with this code and `message`.
-    pub fn error(self, message: impl Into<String>) -> ipcspec_runtime::HandlerError {
-        ipcspec_runtime::HandlerError::new(self.as_str(), message)
+    /// A handler's refusal with this code and `message`.
+    pub fn error(self, message: impl Into<String>) -> ipcspec_runtime::HandlerError<Self> {
+        ipcspec_runtime::HandlerError::new(self, message)
     }
 }
 
@@ -2822,8 +2822,14 @@ impl UtilityMessage {
     }
 }
 
-/// Handles the messages the `main` role receives; [`dispatch_to_main`] decodes them and
-/// calls these methods.
+/// What a handler method returns: the reply `R` with what follows it on the
+/// connection (follow-ups `F`, closing), or a refusal with one of the
+/// catalogue's error codes and detail `D`.
+pub type HandlerResult<R, F = (), D = ()> =
+    Result<ipcspec_runtime::Handled<R, F>, ipcspec_runtime::HandlerError<ErrorCode, D>>;
+
+/// Handles the messages the `main` role receives; [`dispatch_to_main`] decodes and
+/// validates them and calls these methods.
 ///
 /// The main process (DirectIpcMain). It spawns utility processes and registers them
 /// (registerUtilityProcess), keeps the registry of DirectIpcTargets, answers SUBSCRIBE with
@@ -2831,6 +2837,13 @@ impl UtilityMessage {
 /// GET_PORT and passes the two ends with PORT), and cleans up when a process exits. It
 /// never sees traffic on direct channels.
 pub trait MainHandler: Send + Sync {
+    /// What a method asks to send on the connection after its reply
+    /// (`Handled::then`), in the form the service sends it; `()` for none.
+    type FollowUp: Send;
+
+    /// The structured detail of a refusal (`HandlerError::detail`); `()` for none.
+    type Detail: Send;
+
     /// `SUBSCRIBE`: Registration flow step 3: the first message a process sends on its control
     /// connection (a utility sends it from DirectIpcUtility.instance(), entering SUBSCRIBING).
     /// The payload describes the sender. Main validates it (identifier unique across all
@@ -2844,7 +2857,7 @@ pub trait MainHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: DirectIpcTarget,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `UNSUBSCRIBE`: Catalogue decision: a graceful leave (renderer closing, utility shutting
     /// down) before the control connection closes. No payload. Main performs the termination
@@ -2854,7 +2867,7 @@ pub trait MainHandler: Send + Sync {
     fn unsubscribe(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `GET_PORT`: Message flow step 2: a process asks for a direct channel to a peer when it
     /// sends or invokes and has no channel to it yet. Main resolves the target (ERROR
@@ -2870,53 +2883,66 @@ pub trait MainHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: GetPort,
-    ) -> impl std::future::Future<Output = Result<Port, ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<Port, Self::FollowUp, Self::Detail>> + Send;
 }
 
-/// Decodes a message the `main` role received and calls the matching method of `handler`.
-/// Returns the reply to send back, for messages that have one.
+/// Decodes a message the `main` role received, checks it against the catalogue's
+/// constraints and only then calls the matching method of `handler`. Returns the reply to
+/// send back (for messages that have one) with what the handler asked to follow it.
 pub async fn dispatch_to_main<H: MainHandler>(
     handler: &H,
     ctx: &ipcspec_runtime::MessageContext,
     message_type: &str,
     payload: &serde_json::value::RawValue,
-) -> Result<Option<MainMessage>, ipcspec_runtime::DispatchError> {
+) -> Result<
+    ipcspec_runtime::Handled<Option<MainMessage>, H::FollowUp>,
+    ipcspec_runtime::DispatchError<ErrorCode, H::Detail>,
+> {
     match message_type {
         "SUBSCRIBE" => {
-            let payload = dispatch::decode_json("SUBSCRIBE", payload)?;
-            handler
+            let payload: DirectIpcTarget = dispatch::decode_json("SUBSCRIBE", payload)?;
+            dispatch::validated("SUBSCRIBE", &payload)?;
+            let handled = handler
                 .subscribe(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("SUBSCRIBE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("SUBSCRIBE"))?;
+            Ok(handled.map(|()| None))
         }
         "UNSUBSCRIBE" => {
             dispatch::decode_empty_json("UNSUBSCRIBE", payload, true)?;
-            handler
+            let handled = handler
                 .unsubscribe(ctx)
                 .await
-                .map_err(dispatch::handler_failed("UNSUBSCRIBE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("UNSUBSCRIBE"))?;
+            Ok(handled.map(|()| None))
         }
         "GET_PORT" => {
-            let payload = dispatch::decode_json("GET_PORT", payload)?;
-            let reply = handler
+            let payload: GetPort = dispatch::decode_json("GET_PORT", payload)?;
+            dispatch::validated("GET_PORT", &payload)?;
+            let handled = handler
                 .get_port(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("GET_PORT"))?;
-            Ok(Some(MainMessage::Port(reply)))
+                .map_err(dispatch::refused("GET_PORT"))?;
+            Ok(handled.map(|reply| Some(MainMessage::Port(reply))))
         }
-        other => Err(dispatch::unhandled(MESSAGES, other)),
+        other => Err(dispatch::unhandled(MESSAGES, other).into()),
     }
 }
 
-/// Handles the messages the `renderer` role receives; [`dispatch_to_renderer`] decodes them
-/// and calls these methods.
+/// Handles the messages the `renderer` role receives; [`dispatch_to_renderer`] decodes and
+/// validates them and calls these methods.
 ///
 /// A renderer process (DirectIpcRenderer), identified by its webContentsId and optionally
 /// an identifier. It subscribes over its control connection to main and talks to other
 /// processes over direct channels.
 pub trait RendererHandler: Send + Sync {
+    /// What a method asks to send on the connection after its reply
+    /// (`Handled::then`), in the form the service sends it; `()` for none.
+    type FollowUp: Send;
+
+    /// The structured detail of a refusal (`HandlerError::detail`); `()` for none.
+    type Detail: Send;
+
     /// `MAP_UPDATE`: Main broadcasts the whole registry to every subscribed process after each
     /// change: a SUBSCRIBE (registration flow step 5), an UNSUBSCRIBE, or a process exit
     /// (termination flow step 4). A utility in SUBSCRIBING that finds itself in the map becomes
@@ -2927,7 +2953,7 @@ pub trait RendererHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: MapUpdate,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `PORT`: Main passes one end of a new direct channel (SCM_RIGHTS) and names the process
     /// at the other end. Sent to the requester as the reply to its GET_PORT, and to the peer
@@ -2938,7 +2964,7 @@ pub trait RendererHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: Port,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `MESSAGE`: A one-way send on a direct channel (message flow steps 6 and 7):
     /// port.postMessage(data) in the seed. The receiver emits it to the listeners registered
@@ -2948,7 +2974,7 @@ pub trait RendererHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: DirectMessage,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `INVOKE`: Invoke flow step 2: a request on a direct channel to run the receiver's
     /// handler for channel with args. The sender created a PendingInvoke with the same
@@ -2962,7 +2988,9 @@ pub trait RendererHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: Invoke,
-    ) -> impl std::future::Future<Output = Result<InvokeResponse, ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<
+        Output = HandlerResult<InvokeResponse, Self::FollowUp, Self::Detail>,
+    > + Send;
 
     /// `INVOKE_RESPONSE`: Invoke flow steps 4 and 5: the outcome of an INVOKE. The caller
     /// matches requestId to its PendingInvoke, resolves with result or rejects with error, and
@@ -2971,7 +2999,7 @@ pub trait RendererHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: InvokeResponse,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `ERROR`: Reports that the message with id correlationId failed: from main on the control
     /// connection for SUBSCRIBE (IDENTIFIER_CONFLICT, INVALID_TARGET; the utility goes to
@@ -2984,78 +3012,95 @@ pub trait RendererHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ErrorInfo,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 }
 
-/// Decodes a message the `renderer` role received and calls the matching method of
-/// `handler`. Returns the reply to send back, for messages that have one.
+/// Decodes a message the `renderer` role received, checks it against the catalogue's
+/// constraints and only then calls the matching method of `handler`. Returns the reply to
+/// send back (for messages that have one) with what the handler asked to follow it.
 pub async fn dispatch_to_renderer<H: RendererHandler>(
     handler: &H,
     ctx: &ipcspec_runtime::MessageContext,
     message_type: &str,
     payload: &serde_json::value::RawValue,
-) -> Result<Option<RendererMessage>, ipcspec_runtime::DispatchError> {
+) -> Result<
+    ipcspec_runtime::Handled<Option<RendererMessage>, H::FollowUp>,
+    ipcspec_runtime::DispatchError<ErrorCode, H::Detail>,
+> {
     match message_type {
         "MAP_UPDATE" => {
-            let payload = dispatch::decode_json("MAP_UPDATE", payload)?;
-            handler
+            let payload: MapUpdate = dispatch::decode_json("MAP_UPDATE", payload)?;
+            dispatch::validated("MAP_UPDATE", &payload)?;
+            let handled = handler
                 .map_update(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("MAP_UPDATE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("MAP_UPDATE"))?;
+            Ok(handled.map(|()| None))
         }
         "PORT" => {
-            let payload = dispatch::decode_json("PORT", payload)?;
-            handler
+            let payload: Port = dispatch::decode_json("PORT", payload)?;
+            dispatch::validated("PORT", &payload)?;
+            let handled = handler
                 .port(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("PORT"))?;
-            Ok(None)
+                .map_err(dispatch::refused("PORT"))?;
+            Ok(handled.map(|()| None))
         }
         "MESSAGE" => {
-            let payload = dispatch::decode_json("MESSAGE", payload)?;
-            handler
+            let payload: DirectMessage = dispatch::decode_json("MESSAGE", payload)?;
+            dispatch::validated("MESSAGE", &payload)?;
+            let handled = handler
                 .message(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("MESSAGE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("MESSAGE"))?;
+            Ok(handled.map(|()| None))
         }
         "INVOKE" => {
-            let payload = dispatch::decode_json("INVOKE", payload)?;
-            let reply = handler
+            let payload: Invoke = dispatch::decode_json("INVOKE", payload)?;
+            dispatch::validated("INVOKE", &payload)?;
+            let handled = handler
                 .invoke(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("INVOKE"))?;
-            Ok(Some(RendererMessage::InvokeResponse(reply)))
+                .map_err(dispatch::refused("INVOKE"))?;
+            Ok(handled.map(|reply| Some(RendererMessage::InvokeResponse(reply))))
         }
         "INVOKE_RESPONSE" => {
-            let payload = dispatch::decode_json("INVOKE_RESPONSE", payload)?;
-            handler
+            let payload: InvokeResponse = dispatch::decode_json("INVOKE_RESPONSE", payload)?;
+            dispatch::validated("INVOKE_RESPONSE", &payload)?;
+            let handled = handler
                 .invoke_response(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("INVOKE_RESPONSE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("INVOKE_RESPONSE"))?;
+            Ok(handled.map(|()| None))
         }
         "ERROR" => {
-            let payload = dispatch::decode_json("ERROR", payload)?;
-            handler
+            let payload: ErrorInfo = dispatch::decode_json("ERROR", payload)?;
+            dispatch::validated("ERROR", &payload)?;
+            let handled = handler
                 .error(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("ERROR"))?;
-            Ok(None)
+                .map_err(dispatch::refused("ERROR"))?;
+            Ok(handled.map(|()| None))
         }
-        other => Err(dispatch::unhandled(MESSAGES, other)),
+        other => Err(dispatch::unhandled(MESSAGES, other).into()),
     }
 }
 
-/// Handles the messages the `utility` role receives; [`dispatch_to_utility`] decodes them
-/// and calls these methods.
+/// Handles the messages the `utility` role receives; [`dispatch_to_utility`] decodes and
+/// validates them and calls these methods.
 ///
 /// A utility process (DirectIpcUtility), spawned by main and identified by a unique
 /// identifier. It subscribes over its control connection to main (the seed's parentPort),
 /// queues outbound messages until registered, and talks to other processes over direct
 /// channels.
 pub trait UtilityHandler: Send + Sync {
+    /// What a method asks to send on the connection after its reply
+    /// (`Handled::then`), in the form the service sends it; `()` for none.
+    type FollowUp: Send;
+
+    /// The structured detail of a refusal (`HandlerError::detail`); `()` for none.
+    type Detail: Send;
+
     /// `MAP_UPDATE`: Main broadcasts the whole registry to every subscribed process after each
     /// change: a SUBSCRIBE (registration flow step 5), an UNSUBSCRIBE, or a process exit
     /// (termination flow step 4). A utility in SUBSCRIBING that finds itself in the map becomes
@@ -3066,7 +3111,7 @@ pub trait UtilityHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: MapUpdate,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `PORT`: Main passes one end of a new direct channel (SCM_RIGHTS) and names the process
     /// at the other end. Sent to the requester as the reply to its GET_PORT, and to the peer
@@ -3077,7 +3122,7 @@ pub trait UtilityHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: Port,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `MESSAGE`: A one-way send on a direct channel (message flow steps 6 and 7):
     /// port.postMessage(data) in the seed. The receiver emits it to the listeners registered
@@ -3087,7 +3132,7 @@ pub trait UtilityHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: DirectMessage,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `INVOKE`: Invoke flow step 2: a request on a direct channel to run the receiver's
     /// handler for channel with args. The sender created a PendingInvoke with the same
@@ -3101,7 +3146,9 @@ pub trait UtilityHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: Invoke,
-    ) -> impl std::future::Future<Output = Result<InvokeResponse, ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<
+        Output = HandlerResult<InvokeResponse, Self::FollowUp, Self::Detail>,
+    > + Send;
 
     /// `INVOKE_RESPONSE`: Invoke flow steps 4 and 5: the outcome of an INVOKE. The caller
     /// matches requestId to its PendingInvoke, resolves with result or rejects with error, and
@@ -3110,7 +3157,7 @@ pub trait UtilityHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: InvokeResponse,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `ERROR`: Reports that the message with id correlationId failed: from main on the control
     /// connection for SUBSCRIBE (IDENTIFIER_CONFLICT, INVALID_TARGET; the utility goes to
@@ -3123,67 +3170,77 @@ pub trait UtilityHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ErrorInfo,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 }
 
-/// Decodes a message the `utility` role received and calls the matching method of
-/// `handler`. Returns the reply to send back, for messages that have one.
+/// Decodes a message the `utility` role received, checks it against the catalogue's
+/// constraints and only then calls the matching method of `handler`. Returns the reply to
+/// send back (for messages that have one) with what the handler asked to follow it.
 pub async fn dispatch_to_utility<H: UtilityHandler>(
     handler: &H,
     ctx: &ipcspec_runtime::MessageContext,
     message_type: &str,
     payload: &serde_json::value::RawValue,
-) -> Result<Option<UtilityMessage>, ipcspec_runtime::DispatchError> {
+) -> Result<
+    ipcspec_runtime::Handled<Option<UtilityMessage>, H::FollowUp>,
+    ipcspec_runtime::DispatchError<ErrorCode, H::Detail>,
+> {
     match message_type {
         "MAP_UPDATE" => {
-            let payload = dispatch::decode_json("MAP_UPDATE", payload)?;
-            handler
+            let payload: MapUpdate = dispatch::decode_json("MAP_UPDATE", payload)?;
+            dispatch::validated("MAP_UPDATE", &payload)?;
+            let handled = handler
                 .map_update(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("MAP_UPDATE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("MAP_UPDATE"))?;
+            Ok(handled.map(|()| None))
         }
         "PORT" => {
-            let payload = dispatch::decode_json("PORT", payload)?;
-            handler
+            let payload: Port = dispatch::decode_json("PORT", payload)?;
+            dispatch::validated("PORT", &payload)?;
+            let handled = handler
                 .port(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("PORT"))?;
-            Ok(None)
+                .map_err(dispatch::refused("PORT"))?;
+            Ok(handled.map(|()| None))
         }
         "MESSAGE" => {
-            let payload = dispatch::decode_json("MESSAGE", payload)?;
-            handler
+            let payload: DirectMessage = dispatch::decode_json("MESSAGE", payload)?;
+            dispatch::validated("MESSAGE", &payload)?;
+            let handled = handler
                 .message(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("MESSAGE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("MESSAGE"))?;
+            Ok(handled.map(|()| None))
         }
         "INVOKE" => {
-            let payload = dispatch::decode_json("INVOKE", payload)?;
-            let reply = handler
+            let payload: Invoke = dispatch::decode_json("INVOKE", payload)?;
+            dispatch::validated("INVOKE", &payload)?;
+            let handled = handler
                 .invoke(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("INVOKE"))?;
-            Ok(Some(UtilityMessage::InvokeResponse(reply)))
+                .map_err(dispatch::refused("INVOKE"))?;
+            Ok(handled.map(|reply| Some(UtilityMessage::InvokeResponse(reply))))
         }
         "INVOKE_RESPONSE" => {
-            let payload = dispatch::decode_json("INVOKE_RESPONSE", payload)?;
-            handler
+            let payload: InvokeResponse = dispatch::decode_json("INVOKE_RESPONSE", payload)?;
+            dispatch::validated("INVOKE_RESPONSE", &payload)?;
+            let handled = handler
                 .invoke_response(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("INVOKE_RESPONSE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("INVOKE_RESPONSE"))?;
+            Ok(handled.map(|()| None))
         }
         "ERROR" => {
-            let payload = dispatch::decode_json("ERROR", payload)?;
-            handler
+            let payload: ErrorInfo = dispatch::decode_json("ERROR", payload)?;
+            dispatch::validated("ERROR", &payload)?;
+            let handled = handler
                 .error(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("ERROR"))?;
-            Ok(None)
+                .map_err(dispatch::refused("ERROR"))?;
+            Ok(handled.map(|()| None))
         }
-        other => Err(dispatch::unhandled(MESSAGES, other)),
+        other => Err(dispatch::unhandled(MESSAGES, other).into()),
     }
 }
 

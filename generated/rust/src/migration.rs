@@ -1940,9 +1940,9 @@ impl ErrorCode {
         }
     }
 
-    /// A handler error with this code and `message`.
-    pub fn error(self, message: impl Into<String>) -> ipcspec_runtime::HandlerError {
-        ipcspec_runtime::HandlerError::new(self.as_str(), message)
+    /// A handler's refusal with this code and `message`.
+    pub fn error(self, message: impl Into<String>) -> ipcspec_runtime::HandlerError<Self> {
+        ipcspec_runtime::HandlerError::new(self, message)
     }
 }
 
@@ -3486,8 +3486,14 @@ impl AgentMessage {
     }
 }
 
-/// Handles the messages the `service` role receives; [`dispatch_to_service`] decodes them
-/// and calls these methods.
+/// What a handler method returns: the reply `R` with what follows it on the
+/// connection (follow-ups `F`, closing), or a refusal with one of the
+/// catalogue's error codes and detail `D`.
+pub type HandlerResult<R, F = (), D = ()> =
+    Result<ipcspec_runtime::Handled<R, F>, ipcspec_runtime::HandlerError<ErrorCode, D>>;
+
+/// Handles the messages the `service` role receives; [`dispatch_to_service`] decodes and
+/// validates them and calls these methods.
 ///
 /// The Migration Service: one system daemon per machine, running as root on Linux (as
 /// SYSTEM on Windows, the seed's platform). It creates and listens on the IPC endpoint,
@@ -3496,6 +3502,13 @@ impl AgentMessage {
 /// keeps the per-user migration state (machine `UserMigration`) and acknowledges every
 /// acknowledged agent message.
 pub trait ServiceHandler: Send + Sync {
+    /// What a method asks to send on the connection after its reply
+    /// (`Handled::then`), in the form the service sends it; `()` for none.
+    type FollowUp: Send;
+
+    /// The structured detail of a refusal (`HandlerError::detail`); `()` for none.
+    type Detail: Send;
+
     /// `AGENT_STARTED`: The agent's first message on every connection, including after a
     /// reconnect; nothing else may precede it (the service answers any other message with
     /// AGENT_NOT_STARTED). The service checks `userId` against the peer credentials
@@ -3507,7 +3520,7 @@ pub trait ServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: AgentStartedPayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `BACKUP_STARTED`: Tells the service the user started a backup. The service moves the
     /// user to BACKUP_IN_PROGRESS, stops sending reminders and acknowledges. A second backup
@@ -3516,7 +3529,7 @@ pub trait ServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: BackupStartedPayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `BACKUP_PROGRESS`: Reports the running backup's progress, at most once per
     /// `progressReportInterval` (default 5 s) and at least once per
@@ -3528,7 +3541,7 @@ pub trait ServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: BackupProgressPayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `BACKUP_COMPLETED`: Reports that the backup finished. On success the service moves the
     /// user to BACKUP_COMPLETED and sends a STATUS_UPDATE; on failure it moves the user back to
@@ -3539,7 +3552,7 @@ pub trait ServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: BackupCompletedPayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `DELAY_REQUEST`: Asks for a later backup deadline on the user's behalf. The service
     /// acknowledges a valid request (DELAY_NOT_ALLOWED if no delays remain or
@@ -3550,7 +3563,7 @@ pub trait ServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: DelayRequestPayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `USER_ACTION`: Reports another user-initiated action, for IT's records and follow-up
     /// (HELP_REQUESTED and SUPPORT_CONTACTED may open a ticket). The service records it and
@@ -3559,7 +3572,7 @@ pub trait ServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: UserActionPayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `ERROR_REPORT`: Reports an error in the agent. The service logs it with the user and
     /// session, raises an IT alert for CRITICAL, and acknowledges. Errors of the backup itself
@@ -3568,7 +3581,7 @@ pub trait ServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ErrorReportPayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `HEARTBEAT`: Keep-alive, with the empty payload `{}` as in the seed. Each side sends one
     /// every HEARTBEAT_INTERVAL_SECONDS (30 s) while connected, whether or not it sent other
@@ -3578,7 +3591,7 @@ pub trait ServiceHandler: Send + Sync {
     fn heartbeat(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `ACKNOWLEDGMENT`: Confirms receipt of an acknowledged message; `correlationId` holds
     /// that message's id. The receiver sends it after processing the message (for requests
@@ -3593,96 +3606,109 @@ pub trait ServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: AcknowledgmentPayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 }
 
-/// Decodes a message the `service` role received and calls the matching method of
-/// `handler`. Returns the reply to send back, for messages that have one.
+/// Decodes a message the `service` role received, checks it against the catalogue's
+/// constraints and only then calls the matching method of `handler`. Returns the reply to
+/// send back (for messages that have one) with what the handler asked to follow it.
 pub async fn dispatch_to_service<H: ServiceHandler>(
     handler: &H,
     ctx: &ipcspec_runtime::MessageContext,
     message_type: &str,
     payload: &serde_json::value::RawValue,
-) -> Result<Option<ServiceMessage>, ipcspec_runtime::DispatchError> {
+) -> Result<
+    ipcspec_runtime::Handled<Option<ServiceMessage>, H::FollowUp>,
+    ipcspec_runtime::DispatchError<ErrorCode, H::Detail>,
+> {
     match message_type {
         "AGENT_STARTED" => {
-            let payload = dispatch::decode_json("AGENT_STARTED", payload)?;
-            handler
+            let payload: AgentStartedPayload = dispatch::decode_json("AGENT_STARTED", payload)?;
+            dispatch::validated("AGENT_STARTED", &payload)?;
+            let handled = handler
                 .agent_started(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("AGENT_STARTED"))?;
-            Ok(None)
+                .map_err(dispatch::refused("AGENT_STARTED"))?;
+            Ok(handled.map(|()| None))
         }
         "BACKUP_STARTED" => {
-            let payload = dispatch::decode_json("BACKUP_STARTED", payload)?;
-            handler
+            let payload: BackupStartedPayload = dispatch::decode_json("BACKUP_STARTED", payload)?;
+            dispatch::validated("BACKUP_STARTED", &payload)?;
+            let handled = handler
                 .backup_started(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("BACKUP_STARTED"))?;
-            Ok(None)
+                .map_err(dispatch::refused("BACKUP_STARTED"))?;
+            Ok(handled.map(|()| None))
         }
         "BACKUP_PROGRESS" => {
-            let payload = dispatch::decode_json("BACKUP_PROGRESS", payload)?;
-            handler
+            let payload: BackupProgressPayload = dispatch::decode_json("BACKUP_PROGRESS", payload)?;
+            dispatch::validated("BACKUP_PROGRESS", &payload)?;
+            let handled = handler
                 .backup_progress(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("BACKUP_PROGRESS"))?;
-            Ok(None)
+                .map_err(dispatch::refused("BACKUP_PROGRESS"))?;
+            Ok(handled.map(|()| None))
         }
         "BACKUP_COMPLETED" => {
-            let payload = dispatch::decode_json("BACKUP_COMPLETED", payload)?;
-            handler
+            let payload: BackupCompletedPayload =
+                dispatch::decode_json("BACKUP_COMPLETED", payload)?;
+            dispatch::validated("BACKUP_COMPLETED", &payload)?;
+            let handled = handler
                 .backup_completed(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("BACKUP_COMPLETED"))?;
-            Ok(None)
+                .map_err(dispatch::refused("BACKUP_COMPLETED"))?;
+            Ok(handled.map(|()| None))
         }
         "DELAY_REQUEST" => {
-            let payload = dispatch::decode_json("DELAY_REQUEST", payload)?;
-            handler
+            let payload: DelayRequestPayload = dispatch::decode_json("DELAY_REQUEST", payload)?;
+            dispatch::validated("DELAY_REQUEST", &payload)?;
+            let handled = handler
                 .delay_request(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("DELAY_REQUEST"))?;
-            Ok(None)
+                .map_err(dispatch::refused("DELAY_REQUEST"))?;
+            Ok(handled.map(|()| None))
         }
         "USER_ACTION" => {
-            let payload = dispatch::decode_json("USER_ACTION", payload)?;
-            handler
+            let payload: UserActionPayload = dispatch::decode_json("USER_ACTION", payload)?;
+            dispatch::validated("USER_ACTION", &payload)?;
+            let handled = handler
                 .user_action(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("USER_ACTION"))?;
-            Ok(None)
+                .map_err(dispatch::refused("USER_ACTION"))?;
+            Ok(handled.map(|()| None))
         }
         "ERROR_REPORT" => {
-            let payload = dispatch::decode_json("ERROR_REPORT", payload)?;
-            handler
+            let payload: ErrorReportPayload = dispatch::decode_json("ERROR_REPORT", payload)?;
+            dispatch::validated("ERROR_REPORT", &payload)?;
+            let handled = handler
                 .error_report(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("ERROR_REPORT"))?;
-            Ok(None)
+                .map_err(dispatch::refused("ERROR_REPORT"))?;
+            Ok(handled.map(|()| None))
         }
         "HEARTBEAT" => {
             dispatch::decode_empty_json("HEARTBEAT", payload, true)?;
-            handler
+            let handled = handler
                 .heartbeat(ctx)
                 .await
-                .map_err(dispatch::handler_failed("HEARTBEAT"))?;
-            Ok(None)
+                .map_err(dispatch::refused("HEARTBEAT"))?;
+            Ok(handled.map(|()| None))
         }
         "ACKNOWLEDGMENT" => {
-            let payload = dispatch::decode_json("ACKNOWLEDGMENT", payload)?;
-            handler
+            let payload: AcknowledgmentPayload = dispatch::decode_json("ACKNOWLEDGMENT", payload)?;
+            dispatch::validated("ACKNOWLEDGMENT", &payload)?;
+            let handled = handler
                 .acknowledgment(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("ACKNOWLEDGMENT"))?;
-            Ok(None)
+                .map_err(dispatch::refused("ACKNOWLEDGMENT"))?;
+            Ok(handled.map(|()| None))
         }
-        other => Err(dispatch::unhandled(MESSAGES, other)),
+        other => Err(dispatch::unhandled(MESSAGES, other).into()),
     }
 }
 
-/// Handles the messages the `agent` role receives; [`dispatch_to_agent`] decodes them and
-/// calls these methods.
+/// Handles the messages the `agent` role receives; [`dispatch_to_agent`] decodes and
+/// validates them and calls these methods.
 ///
 /// The Migration Agent: one process per user login session, started by the session's
 /// autostart mechanism and running as that user without privileges. It connects to the
@@ -3690,6 +3716,13 @@ pub async fn dispatch_to_service<H: ServiceHandler>(
 /// to the user, runs the user's backup, reports progress and outcome, and reconnects with
 /// exponential backoff when the connection is lost (machine `AgentConnection`).
 pub trait AgentHandler: Send + Sync {
+    /// What a method asks to send on the connection after its reply
+    /// (`Handled::then`), in the form the service sends it; `()` for none.
+    type FollowUp: Send;
+
+    /// The structured detail of a refusal (`HandlerError::detail`); `()` for none.
+    type Detail: Send;
+
     /// `BACKUP_REQUEST`: Asks the user to back up their data before `deadline`. The service
     /// sends it to every connected agent of the user when the user's migration enters
     /// BACKUP_REQUESTED, again after each AGENT_STARTED while it is outstanding, and after a
@@ -3700,7 +3733,7 @@ pub trait AgentHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: BackupRequestPayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `STATUS_UPDATE`: Tells the agent the migration's phase and the user's state. The service
     /// sends it after accepting AGENT_STARTED, whenever the phase or the user's state changes,
@@ -3710,7 +3743,7 @@ pub trait AgentHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: StatusUpdatePayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `ESCALATION_NOTICE`: Reminds or warns the user about an outstanding backup, or tells
     /// them the case was escalated to IT. The service sends reminders and warnings as the
@@ -3720,7 +3753,7 @@ pub trait AgentHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: EscalationNoticePayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `CONFIGURATION_UPDATE`: Pushes changed agent settings. The service sends the full
     /// current settings after accepting AGENT_STARTED, and the changed settings whenever IT
@@ -3731,7 +3764,7 @@ pub trait AgentHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ConfigurationUpdatePayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `SHUTDOWN_REQUEST`: Asks the agent to exit. The agent acknowledges at once, then within
     /// `gracePeriod` ends any running backup (reporting BACKUP_COMPLETED with INTERRUPTED if it
@@ -3741,7 +3774,7 @@ pub trait AgentHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ShutdownRequestPayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `HEARTBEAT`: Keep-alive, with the empty payload `{}` as in the seed. Each side sends one
     /// every HEARTBEAT_INTERVAL_SECONDS (30 s) while connected, whether or not it sent other
@@ -3751,7 +3784,7 @@ pub trait AgentHandler: Send + Sync {
     fn heartbeat(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `ACKNOWLEDGMENT`: Confirms receipt of an acknowledged message; `correlationId` holds
     /// that message's id. The receiver sends it after processing the message (for requests
@@ -3766,75 +3799,88 @@ pub trait AgentHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: AcknowledgmentPayload,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 }
 
-/// Decodes a message the `agent` role received and calls the matching method of `handler`.
-/// Returns the reply to send back, for messages that have one.
+/// Decodes a message the `agent` role received, checks it against the catalogue's
+/// constraints and only then calls the matching method of `handler`. Returns the reply to
+/// send back (for messages that have one) with what the handler asked to follow it.
 pub async fn dispatch_to_agent<H: AgentHandler>(
     handler: &H,
     ctx: &ipcspec_runtime::MessageContext,
     message_type: &str,
     payload: &serde_json::value::RawValue,
-) -> Result<Option<AgentMessage>, ipcspec_runtime::DispatchError> {
+) -> Result<
+    ipcspec_runtime::Handled<Option<AgentMessage>, H::FollowUp>,
+    ipcspec_runtime::DispatchError<ErrorCode, H::Detail>,
+> {
     match message_type {
         "BACKUP_REQUEST" => {
-            let payload = dispatch::decode_json("BACKUP_REQUEST", payload)?;
-            handler
+            let payload: BackupRequestPayload = dispatch::decode_json("BACKUP_REQUEST", payload)?;
+            dispatch::validated("BACKUP_REQUEST", &payload)?;
+            let handled = handler
                 .backup_request(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("BACKUP_REQUEST"))?;
-            Ok(None)
+                .map_err(dispatch::refused("BACKUP_REQUEST"))?;
+            Ok(handled.map(|()| None))
         }
         "STATUS_UPDATE" => {
-            let payload = dispatch::decode_json("STATUS_UPDATE", payload)?;
-            handler
+            let payload: StatusUpdatePayload = dispatch::decode_json("STATUS_UPDATE", payload)?;
+            dispatch::validated("STATUS_UPDATE", &payload)?;
+            let handled = handler
                 .status_update(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("STATUS_UPDATE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("STATUS_UPDATE"))?;
+            Ok(handled.map(|()| None))
         }
         "ESCALATION_NOTICE" => {
-            let payload = dispatch::decode_json("ESCALATION_NOTICE", payload)?;
-            handler
+            let payload: EscalationNoticePayload =
+                dispatch::decode_json("ESCALATION_NOTICE", payload)?;
+            dispatch::validated("ESCALATION_NOTICE", &payload)?;
+            let handled = handler
                 .escalation_notice(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("ESCALATION_NOTICE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("ESCALATION_NOTICE"))?;
+            Ok(handled.map(|()| None))
         }
         "CONFIGURATION_UPDATE" => {
-            let payload = dispatch::decode_json("CONFIGURATION_UPDATE", payload)?;
-            handler
+            let payload: ConfigurationUpdatePayload =
+                dispatch::decode_json("CONFIGURATION_UPDATE", payload)?;
+            dispatch::validated("CONFIGURATION_UPDATE", &payload)?;
+            let handled = handler
                 .configuration_update(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("CONFIGURATION_UPDATE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("CONFIGURATION_UPDATE"))?;
+            Ok(handled.map(|()| None))
         }
         "SHUTDOWN_REQUEST" => {
-            let payload = dispatch::decode_json("SHUTDOWN_REQUEST", payload)?;
-            handler
+            let payload: ShutdownRequestPayload =
+                dispatch::decode_json("SHUTDOWN_REQUEST", payload)?;
+            dispatch::validated("SHUTDOWN_REQUEST", &payload)?;
+            let handled = handler
                 .shutdown_request(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("SHUTDOWN_REQUEST"))?;
-            Ok(None)
+                .map_err(dispatch::refused("SHUTDOWN_REQUEST"))?;
+            Ok(handled.map(|()| None))
         }
         "HEARTBEAT" => {
             dispatch::decode_empty_json("HEARTBEAT", payload, true)?;
-            handler
+            let handled = handler
                 .heartbeat(ctx)
                 .await
-                .map_err(dispatch::handler_failed("HEARTBEAT"))?;
-            Ok(None)
+                .map_err(dispatch::refused("HEARTBEAT"))?;
+            Ok(handled.map(|()| None))
         }
         "ACKNOWLEDGMENT" => {
-            let payload = dispatch::decode_json("ACKNOWLEDGMENT", payload)?;
-            handler
+            let payload: AcknowledgmentPayload = dispatch::decode_json("ACKNOWLEDGMENT", payload)?;
+            dispatch::validated("ACKNOWLEDGMENT", &payload)?;
+            let handled = handler
                 .acknowledgment(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("ACKNOWLEDGMENT"))?;
-            Ok(None)
+                .map_err(dispatch::refused("ACKNOWLEDGMENT"))?;
+            Ok(handled.map(|()| None))
         }
-        other => Err(dispatch::unhandled(MESSAGES, other)),
+        other => Err(dispatch::unhandled(MESSAGES, other).into()),
     }
 }
 

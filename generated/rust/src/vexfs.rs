@@ -4287,9 +4287,9 @@ impl ErrorCode {
         }
     }
 
-    /// A handler error with this code and `message`.
-    pub fn error(self, message: impl Into<String>) -> ipcspec_runtime::HandlerError {
-        ipcspec_runtime::HandlerError::new(self.as_str(), message)
+    /// A handler's refusal with this code and `message`.
+    pub fn error(self, message: impl Into<String>) -> ipcspec_runtime::HandlerError<Self> {
+        ipcspec_runtime::HandlerError::new(self, message)
     }
 }
 
@@ -5968,8 +5968,14 @@ impl EmbeddingServiceMessage {
     }
 }
 
-/// Handles the messages the `kernel` role receives; [`dispatch_to_kernel`] decodes them and
-/// calls these methods.
+/// What a handler method returns: the reply `R` with what follows it on the
+/// connection (follow-ups `F`, closing), or a refusal with one of the
+/// catalogue's error codes and detail `D`.
+pub type HandlerResult<R, F = (), D = ()> =
+    Result<ipcspec_runtime::Handled<R, F>, ipcspec_runtime::HandlerError<ErrorCode, D>>;
+
+/// Handles the messages the `kernel` role receives; [`dispatch_to_kernel`] decodes and
+/// validates them and calls these methods.
 ///
 /// The VexFS kernel module. It owns the service registry, queues and prioritises embedding
 /// requests, selects a service with the load balancer, sends EMBEDDING_REQUEST /
@@ -5977,6 +5983,13 @@ impl EmbeddingServiceMessage {
 /// probes services with HEALTH_CHECK and STATUS_QUERY, and serves the VEXFS_IOCTL_IPC_*
 /// commands. On netlink it is port id 0.
 pub trait KernelHandler: Send + Sync {
+    /// What a method asks to send on the connection after its reply
+    /// (`Handled::then`), in the form the service sends it; `()` for none.
+    type FollowUp: Send;
+
+    /// The structured detail of a refusal (`HandlerError::detail`); `()` for none.
+    type Detail: Send;
+
     /// `SERVICE_REGISTER`: Service management: a service announces itself with its ServiceInfo,
     /// on start-up, after a SERVICE_DISCOVERY when not registered, and after its connection was
     /// re-established. The kernel validates the capabilities and token, adds the service to the
@@ -5990,7 +6003,7 @@ pub trait KernelHandler: Send + Sync {
         ctx: &ipcspec_runtime::MessageContext,
         payload: ServiceInfo,
     ) -> impl std::future::Future<
-        Output = Result<ServiceRegisterResult, ipcspec_runtime::HandlerError>,
+        Output = HandlerResult<ServiceRegisterResult, Self::FollowUp, Self::Detail>,
     > + Send;
 
     /// `SERVICE_UNREGISTER`: Service management: a service leaves the registry. The kernel
@@ -6001,7 +6014,7 @@ pub trait KernelHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ServiceUnregister,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `HEARTBEAT`: Service management: keep-alive with the service's current load, sent by
     /// every registered service every heartbeat_interval_ms (default 5 s). The kernel records
@@ -6013,7 +6026,7 @@ pub trait KernelHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ServiceLoad,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `EMBEDDING_RESPONSE`: Embedding operations: the vector for an EMBEDDING_REQUEST. The
     /// kernel matches it by correlation_id, checks its shape, completes the request (copying
@@ -6024,7 +6037,7 @@ pub trait KernelHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: EmbeddingResponse,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `BATCH_EMBEDDING_RESPONSE`: Embedding operations: per-item results and vectors for a
     /// BATCH_EMBEDDING_REQUEST. The kernel completes each item by its request_id; failed items
@@ -6033,7 +6046,7 @@ pub trait KernelHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: BatchEmbeddingResponse,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `HEALTH_CHECK_RESPONSE`: Status and control: the service's health and instantaneous
     /// load. Unhealthy opens the service's circuit; Degraded lowers its weight in the load
@@ -6042,7 +6055,7 @@ pub trait KernelHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: HealthCheckResult,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `STATUS_RESPONSE`: Status and control: the service's status report in answer to
     /// STATUS_QUERY.
@@ -6050,7 +6063,7 @@ pub trait KernelHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ServiceStatusReport,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `ERROR`: Error handling: reports that the message with the header's correlation_id
     /// failed (0 when the failed message could not be read at all). It replaces the declared
@@ -6062,94 +6075,117 @@ pub trait KernelHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ErrorInfo,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 }
 
-/// Decodes a message the `kernel` role received and calls the matching method of `handler`.
-/// Returns the reply to send back, for messages that have one.
+/// Decodes a message the `kernel` role received, checks it against the catalogue's
+/// constraints and only then calls the matching method of `handler`. Returns the reply to
+/// send back (for messages that have one) with what the handler asked to follow it.
 pub async fn dispatch_to_kernel<H: KernelHandler>(
     handler: &H,
     ctx: &ipcspec_runtime::MessageContext,
     code: u32,
     payload: &[u8],
-) -> Result<Option<KernelMessage>, ipcspec_runtime::DispatchError> {
+) -> Result<
+    ipcspec_runtime::Handled<Option<KernelMessage>, H::FollowUp>,
+    ipcspec_runtime::DispatchError<ErrorCode, H::Detail>,
+> {
     match code {
         0x0001 => {
-            let payload = dispatch::decode_binary("SERVICE_REGISTER", payload)?;
-            let reply = handler
+            let payload: ServiceInfo = dispatch::decode_binary("SERVICE_REGISTER", payload)?;
+            dispatch::validated("SERVICE_REGISTER", &payload)?;
+            let handled = handler
                 .service_register(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("SERVICE_REGISTER"))?;
-            Ok(Some(KernelMessage::ServiceRegisterResponse(reply)))
+                .map_err(dispatch::refused("SERVICE_REGISTER"))?;
+            Ok(handled.map(|reply| Some(KernelMessage::ServiceRegisterResponse(reply))))
         }
         0x0003 => {
-            let payload = dispatch::decode_binary("SERVICE_UNREGISTER", payload)?;
-            handler
+            let payload: ServiceUnregister =
+                dispatch::decode_binary("SERVICE_UNREGISTER", payload)?;
+            dispatch::validated("SERVICE_UNREGISTER", &payload)?;
+            let handled = handler
                 .service_unregister(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("SERVICE_UNREGISTER"))?;
-            Ok(None)
+                .map_err(dispatch::refused("SERVICE_UNREGISTER"))?;
+            Ok(handled.map(|()| None))
         }
         0x0004 => {
-            let payload = dispatch::decode_binary("HEARTBEAT", payload)?;
-            handler
+            let payload: ServiceLoad = dispatch::decode_binary("HEARTBEAT", payload)?;
+            dispatch::validated("HEARTBEAT", &payload)?;
+            let handled = handler
                 .heartbeat(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("HEARTBEAT"))?;
-            Ok(None)
+                .map_err(dispatch::refused("HEARTBEAT"))?;
+            Ok(handled.map(|()| None))
         }
         0x0102 => {
-            let payload = dispatch::decode_binary("EMBEDDING_RESPONSE", payload)?;
-            handler
+            let payload: EmbeddingResponse =
+                dispatch::decode_binary("EMBEDDING_RESPONSE", payload)?;
+            dispatch::validated("EMBEDDING_RESPONSE", &payload)?;
+            let handled = handler
                 .embedding_response(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("EMBEDDING_RESPONSE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("EMBEDDING_RESPONSE"))?;
+            Ok(handled.map(|()| None))
         }
         0x0104 => {
-            let payload = dispatch::decode_binary("BATCH_EMBEDDING_RESPONSE", payload)?;
-            handler
+            let payload: BatchEmbeddingResponse =
+                dispatch::decode_binary("BATCH_EMBEDDING_RESPONSE", payload)?;
+            dispatch::validated("BATCH_EMBEDDING_RESPONSE", &payload)?;
+            let handled = handler
                 .batch_embedding_response(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("BATCH_EMBEDDING_RESPONSE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("BATCH_EMBEDDING_RESPONSE"))?;
+            Ok(handled.map(|()| None))
         }
         0x0202 => {
-            let payload = dispatch::decode_binary("HEALTH_CHECK_RESPONSE", payload)?;
-            handler
+            let payload: HealthCheckResult =
+                dispatch::decode_binary("HEALTH_CHECK_RESPONSE", payload)?;
+            dispatch::validated("HEALTH_CHECK_RESPONSE", &payload)?;
+            let handled = handler
                 .health_check_response(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("HEALTH_CHECK_RESPONSE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("HEALTH_CHECK_RESPONSE"))?;
+            Ok(handled.map(|()| None))
         }
         0x0204 => {
-            let payload = dispatch::decode_binary("STATUS_RESPONSE", payload)?;
-            handler
+            let payload: ServiceStatusReport = dispatch::decode_binary("STATUS_RESPONSE", payload)?;
+            dispatch::validated("STATUS_RESPONSE", &payload)?;
+            let handled = handler
                 .status_response(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("STATUS_RESPONSE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("STATUS_RESPONSE"))?;
+            Ok(handled.map(|()| None))
         }
         0x0301 => {
-            let payload = dispatch::decode_binary("ERROR", payload)?;
-            handler
+            let payload: ErrorInfo = dispatch::decode_binary("ERROR", payload)?;
+            dispatch::validated("ERROR", &payload)?;
+            let handled = handler
                 .error(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("ERROR"))?;
-            Ok(None)
+                .map_err(dispatch::refused("ERROR"))?;
+            Ok(handled.map(|()| None))
         }
-        other => Err(dispatch::unhandled_code(MESSAGES, other)),
+        other => Err(dispatch::unhandled_code(MESSAGES, other).into()),
     }
 }
 
 /// Handles the messages the `embedding-service` role receives;
-/// [`dispatch_to_embedding_service`] decodes them and calls these methods.
+/// [`dispatch_to_embedding_service`] decodes and validates them and calls these methods.
 ///
 /// A userspace embedding service: a daemon that turns input data into vectors with one or
 /// more embedding models. It registers with SERVICE_REGISTER (or is registered through
 /// VEXFS_IOCTL_IPC_REGISTER_SERVICE), sends HEARTBEAT every heartbeat interval, answers
 /// embedding, health and status requests, and leaves with SERVICE_UNREGISTER.
 pub trait EmbeddingServiceHandler: Send + Sync {
+    /// What a method asks to send on the connection after its reply
+    /// (`Handled::then`), in the form the service sends it; `()` for none.
+    type FollowUp: Send;
+
+    /// The structured detail of a refusal (`HandlerError::detail`); `()` for none.
+    type Detail: Send;
+
     /// `SERVICE_REGISTER_RESPONSE`: Service management: the kernel's answer to
     /// SERVICE_REGISTER. With status 0 the service is registered and must start sending
     /// HEARTBEAT at the given interval and accept requests; otherwise it is not registered and
@@ -6158,7 +6194,7 @@ pub trait EmbeddingServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ServiceRegisterResult,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `SERVICE_DISCOVERY`: Service management: the kernel multicasts this on netlink group 1
     /// when the module loads and every discovery_interval_sec (default 60 s); on the
@@ -6169,7 +6205,7 @@ pub trait EmbeddingServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: DiscoveryAnnouncement,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `EMBEDDING_REQUEST`: Embedding operations: the kernel asks the service chosen by the
     /// load balancer for one vector. Sent when a queued request reaches the head of its
@@ -6184,7 +6220,9 @@ pub trait EmbeddingServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: EmbeddingRequest,
-    ) -> impl std::future::Future<Output = Result<EmbeddingResponse, ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<
+        Output = HandlerResult<EmbeddingResponse, Self::FollowUp, Self::Detail>,
+    > + Send;
 
     /// `BATCH_EMBEDDING_REQUEST`: Embedding operations: the kernel sends several queued
     /// requests that share dimensions, data type and model to one service in one message, when
@@ -6197,7 +6235,7 @@ pub trait EmbeddingServiceHandler: Send + Sync {
         ctx: &ipcspec_runtime::MessageContext,
         payload: BatchEmbeddingRequest,
     ) -> impl std::future::Future<
-        Output = Result<BatchEmbeddingResponse, ipcspec_runtime::HandlerError>,
+        Output = HandlerResult<BatchEmbeddingResponse, Self::FollowUp, Self::Detail>,
     > + Send;
 
     /// `HEALTH_CHECK`: Status and control: the kernel probes a registered service every
@@ -6209,7 +6247,9 @@ pub trait EmbeddingServiceHandler: Send + Sync {
     fn health_check(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
-    ) -> impl std::future::Future<Output = Result<HealthCheckResult, ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<
+        Output = HandlerResult<HealthCheckResult, Self::FollowUp, Self::Detail>,
+    > + Send;
 
     /// `STATUS_QUERY`: Status and control: the kernel asks a service for its detailed status
     /// and counters, e.g. to serve VEXFS_IOCTL_IPC_GET_SERVICE_STATUS with fresh data. No
@@ -6220,7 +6260,7 @@ pub trait EmbeddingServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
     ) -> impl std::future::Future<
-        Output = Result<ServiceStatusReport, ipcspec_runtime::HandlerError>,
+        Output = HandlerResult<ServiceStatusReport, Self::FollowUp, Self::Detail>,
     > + Send;
 
     /// `ERROR`: Error handling: reports that the message with the header's correlation_id
@@ -6233,7 +6273,7 @@ pub trait EmbeddingServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: ErrorInfo,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `ACK`: Error handling: the kernel acknowledges a message declared acknowledged
     /// (SERVICE_UNREGISTER) with its correlation_id once it has acted on it; the service
@@ -6244,83 +6284,97 @@ pub trait EmbeddingServiceHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: AckInfo,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 }
 
-/// Decodes a message the `embedding-service` role received and calls the matching method of
-/// `handler`. Returns the reply to send back, for messages that have one.
+/// Decodes a message the `embedding-service` role received, checks it against the
+/// catalogue's constraints and only then calls the matching method of `handler`. Returns
+/// the reply to send back (for messages that have one) with what the handler asked to
+/// follow it.
 pub async fn dispatch_to_embedding_service<H: EmbeddingServiceHandler>(
     handler: &H,
     ctx: &ipcspec_runtime::MessageContext,
     code: u32,
     payload: &[u8],
-) -> Result<Option<EmbeddingServiceMessage>, ipcspec_runtime::DispatchError> {
+) -> Result<
+    ipcspec_runtime::Handled<Option<EmbeddingServiceMessage>, H::FollowUp>,
+    ipcspec_runtime::DispatchError<ErrorCode, H::Detail>,
+> {
     match code {
         0x0002 => {
-            let payload = dispatch::decode_binary("SERVICE_REGISTER_RESPONSE", payload)?;
-            handler
+            let payload: ServiceRegisterResult =
+                dispatch::decode_binary("SERVICE_REGISTER_RESPONSE", payload)?;
+            dispatch::validated("SERVICE_REGISTER_RESPONSE", &payload)?;
+            let handled = handler
                 .service_register_response(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("SERVICE_REGISTER_RESPONSE"))?;
-            Ok(None)
+                .map_err(dispatch::refused("SERVICE_REGISTER_RESPONSE"))?;
+            Ok(handled.map(|()| None))
         }
         0x0005 => {
-            let payload = dispatch::decode_binary("SERVICE_DISCOVERY", payload)?;
-            handler
+            let payload: DiscoveryAnnouncement =
+                dispatch::decode_binary("SERVICE_DISCOVERY", payload)?;
+            dispatch::validated("SERVICE_DISCOVERY", &payload)?;
+            let handled = handler
                 .service_discovery(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("SERVICE_DISCOVERY"))?;
-            Ok(None)
+                .map_err(dispatch::refused("SERVICE_DISCOVERY"))?;
+            Ok(handled.map(|()| None))
         }
         0x0101 => {
-            let payload = dispatch::decode_binary("EMBEDDING_REQUEST", payload)?;
-            let reply = handler
+            let payload: EmbeddingRequest = dispatch::decode_binary("EMBEDDING_REQUEST", payload)?;
+            dispatch::validated("EMBEDDING_REQUEST", &payload)?;
+            let handled = handler
                 .embedding_request(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("EMBEDDING_REQUEST"))?;
-            Ok(Some(EmbeddingServiceMessage::EmbeddingResponse(reply)))
+                .map_err(dispatch::refused("EMBEDDING_REQUEST"))?;
+            Ok(handled.map(|reply| Some(EmbeddingServiceMessage::EmbeddingResponse(reply))))
         }
         0x0103 => {
-            let payload = dispatch::decode_binary("BATCH_EMBEDDING_REQUEST", payload)?;
-            let reply = handler
+            let payload: BatchEmbeddingRequest =
+                dispatch::decode_binary("BATCH_EMBEDDING_REQUEST", payload)?;
+            dispatch::validated("BATCH_EMBEDDING_REQUEST", &payload)?;
+            let handled = handler
                 .batch_embedding_request(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("BATCH_EMBEDDING_REQUEST"))?;
-            Ok(Some(EmbeddingServiceMessage::BatchEmbeddingResponse(reply)))
+                .map_err(dispatch::refused("BATCH_EMBEDDING_REQUEST"))?;
+            Ok(handled.map(|reply| Some(EmbeddingServiceMessage::BatchEmbeddingResponse(reply))))
         }
         0x0201 => {
             dispatch::decode_empty_binary("HEALTH_CHECK", payload)?;
-            let reply = handler
+            let handled = handler
                 .health_check(ctx)
                 .await
-                .map_err(dispatch::handler_failed("HEALTH_CHECK"))?;
-            Ok(Some(EmbeddingServiceMessage::HealthCheckResponse(reply)))
+                .map_err(dispatch::refused("HEALTH_CHECK"))?;
+            Ok(handled.map(|reply| Some(EmbeddingServiceMessage::HealthCheckResponse(reply))))
         }
         0x0203 => {
             dispatch::decode_empty_binary("STATUS_QUERY", payload)?;
-            let reply = handler
+            let handled = handler
                 .status_query(ctx)
                 .await
-                .map_err(dispatch::handler_failed("STATUS_QUERY"))?;
-            Ok(Some(EmbeddingServiceMessage::StatusResponse(reply)))
+                .map_err(dispatch::refused("STATUS_QUERY"))?;
+            Ok(handled.map(|reply| Some(EmbeddingServiceMessage::StatusResponse(reply))))
         }
         0x0301 => {
-            let payload = dispatch::decode_binary("ERROR", payload)?;
-            handler
+            let payload: ErrorInfo = dispatch::decode_binary("ERROR", payload)?;
+            dispatch::validated("ERROR", &payload)?;
+            let handled = handler
                 .error(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("ERROR"))?;
-            Ok(None)
+                .map_err(dispatch::refused("ERROR"))?;
+            Ok(handled.map(|()| None))
         }
         0x0302 => {
-            let payload = dispatch::decode_binary("ACK", payload)?;
-            handler
+            let payload: AckInfo = dispatch::decode_binary("ACK", payload)?;
+            dispatch::validated("ACK", &payload)?;
+            let handled = handler
                 .ack(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("ACK"))?;
-            Ok(None)
+                .map_err(dispatch::refused("ACK"))?;
+            Ok(handled.map(|()| None))
         }
-        other => Err(dispatch::unhandled_code(MESSAGES, other)),
+        other => Err(dispatch::unhandled_code(MESSAGES, other).into()),
     }
 }
 

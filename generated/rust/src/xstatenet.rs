@@ -707,9 +707,9 @@ impl ErrorCode {
         }
     }
 
-    /// A handler error with this code and `message`.
-    pub fn error(self, message: impl Into<String>) -> ipcspec_runtime::HandlerError {
-        ipcspec_runtime::HandlerError::new(self.as_str(), message)
+    /// A handler's refusal with this code and `message`.
+    pub fn error(self, message: impl Into<String>) -> ipcspec_runtime::HandlerError<Self> {
+        ipcspec_runtime::HandlerError::new(self, message)
     }
 }
 
@@ -1822,8 +1822,14 @@ impl ClientMessage {
     }
 }
 
-/// Handles the messages the `bus` role receives; [`dispatch_to_bus`] decodes them and calls
-/// these methods.
+/// What a handler method returns: the reply `R` with what follows it on the
+/// connection (follow-ups `F`, closing), or a refusal with one of the
+/// catalogue's error codes and detail `D`.
+pub type HandlerResult<R, F = (), D = ()> =
+    Result<ipcspec_runtime::Handled<R, F>, ipcspec_runtime::HandlerError<ErrorCode, D>>;
+
+/// Handles the messages the `bus` role receives; [`dispatch_to_bus`] decodes and validates
+/// them and calls these methods.
 ///
 /// The XStateNet message bus service: one process per machine (a Windows Service, or a
 /// systemd service or user service on Linux), the seed's `XStateNetMessageBus`. It listens
@@ -1831,6 +1837,13 @@ impl ClientMessage {
 /// registered machine ids and the connection each lives on, routes events, answers health
 /// and metrics queries, and checks its own health every HealthCheckIntervalSeconds.
 pub trait BusHandler: Send + Sync {
+    /// What a method asks to send on the connection after its reply
+    /// (`Handled::then`), in the form the service sends it; `()` for none.
+    type FollowUp: Send;
+
+    /// The structured detail of a refusal (`HandlerError::detail`); `()` for none.
+    type Detail: Send;
+
     /// `Register`: Registers a state machine hosted by the sending process under `MachineId`,
     /// so events addressed to it are delivered on this connection. The bus answers Registered;
     /// a repeated Register of an id already registered on the same connection is answered
@@ -1844,8 +1857,9 @@ pub trait BusHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: MachineRegistration,
-    ) -> impl std::future::Future<Output = Result<RegistrationResult, ipcspec_runtime::HandlerError>>
-    + Send;
+    ) -> impl std::future::Future<
+        Output = HandlerResult<RegistrationResult, Self::FollowUp, Self::Detail>,
+    > + Send;
 
     /// `Unregister`: Removes a machine this connection registered; later events for it fail
     /// with UNKNOWN_TARGET. Catalogue decision: no reply on success (the seed's service answers
@@ -1857,7 +1871,7 @@ pub trait BusHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: MachineUnregistration,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `SendEvent`: Sends an event from a machine of this process to another machine. The bus
     /// checks that `SourceMachineId` is registered on this connection (SOURCE_NOT_REGISTERED
@@ -1872,7 +1886,7 @@ pub trait BusHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: MachineEvent,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `GetHealth`: Asks for the bus's health status; no payload. Any connected client may ask,
     /// registered or not; a monitoring probe typically asks every
@@ -1882,7 +1896,8 @@ pub trait BusHandler: Send + Sync {
     fn get_health(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
-    ) -> impl std::future::Future<Output = Result<HealthStatus, ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<HealthStatus, Self::FollowUp, Self::Detail>>
+    + Send;
 
     /// `GetMetrics`: Asks for the bus's performance metrics; no payload. Any connected client
     /// may ask. The bus answers PerformanceMetrics at once.
@@ -1891,71 +1906,86 @@ pub trait BusHandler: Send + Sync {
     fn get_metrics(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
-    ) -> impl std::future::Future<Output = Result<PerformanceMetrics, ipcspec_runtime::HandlerError>>
-    + Send;
+    ) -> impl std::future::Future<
+        Output = HandlerResult<PerformanceMetrics, Self::FollowUp, Self::Detail>,
+    > + Send;
 }
 
-/// Decodes a message the `bus` role received and calls the matching method of `handler`.
-/// Returns the reply to send back, for messages that have one.
+/// Decodes a message the `bus` role received, checks it against the catalogue's constraints
+/// and only then calls the matching method of `handler`. Returns the reply to send back
+/// (for messages that have one) with what the handler asked to follow it.
 pub async fn dispatch_to_bus<H: BusHandler>(
     handler: &H,
     ctx: &ipcspec_runtime::MessageContext,
     message_type: &str,
     payload: &serde_json::value::RawValue,
-) -> Result<Option<BusMessage>, ipcspec_runtime::DispatchError> {
+) -> Result<
+    ipcspec_runtime::Handled<Option<BusMessage>, H::FollowUp>,
+    ipcspec_runtime::DispatchError<ErrorCode, H::Detail>,
+> {
     match message_type {
         "Register" => {
-            let payload = dispatch::decode_json("Register", payload)?;
-            let reply = handler
+            let payload: MachineRegistration = dispatch::decode_json("Register", payload)?;
+            dispatch::validated("Register", &payload)?;
+            let handled = handler
                 .register(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("Register"))?;
-            Ok(Some(BusMessage::Registered(reply)))
+                .map_err(dispatch::refused("Register"))?;
+            Ok(handled.map(|reply| Some(BusMessage::Registered(reply))))
         }
         "Unregister" => {
-            let payload = dispatch::decode_json("Unregister", payload)?;
-            handler
+            let payload: MachineUnregistration = dispatch::decode_json("Unregister", payload)?;
+            dispatch::validated("Unregister", &payload)?;
+            let handled = handler
                 .unregister(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("Unregister"))?;
-            Ok(None)
+                .map_err(dispatch::refused("Unregister"))?;
+            Ok(handled.map(|()| None))
         }
         "SendEvent" => {
-            let payload = dispatch::decode_json("SendEvent", payload)?;
-            handler
+            let payload: MachineEvent = dispatch::decode_json("SendEvent", payload)?;
+            dispatch::validated("SendEvent", &payload)?;
+            let handled = handler
                 .send_event(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("SendEvent"))?;
-            Ok(None)
+                .map_err(dispatch::refused("SendEvent"))?;
+            Ok(handled.map(|()| None))
         }
         "GetHealth" => {
             dispatch::decode_empty_json("GetHealth", payload, false)?;
-            let reply = handler
+            let handled = handler
                 .get_health(ctx)
                 .await
-                .map_err(dispatch::handler_failed("GetHealth"))?;
-            Ok(Some(BusMessage::HealthStatus(reply)))
+                .map_err(dispatch::refused("GetHealth"))?;
+            Ok(handled.map(|reply| Some(BusMessage::HealthStatus(reply))))
         }
         "GetMetrics" => {
             dispatch::decode_empty_json("GetMetrics", payload, false)?;
-            let reply = handler
+            let handled = handler
                 .get_metrics(ctx)
                 .await
-                .map_err(dispatch::handler_failed("GetMetrics"))?;
-            Ok(Some(BusMessage::PerformanceMetrics(reply)))
+                .map_err(dispatch::refused("GetMetrics"))?;
+            Ok(handled.map(|reply| Some(BusMessage::PerformanceMetrics(reply))))
         }
-        other => Err(dispatch::unhandled(MESSAGES, other)),
+        other => Err(dispatch::unhandled(MESSAGES, other).into()),
     }
 }
 
-/// Handles the messages the `client` role receives; [`dispatch_to_client`] decodes them and
-/// calls these methods.
+/// Handles the messages the `client` role receives; [`dispatch_to_client`] decodes and
+/// validates them and calls these methods.
 ///
 /// A process hosting one or more XStateNet state machines, using the seed's
 /// `InterProcessClient`. It connects to the bus, registers each of its machines, sends
 /// events from its machines to others and receives the events addressed to its machines.
 /// When the connection is lost it reconnects and registers its machines again.
 pub trait ClientHandler: Send + Sync {
+    /// What a method asks to send on the connection after its reply
+    /// (`Handled::then`), in the form the service sends it; `()` for none.
+    type FollowUp: Send;
+
+    /// The structured detail of a refusal (`HandlerError::detail`); `()` for none.
+    type Detail: Send;
+
     /// `Registered`: Confirms a Register: from now on events for `MachineId` are delivered to
     /// this connection. Catalogue decision: the seed's client does not wait for it, which is
     /// safe because messages of one connection are processed in order.
@@ -1963,7 +1993,7 @@ pub trait ClientHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: RegistrationResult,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `EventReceived`: Delivers an event to the connection that registered `TargetMachineId`;
     /// the fields are those of the SendEvent, unchanged. The client hands it to the target
@@ -1976,21 +2006,21 @@ pub trait ClientHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: MachineEvent,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `HealthStatus`: Answers GetHealth with the seed's HealthStatus record.
     fn health_status(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: HealthStatus,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `PerformanceMetrics`: Answers GetMetrics with the seed's PerformanceMetrics class.
     fn performance_metrics(
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: PerformanceMetrics,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 
     /// `Error`: Reports that a client's message failed, or, unsolicited, a condition of the
     /// connection (CONNECTION_LIMIT, SHUTTING_DOWN, or a line that could not be read). It
@@ -2001,59 +2031,68 @@ pub trait ClientHandler: Send + Sync {
         &self,
         ctx: &ipcspec_runtime::MessageContext,
         payload: BusError,
-    ) -> impl std::future::Future<Output = Result<(), ipcspec_runtime::HandlerError>> + Send;
+    ) -> impl std::future::Future<Output = HandlerResult<(), Self::FollowUp, Self::Detail>> + Send;
 }
 
-/// Decodes a message the `client` role received and calls the matching method of `handler`.
-/// Returns the reply to send back, for messages that have one.
+/// Decodes a message the `client` role received, checks it against the catalogue's
+/// constraints and only then calls the matching method of `handler`. Returns the reply to
+/// send back (for messages that have one) with what the handler asked to follow it.
 pub async fn dispatch_to_client<H: ClientHandler>(
     handler: &H,
     ctx: &ipcspec_runtime::MessageContext,
     message_type: &str,
     payload: &serde_json::value::RawValue,
-) -> Result<Option<ClientMessage>, ipcspec_runtime::DispatchError> {
+) -> Result<
+    ipcspec_runtime::Handled<Option<ClientMessage>, H::FollowUp>,
+    ipcspec_runtime::DispatchError<ErrorCode, H::Detail>,
+> {
     match message_type {
         "Registered" => {
-            let payload = dispatch::decode_json("Registered", payload)?;
-            handler
+            let payload: RegistrationResult = dispatch::decode_json("Registered", payload)?;
+            dispatch::validated("Registered", &payload)?;
+            let handled = handler
                 .registered(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("Registered"))?;
-            Ok(None)
+                .map_err(dispatch::refused("Registered"))?;
+            Ok(handled.map(|()| None))
         }
         "EventReceived" => {
-            let payload = dispatch::decode_json("EventReceived", payload)?;
-            handler
+            let payload: MachineEvent = dispatch::decode_json("EventReceived", payload)?;
+            dispatch::validated("EventReceived", &payload)?;
+            let handled = handler
                 .event_received(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("EventReceived"))?;
-            Ok(None)
+                .map_err(dispatch::refused("EventReceived"))?;
+            Ok(handled.map(|()| None))
         }
         "HealthStatus" => {
-            let payload = dispatch::decode_json("HealthStatus", payload)?;
-            handler
+            let payload: HealthStatus = dispatch::decode_json("HealthStatus", payload)?;
+            dispatch::validated("HealthStatus", &payload)?;
+            let handled = handler
                 .health_status(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("HealthStatus"))?;
-            Ok(None)
+                .map_err(dispatch::refused("HealthStatus"))?;
+            Ok(handled.map(|()| None))
         }
         "PerformanceMetrics" => {
-            let payload = dispatch::decode_json("PerformanceMetrics", payload)?;
-            handler
+            let payload: PerformanceMetrics = dispatch::decode_json("PerformanceMetrics", payload)?;
+            dispatch::validated("PerformanceMetrics", &payload)?;
+            let handled = handler
                 .performance_metrics(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("PerformanceMetrics"))?;
-            Ok(None)
+                .map_err(dispatch::refused("PerformanceMetrics"))?;
+            Ok(handled.map(|()| None))
         }
         "Error" => {
-            let payload = dispatch::decode_json("Error", payload)?;
-            handler
+            let payload: BusError = dispatch::decode_json("Error", payload)?;
+            dispatch::validated("Error", &payload)?;
+            let handled = handler
                 .error(ctx, payload)
                 .await
-                .map_err(dispatch::handler_failed("Error"))?;
-            Ok(None)
+                .map_err(dispatch::refused("Error"))?;
+            Ok(handled.map(|()| None))
         }
-        other => Err(dispatch::unhandled(MESSAGES, other)),
+        other => Err(dispatch::unhandled(MESSAGES, other).into()),
     }
 }
 

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use ipcspec_generated::migration::{
     self as catalogue, AcknowledgmentPayload, AgentConnection, AgentConnectionTrigger,
     AgentHandler, AgentMessage, AgentStartedPayload, BackupRequestPayload,
-    ConfigurationUpdatePayload, Envelope, ErrorCode, EscalationNoticePayload,
+    ConfigurationUpdatePayload, Envelope, ErrorCode, EscalationNoticePayload, HandlerResult,
     ShutdownRequestPayload, StatusUpdatePayload, dispatch_to_agent,
 };
 use ipcspec_runtime::client::reconnect::{ConnectionEvent, Queueing, ReconnectInbound, Status};
@@ -35,7 +35,7 @@ use ipcspec_runtime::client::{
     ClientConfig, JsonCorrelator, ReconnectConfig, ReconnectError, ReconnectPolicy,
     ReconnectingClient,
 };
-use ipcspec_runtime::{HandlerError, MessageContext};
+use ipcspec_runtime::{Handled, MessageContext};
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -561,57 +561,43 @@ async fn ack_watchdog(
     }
 }
 
-/// Validates what the generated dispatcher decodes; the agent's behaviour is its
-/// caller's (the CLI prints every message).
+/// Accepts what the generated dispatcher decoded and checked against the catalogue; the
+/// agent's behaviour is its caller's (the CLI prints every message).
 struct Checker;
 
 impl AgentHandler for Checker {
-    async fn backup_request(
-        &self,
-        _: &MessageContext,
-        p: BackupRequestPayload,
-    ) -> Result<(), HandlerError> {
-        wire::check(&p)
+    type FollowUp = ();
+    type Detail = ();
+
+    async fn backup_request(&self, _: &MessageContext, _: BackupRequestPayload) -> Accepted {
+        Ok(Handled::done())
     }
-    async fn status_update(
-        &self,
-        _: &MessageContext,
-        p: StatusUpdatePayload,
-    ) -> Result<(), HandlerError> {
-        wire::check(&p)
+    async fn status_update(&self, _: &MessageContext, _: StatusUpdatePayload) -> Accepted {
+        Ok(Handled::done())
     }
-    async fn escalation_notice(
-        &self,
-        _: &MessageContext,
-        p: EscalationNoticePayload,
-    ) -> Result<(), HandlerError> {
-        wire::check(&p)
+    async fn escalation_notice(&self, _: &MessageContext, _: EscalationNoticePayload) -> Accepted {
+        Ok(Handled::done())
     }
     async fn configuration_update(
         &self,
         _: &MessageContext,
-        p: ConfigurationUpdatePayload,
-    ) -> Result<(), HandlerError> {
-        wire::check(&p)
+        _: ConfigurationUpdatePayload,
+    ) -> Accepted {
+        Ok(Handled::done())
     }
-    async fn shutdown_request(
-        &self,
-        _: &MessageContext,
-        p: ShutdownRequestPayload,
-    ) -> Result<(), HandlerError> {
-        wire::check(&p)
+    async fn shutdown_request(&self, _: &MessageContext, _: ShutdownRequestPayload) -> Accepted {
+        Ok(Handled::done())
     }
-    async fn heartbeat(&self, _: &MessageContext) -> Result<(), HandlerError> {
-        Ok(())
+    async fn heartbeat(&self, _: &MessageContext) -> Accepted {
+        Ok(Handled::done())
     }
-    async fn acknowledgment(
-        &self,
-        _: &MessageContext,
-        p: AcknowledgmentPayload,
-    ) -> Result<(), HandlerError> {
-        wire::check(&p)
+    async fn acknowledgment(&self, _: &MessageContext, _: AcknowledgmentPayload) -> Accepted {
+        Ok(Handled::done())
     }
 }
+
+/// What a [`Checker`] method returns.
+type Accepted = HandlerResult<()>;
 
 /// Whether a refusal of AGENT_STARTED is final (the catalogue's `fatalRejection`).
 fn fatal(code: Option<&str>) -> bool {
@@ -713,10 +699,10 @@ async fn read_loop(
                 tracing::warn!(%error, "the service sent a message the agent refuses");
                 if !matches!(message_type.as_str(), "ACKNOWLEDGMENT" | "HEARTBEAT") {
                     let code = match error {
-                        ipcspec_runtime::DispatchError::UnknownType { .. }
-                        | ipcspec_runtime::DispatchError::NotReceived { .. } => {
-                            ErrorCode::UnknownMessageType
-                        }
+                        ipcspec_runtime::DispatchError::Unhandled(
+                            ipcspec_runtime::Unhandled::UnknownType { .. }
+                            | ipcspec_runtime::Unhandled::NotReceived { .. },
+                        ) => ErrorCode::UnknownMessageType,
                         _ => ErrorCode::InvalidMessage,
                     };
                     reply(
@@ -770,8 +756,16 @@ async fn started(
 
 /// Sends an acknowledgment on the current connection; it is not tracked (an
 /// acknowledgment is never acknowledged), and one lost with the connection is answered
-/// by the service resending its outbox.
-fn reply(client: &ReconnectingClient, frame: Bytes) {
+/// by the service resending its outbox. One that cannot be encoded is logged, not sent
+/// empty.
+fn reply(client: &ReconnectingClient, frame: Result<Bytes, serde_json::Error>) {
+    let frame = match frame {
+        Ok(frame) => frame,
+        Err(error) => {
+            tracing::error!(%error, "cannot encode an acknowledgment; none sent");
+            return;
+        }
+    };
     if let Some(connection) = client.client()
         && let Err(error) = connection.try_send(frame)
     {

@@ -9,7 +9,7 @@ use ipcspec_generated::migration::{
     AcknowledgmentPayload, AgentMessage, Envelope, ErrorCode, ServiceMessage, UNATTRIBUTABLE_CODE,
     UNATTRIBUTABLE_MESSAGE, constraints,
 };
-use ipcspec_runtime::validate::{Path, Validate, ValidationErrors};
+use ipcspec_runtime::validate::{Path, ValidationErrors};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -81,8 +81,15 @@ pub fn encode_agent(id: &str, message: &AgentMessage) -> Result<Bytes, serde_jso
 }
 
 /// The ACKNOWLEDGMENT of message `correlation_id`: success, or the error code and detail.
-#[must_use]
-pub fn ack(correlation_id: &str, outcome: Result<(), (ErrorCode, String)>) -> Bytes {
+///
+/// # Errors
+///
+/// See [`encode`]; a caller treats it as an internal error and sends nothing (never an
+/// empty frame).
+pub fn ack(
+    correlation_id: &str,
+    outcome: Result<(), (ErrorCode, String)>,
+) -> Result<Bytes, serde_json::Error> {
     let payload = match outcome {
         Ok(()) => AcknowledgmentPayload {
             success: true,
@@ -95,8 +102,7 @@ pub fn ack(correlation_id: &str, outcome: Result<(), (ErrorCode, String)>) -> By
             error_message: Some(truncate(&message, 1000)),
         },
     };
-    // An acknowledgment always serializes: every field is a string or a bool.
-    encode(&new_id(), "ACKNOWLEDGMENT", payload, Some(correlation_id)).unwrap_or_default()
+    encode(&new_id(), "ACKNOWLEDGMENT", payload, Some(correlation_id))
 }
 
 /// The answer to a frame whose envelope `id` cannot be read: the catalogue's
@@ -201,18 +207,6 @@ fn message_id_verdict(id: &str) -> Result<(), ValidationErrors> {
     let mut errors = Vec::new();
     constraints::message_id(id, &Path::Root, &mut errors);
     ValidationErrors::result(errors)
-}
-
-/// Checks a decoded payload against the catalogue's constraints; the error names every
-/// violated rule with its path.
-///
-/// # Errors
-///
-/// [`ErrorCode::InvalidMessage`] with the violations.
-pub fn check<T: Validate>(payload: &T) -> Result<(), ipcspec_runtime::HandlerError> {
-    payload
-        .validate()
-        .map_err(|errors| ErrorCode::InvalidMessage.error(format!("payload {errors}")))
 }
 
 #[cfg(test)]

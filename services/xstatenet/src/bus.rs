@@ -27,9 +27,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use ipcspec_generated::xstatenet::{
-    BusError, BusHandler, BusMessage, Envelope, ErrorCode, HealthStatus, MESSAGES, MachineEvent,
-    MachineRegistration, MachineUnregistration, PerformanceMetrics, RegistrationResult,
-    constraints, dispatch_to_bus,
+    BusError, BusHandler, BusMessage, Envelope, ErrorCode, HandlerResult, HealthStatus, MESSAGES,
+    MachineEvent, MachineRegistration, MachineUnregistration, PerformanceMetrics,
+    RegistrationResult, constraints, dispatch_to_bus,
 };
 use ipcspec_runtime::codec::BadFrame;
 use ipcspec_runtime::server::{
@@ -37,8 +37,8 @@ use ipcspec_runtime::server::{
     SendError, Service,
 };
 use ipcspec_runtime::transport::ConnectionId;
-use ipcspec_runtime::validate::{Path, Validate};
-use ipcspec_runtime::{DispatchError, HandlerError, MessageContext};
+use ipcspec_runtime::validate::Path;
+use ipcspec_runtime::{DispatchError, Handled, HandlerError, MessageContext, Unhandled};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -105,17 +105,52 @@ fn now() -> time::OffsetDateTime {
 }
 
 /// Encodes one bus message line (`Envelope` with PascalCase keys).
-fn line<P: Serialize>(message_type: &str, payload: P, correlation: Option<&str>) -> Bytes {
+fn line<P: Serialize>(
+    message_type: &str,
+    payload: P,
+    correlation: Option<&str>,
+) -> Result<Bytes, serde_json::Error> {
     let envelope = Envelope {
         id: None,
         message_type: message_type.to_owned(),
         payload,
         correlation_id: correlation.map(str::to_owned),
     };
-    // Every payload of the catalogue serializes.
-    serde_json::to_vec(&envelope)
-        .map(Bytes::from)
-        .unwrap_or_default()
+    serde_json::to_vec(&envelope).map(Bytes::from)
+}
+
+/// The metrics kind of a line that could not be encoded.
+const ENCODE_FAILED: &str = "encode_failed";
+
+/// `frame` queued in `outcome`, or, when it could not be encoded, an internal error: logged,
+/// counted (`encode_failed`) and answered with INTERNAL_ERROR, never an empty line.
+fn push_line(
+    outcome: &mut Outcome,
+    conn: &ConnectionInfo,
+    message_type: &'static str,
+    frame: Result<Bytes, serde_json::Error>,
+    correlation: Option<&str>,
+) {
+    match frame {
+        Ok(frame) => {
+            conn.metrics().record_message(Direction::Out, message_type);
+            outcome.frames.push(frame);
+        }
+        Err(error) => {
+            tracing::error!(message_type, %error, "cannot encode a reply; answering INTERNAL_ERROR");
+            outcome.error = Some(ENCODE_FAILED);
+            let internal = error_line(
+                ErrorCode::InternalError,
+                format!("the bus could not encode its {message_type} reply"),
+                correlation,
+                ErrorDetail::default(),
+            );
+            if let Some(frame) = internal {
+                conn.metrics().record_message(Direction::Out, "Error");
+                outcome.frames.push(frame);
+            }
+        }
+    }
 }
 
 /// The EventReceived line around a SendEvent payload as it was received (a JSON object
@@ -126,13 +161,13 @@ fn event_received(raw_payload: &str) -> [&str; 3] {
     [HEAD, raw_payload, "}"]
 }
 
-/// An Error line.
+/// An Error line, or `None` (logged) in the impossible case that it does not encode.
 fn error_line(
     code: ErrorCode,
     message: impl Into<String>,
     correlation: Option<&str>,
     detail: ErrorDetail,
-) -> Bytes {
+) -> Option<Bytes> {
     let payload = BusError {
         error_code: code.as_str().to_owned(),
         message: message.into(),
@@ -142,6 +177,8 @@ fn error_line(
         field: detail.field,
     };
     line("Error", payload, correlation)
+        .inspect_err(|error| tracing::error!(%error, "cannot encode an Error line"))
+        .ok()
 }
 
 /// The optional fields of an Error.
@@ -153,52 +190,29 @@ struct ErrorDetail {
     field: Option<String>,
 }
 
-/// Why the bus refuses a message: what its Error line says.
-#[derive(Debug)]
-struct Refusal {
-    code: ErrorCode,
-    message: String,
-    /// Boxed: the refusal travels in the `Err` of every routing call, kept small.
-    detail: Box<ErrorDetail>,
-}
+/// Why the bus refuses a message: the code, message and optional fields of its Error
+/// line. The detail is boxed: a refusal travels in the `Err` of every routing call, kept
+/// small.
+type Refusal = HandlerError<ErrorCode, Box<ErrorDetail>>;
 
-impl Refusal {
-    /// The Error line answering a message of `message_type`.
-    fn line(self, message_type: &str, correlation: Option<&str>) -> Bytes {
-        let detail = ErrorDetail {
-            message_type: self
-                .detail
-                .message_type
-                .or_else(|| Some(message_type.to_owned())),
-            ..*self.detail
-        };
-        error_line(self.code, self.message, correlation, detail)
-    }
-}
+/// What a bus handler returns.
+type Answer<R> = HandlerResult<R, (), Box<ErrorDetail>>;
 
-/// A handler refusal carrying the Error's detail fields in its message (as JSON), so
-/// the generated dispatcher's error path can rebuild the Error line
-/// ([`dispatch_error`]). Paths that build the line themselves keep the [`Refusal`].
-impl From<Refusal> for HandlerError {
-    fn from(refusal: Refusal) -> HandlerError {
-        let encoded = serde_json::json!({
-            "message": refusal.message,
-            "messageType": refusal.detail.message_type,
-            "machineId": refusal.detail.machine_id,
-            "targetMachineId": refusal.detail.target_machine_id,
-            "field": refusal.detail.field,
-        });
-        HandlerError::new(refusal.code.as_str(), encoded.to_string())
-    }
+/// The Error line answering a message of `message_type` with `refusal`.
+fn refusal_line(refusal: Refusal, message_type: &str, correlation: Option<&str>) -> Option<Bytes> {
+    let detail = ErrorDetail {
+        message_type: refusal
+            .detail
+            .message_type
+            .or_else(|| Some(message_type.to_owned())),
+        ..*refusal.detail
+    };
+    error_line(refusal.code, refusal.message, correlation, detail)
 }
 
 /// A refusal with `code`, `message` and `detail`.
 fn refuse(code: ErrorCode, message: impl Into<String>, detail: ErrorDetail) -> Refusal {
-    Refusal {
-        code,
-        message: message.into(),
-        detail: Box::new(detail),
-    }
+    code.error(message).with_detail(Box::new(detail))
 }
 
 impl Bus {
@@ -483,27 +497,17 @@ struct Call<'a> {
     raw_payload: &'a str,
 }
 
-fn check<T: Validate>(value: &T) -> Result<(), HandlerError> {
-    value.validate().map_err(|errors| {
-        let field = errors.errors().first().map(|e| e.path.clone());
-        HandlerError::from(refuse(
-            ErrorCode::InvalidField,
-            errors.to_string(),
-            ErrorDetail {
-                field,
-                ..ErrorDetail::default()
-            },
-        ))
-    })
-}
-
+/// The generated dispatcher has checked every payload against the catalogue before these
+/// methods see it.
 impl BusHandler for Call<'_> {
+    type FollowUp = ();
+    type Detail = Box<ErrorDetail>;
+
     async fn register(
         &self,
         _ctx: &MessageContext,
         payload: MachineRegistration,
-    ) -> Result<RegistrationResult, HandlerError> {
-        check(&payload)?;
+    ) -> Answer<RegistrationResult> {
         let id = payload.machine_id;
         let me = self.conn.id();
         self.bus.active(self.received);
@@ -518,8 +522,7 @@ impl BusHandler for Call<'_> {
                         machine_id: Some(id),
                         ..ErrorDetail::default()
                     },
-                )
-                .into());
+                ));
             }
             None => {
                 let mine = registry.by_connection.entry(me).or_default();
@@ -533,8 +536,7 @@ impl BusHandler for Call<'_> {
                             machine_id: Some(id),
                             ..ErrorDetail::default()
                         },
-                    )
-                    .into());
+                    ));
                 }
                 mine.push(id.clone());
                 registry
@@ -543,18 +545,17 @@ impl BusHandler for Call<'_> {
                 tracing::info!(machine = %id, process = %payload.process_name, pid = payload.process_id, "machine registered");
             }
         }
-        Ok(RegistrationResult {
+        Ok(Handled::reply(RegistrationResult {
             machine_id: id,
             registered_at: now(),
-        })
+        }))
     }
 
     async fn unregister(
         &self,
         _ctx: &MessageContext,
         payload: MachineUnregistration,
-    ) -> Result<(), HandlerError> {
-        check(&payload)?;
+    ) -> Answer<()> {
         let id = payload.machine_id;
         let me = self.conn.id();
         self.bus.active(self.received);
@@ -571,68 +572,48 @@ impl BusHandler for Call<'_> {
                     machine_id: Some(id),
                     ..ErrorDetail::default()
                 },
-            )
-            .into());
+            ));
         }
         registry.machines.remove(&id);
         if let Some(mine) = registry.by_connection.get_mut(&me) {
             mine.retain(|m| *m != id);
         }
         tracing::info!(machine = %id, "machine unregistered");
-        Ok(())
+        Ok(Handled::done())
     }
 
-    async fn send_event(
-        &self,
-        _ctx: &MessageContext,
-        payload: MachineEvent,
-    ) -> Result<(), HandlerError> {
-        if let Err(error) = check(&payload) {
-            self.bus.counters.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(error);
-        }
-        self.bus
-            .route(
-                self.conn,
-                self.received,
-                &payload.source_machine_id,
-                &payload.target_machine_id,
-                self.raw_payload,
-            )
-            .map_err(HandlerError::from)
+    async fn send_event(&self, _ctx: &MessageContext, payload: MachineEvent) -> Answer<()> {
+        self.bus.route(
+            self.conn,
+            self.received,
+            &payload.source_machine_id,
+            &payload.target_machine_id,
+            self.raw_payload,
+        )?;
+        Ok(Handled::done())
     }
 
-    async fn get_health(&self, _ctx: &MessageContext) -> Result<HealthStatus, HandlerError> {
-        Ok(self.bus.health())
+    async fn get_health(&self, _ctx: &MessageContext) -> Answer<HealthStatus> {
+        Ok(Handled::reply(self.bus.health()))
     }
 
-    async fn get_metrics(&self, _ctx: &MessageContext) -> Result<PerformanceMetrics, HandlerError> {
-        Ok(self.bus.metrics())
+    async fn get_metrics(&self, _ctx: &MessageContext) -> Answer<PerformanceMetrics> {
+        Ok(Handled::reply(self.bus.metrics()))
     }
 }
 
-/// The Error line for a failed dispatch.
+/// The Error line (`None` if it cannot be encoded) and the metrics kind for a failed
+/// dispatch.
 fn dispatch_error(
-    error: &DispatchError,
+    error: DispatchError<ErrorCode, Box<ErrorDetail>>,
     message_type: &str,
     correlation: Option<&str>,
-) -> (Bytes, &'static str) {
+) -> (Option<Bytes>, &'static str) {
     match error {
-        DispatchError::Handler { error, .. } => {
-            let code = error.code.parse().unwrap_or(ErrorCode::InternalError);
-            let detail: serde_json::Value =
-                serde_json::from_str(&error.message).unwrap_or_default();
-            let text = |key: &str| detail.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-            let message = text("message").unwrap_or_else(|| error.message.clone());
-            let detail = ErrorDetail {
-                message_type: text("messageType").or_else(|| Some(message_type.to_owned())),
-                machine_id: text("machineId"),
-                target_machine_id: text("targetMachineId"),
-                field: text("field"),
-            };
-            (error_line(code, message, correlation, detail), "refused")
+        DispatchError::Refused { error, .. } => {
+            (refusal_line(error, message_type, correlation), "refused")
         }
-        DispatchError::MalformedJson { path, source, .. } => {
+        DispatchError::Unhandled(Unhandled::MalformedJson { path, source, .. }) => {
             let text = source.to_string();
             let (code, field) = match text.strip_prefix("missing field `") {
                 Some(rest) => (
@@ -641,7 +622,7 @@ fn dispatch_error(
                 ),
                 None => (
                     ErrorCode::InvalidField,
-                    (!path.is_empty() && path != ".").then(|| path.clone()),
+                    (!path.is_empty() && path != ".").then_some(path),
                 ),
             };
             let detail = ErrorDetail {
@@ -650,6 +631,20 @@ fn dispatch_error(
                 ..ErrorDetail::default()
             };
             (error_line(code, text, correlation, detail), "invalid_field")
+        }
+        DispatchError::Unhandled(Unhandled::Invalid { errors, .. }) => {
+            let detail = ErrorDetail {
+                message_type: Some(message_type.to_owned()),
+                field: errors.errors().first().map(|e| e.path.clone()),
+                ..ErrorDetail::default()
+            };
+            let line = error_line(
+                ErrorCode::InvalidField,
+                errors.to_string(),
+                correlation,
+                detail,
+            );
+            (line, "refused")
         }
         _ => (
             error_line(
@@ -671,7 +666,7 @@ impl Service for Bus {
         let started = Instant::now();
         if ipcspec_runtime::nesting::deeper_than(&frame, MAX_NESTING_DEPTH) {
             // The catalogue: INVALID_JSON, without CorrelationId (the line is not read).
-            return Outcome::reply(error_line(
+            return Outcome::replies(error_line(
                 ErrorCode::InvalidJson,
                 format!(
                     "the line nests deeper than {MAX_NESTING_DEPTH} levels of arrays and objects"
@@ -707,7 +702,7 @@ impl Service for Bus {
                 };
                 let id = probe.and_then(|p| p.id);
                 let field = (code == ErrorCode::MissingField).then(|| "Payload".to_owned());
-                return Outcome::reply(error_line(
+                return Outcome::replies(error_line(
                     code,
                     format!("not a bus message: {error}"),
                     id.as_deref(),
@@ -733,8 +728,10 @@ impl Service for Bus {
         {
             let mut outcome = Outcome::none();
             if let Err(refusal) = routed {
-                conn.metrics().record_message(Direction::Out, "Error");
-                outcome.frames.push(refusal.line(message_type, correlation));
+                if let Some(frame) = refusal_line(refusal, message_type, correlation) {
+                    conn.metrics().record_message(Direction::Out, "Error");
+                    outcome.frames.push(frame);
+                }
                 outcome.error = Some("refused");
             }
             conn.metrics().record_latency(started.elapsed());
@@ -751,7 +748,9 @@ impl Service for Bus {
         let result = dispatch_to_bus(&call, &ctx, message_type, envelope.payload).await;
         let mut outcome = Outcome::none();
         match result {
-            Ok(Some(reply)) => {
+            Ok(Handled {
+                reply: Some(reply), ..
+            }) => {
                 let frame = match &reply {
                     BusMessage::Registered(p) => line("Registered", p, call.correlation),
                     BusMessage::HealthStatus(p) => line("HealthStatus", p, call.correlation),
@@ -761,15 +760,27 @@ impl Service for Bus {
                     BusMessage::EventReceived(p) => line("EventReceived", p, call.correlation),
                     BusMessage::Error(p) => line("Error", p, call.correlation),
                 };
-                conn.metrics()
-                    .record_message(Direction::Out, reply.message_type());
-                outcome.frames.push(frame);
+                push_line(
+                    &mut outcome,
+                    conn,
+                    reply.message_type(),
+                    frame,
+                    call.correlation,
+                );
             }
-            Ok(None) => {}
+            Ok(Handled { reply: None, .. }) => {}
             Err(error) => {
-                let (frame, kind) = dispatch_error(&error, message_type, correlation);
-                conn.metrics().record_message(Direction::Out, "Error");
-                outcome.frames.push(frame);
+                if message_type == SEND_EVENT
+                    && matches!(&error, DispatchError::Unhandled(Unhandled::Invalid { .. }))
+                {
+                    // An event that breaks a constraint is refused without routing.
+                    self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                }
+                let (frame, kind) = dispatch_error(error, message_type, correlation);
+                if let Some(frame) = frame {
+                    conn.metrics().record_message(Direction::Out, "Error");
+                    outcome.frames.push(frame);
+                }
                 outcome.error = Some(kind);
             }
         }
@@ -782,7 +793,7 @@ impl Service for Bus {
             "line_too_long" => ErrorCode::LineTooLong,
             _ => ErrorCode::InvalidUtf8,
         };
-        Outcome::reply(error_line(code, bad.detail, None, ErrorDetail::default())).error(bad.kind)
+        Outcome::replies(error_line(code, bad.detail, None, ErrorDetail::default())).error(bad.kind)
     }
 
     async fn on_connect(&self, _conn: &ConnectionInfo) {
@@ -810,9 +821,10 @@ impl Service for Bus {
     }
 }
 
-/// The line every connection gets when the bus stops (SHUTTING_DOWN).
+/// The line every connection gets when the bus stops (SHUTTING_DOWN); `None` (logged)
+/// if it cannot be encoded.
 #[must_use]
-pub fn shutting_down_line() -> Bytes {
+pub fn shutting_down_line() -> Option<Bytes> {
     error_line(
         ErrorCode::ShuttingDown,
         "the bus is stopping; reconnect and register again when it is back",
@@ -821,9 +833,10 @@ pub fn shutting_down_line() -> Bytes {
     )
 }
 
-/// The refusal line for a connection beyond the limit (CONNECTION_LIMIT).
+/// The refusal line for a connection beyond the limit (CONNECTION_LIMIT); `None` (logged)
+/// if it cannot be encoded.
 #[must_use]
-pub fn connection_limit_line(max: usize) -> Bytes {
+pub fn connection_limit_line(max: usize) -> Option<Bytes> {
     error_line(
         ErrorCode::ConnectionLimit,
         format!("the bus already has {max} connections; retry later"),

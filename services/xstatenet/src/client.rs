@@ -48,6 +48,9 @@ pub enum BusClientError {
     /// The bus answered something this client does not understand.
     #[error("unexpected answer from the bus: {0}")]
     Protocol(String),
+    /// A message could not be encoded, so nothing was sent.
+    #[error("cannot encode the message: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// What arrives unasked: events for this process's machines, and unsolicited errors.
@@ -73,16 +76,18 @@ pub struct Events {
     inbound: ReconnectInbound,
 }
 
-fn line<P: Serialize>(message_type: &str, payload: P, id: Option<String>) -> Bytes {
+fn line<P: Serialize>(
+    message_type: &str,
+    payload: P,
+    id: Option<String>,
+) -> Result<Bytes, serde_json::Error> {
     let envelope = Envelope {
         id,
         message_type: message_type.to_owned(),
         payload,
         correlation_id: None,
     };
-    serde_json::to_vec(&envelope)
-        .map(Bytes::from)
-        .unwrap_or_default()
+    serde_json::to_vec(&envelope).map(Bytes::from)
 }
 
 fn new_id() -> String {
@@ -128,7 +133,13 @@ impl BusClient {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .iter()
-                    .map(|m| line("Register", m, None))
+                    // A registration that cannot be encoded is logged and left out, never
+                    // sent as an empty line.
+                    .filter_map(|m| {
+                        line("Register", m, None)
+                            .inspect_err(|error| tracing::error!(%error, machine = %m.machine_id, "cannot encode a re-registration"))
+                            .ok()
+                    })
                     .collect()
             })
         };
@@ -162,7 +173,7 @@ impl BusClient {
     ) -> Result<Value, BusClientError> {
         let connection = self.client.client().ok_or(BusClientError::Disconnected)?;
         let reply = connection
-            .request(line(message_type, payload, Some(new_id())), self.timeout)
+            .request(line(message_type, payload, Some(new_id()))?, self.timeout)
             .await?;
         let value: Value =
             serde_json::from_slice(&reply).map_err(|e| BusClientError::Protocol(e.to_string()))?;
@@ -213,7 +224,7 @@ impl BusClient {
             payload: payload.map(Some),
             timestamp: time::OffsetDateTime::now_utc(),
         };
-        connection.send(line("SendEvent", &event, None)).await?;
+        connection.send(line("SendEvent", &event, None)?).await?;
         Ok(())
     }
 

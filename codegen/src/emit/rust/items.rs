@@ -164,9 +164,9 @@ pub(super) fn error_codes(module: &Module) -> TokenStream {
 
             #code_fn
 
-            /// A handler error with this code and `message`.
-            pub fn error(self, message: impl Into<String>) -> ipcspec_runtime::HandlerError {
-                ipcspec_runtime::HandlerError::new(self.as_str(), message)
+            /// A handler's refusal with this code and `message`.
+            pub fn error(self, message: impl Into<String>) -> ipcspec_runtime::HandlerError<Self> {
+                ipcspec_runtime::HandlerError::new(self, message)
             }
         }
 

@@ -1,5 +1,6 @@
-//! Messages: the `MESSAGES` wire table, one enum per sending role, and per receiving
-//! role a handler trait and the dispatcher that decodes payloads and calls it.
+//! Messages: the `MESSAGES` wire table (and a constant per message), one enum per
+//! sending role, and per receiving role a handler trait and the dispatcher that decodes
+//! and validates payloads and calls it.
 
 use anyhow::{Context, bail};
 use proc_macro2::{Ident, Literal, TokenStream};
@@ -273,6 +274,20 @@ fn encode_payload(types: &Types, sent: &[&Message]) -> anyhow::Result<TokenStrea
 /// Per receiving role: the handler trait and its dispatcher.
 pub(super) fn handlers(module: &Module, types: &Types) -> anyhow::Result<TokenStream> {
     let mut out = TokenStream::new();
+    if module
+        .role_items
+        .iter()
+        .any(|items| items.handler_trait.is_some() && items.dispatch_fn.is_some())
+    {
+        let code = error_code_type(module);
+        out.extend(quote! {
+            /// What a handler method returns: the reply `R` with what follows it on the
+            /// connection (follow-ups `F`, closing), or a refusal with one of the
+            /// catalogue's error codes and detail `D`.
+            pub type HandlerResult<R, F = (), D = ()> =
+                Result<ipcspec_runtime::Handled<R, F>, ipcspec_runtime::HandlerError<#code, D>>;
+        });
+    }
     for items in &module.role_items {
         let (Some(trait_name), Some(dispatch_fn)) = (&items.handler_trait, &items.dispatch_fn)
         else {
@@ -291,6 +306,17 @@ pub(super) fn handlers(module: &Module, types: &Types) -> anyhow::Result<TokenSt
         )?);
     }
     Ok(out)
+}
+
+/// The type of the catalogue's error codes: the generated enum, or `Infallible` for a
+/// catalogue without codes (its handlers cannot refuse).
+fn error_code_type(module: &Module) -> TokenStream {
+    if module.errors.codes.is_empty() {
+        quote!(std::convert::Infallible)
+    } else {
+        let name = ident(&module.errors.enum_name);
+        quote!(#name)
+    }
 }
 
 /// The reply a handler method returns: the reply message's payload, or `()`.
@@ -326,7 +352,7 @@ fn handler_trait(
         methods.push(quote! {
             #doc
             fn #method(&self, ctx: &ipcspec_runtime::MessageContext #payload)
-                -> impl std::future::Future<Output = Result<#reply, ipcspec_runtime::HandlerError>> + Send;
+                -> impl std::future::Future<Output = HandlerResult<#reply, Self::FollowUp, Self::Detail>> + Send;
         });
     }
     let role_doc = module
@@ -338,7 +364,7 @@ fn handler_trait(
     let dispatch = items.dispatch_fn.clone().unwrap_or_default();
     let doc = docs::outer(&[
         format!(
-            "Handles the messages the `{}` role receives; [`{dispatch}`] decodes them and calls these methods.",
+            "Handles the messages the `{}` role receives; [`{dispatch}`] decodes and validates them and calls these methods.",
             items.role
         ),
         role_doc,
@@ -346,6 +372,13 @@ fn handler_trait(
     Ok(quote! {
         #doc
         pub trait #name: Send + Sync {
+            /// What a method asks to send on the connection after its reply
+            /// (`Handled::then`), in the form the service sends it; `()` for none.
+            type FollowUp: Send;
+
+            /// The structured detail of a refusal (`HandlerError::detail`); `()` for none.
+            type Detail: Send;
+
             #(#methods)*
         }
     })
@@ -372,9 +405,16 @@ fn dispatcher(
         arms.push(dispatch_arm(module, types, items, m)?);
     }
     let doc = docs::outer(&[format!(
-        "Decodes a message the `{}` role received and calls the matching method of `handler`. Returns the reply to send back, for messages that have one.",
+        "Decodes a message the `{}` role received, checks it against the catalogue's constraints and only then calls the matching method of `handler`. Returns the reply to send back (for messages that have one) with what the handler asked to follow it.",
         items.role
     )]);
+    let code = error_code_type(module);
+    let output = quote! {
+        Result<
+            ipcspec_runtime::Handled<Option<#reply_enum>, H::FollowUp>,
+            ipcspec_runtime::DispatchError<#code, H::Detail>,
+        >
+    };
     Ok(if is_binary(module) {
         quote! {
             #doc
@@ -383,10 +423,10 @@ fn dispatcher(
                 ctx: &ipcspec_runtime::MessageContext,
                 code: u32,
                 payload: &[u8],
-            ) -> Result<Option<#reply_enum>, ipcspec_runtime::DispatchError> {
+            ) -> #output {
                 match code {
                     #(#arms)*
-                    other => Err(dispatch::unhandled_code(MESSAGES, other)),
+                    other => Err(dispatch::unhandled_code(MESSAGES, other).into()),
                 }
             }
         }
@@ -398,10 +438,10 @@ fn dispatcher(
                 ctx: &ipcspec_runtime::MessageContext,
                 message_type: &str,
                 payload: &serde_json::value::RawValue,
-            ) -> Result<Option<#reply_enum>, ipcspec_runtime::DispatchError> {
+            ) -> #output {
                 match message_type {
                     #(#arms)*
-                    other => Err(dispatch::unhandled(MESSAGES, other)),
+                    other => Err(dispatch::unhandled(MESSAGES, other).into()),
                 }
             }
         }
@@ -428,17 +468,21 @@ fn dispatch_arm(
     };
     let (decode, call) = match &m.payload {
         Some(ty) => {
+            let rust = types.rust(ty, None);
             let decode = if is_binary(module) {
                 if !types.binary(ty) {
                     bail!("the payload of message `{}` has no binary form", m.name);
                 }
-                quote!(let payload = dispatch::decode_binary(#wire, payload)?;)
+                quote!(let payload: #rust = dispatch::decode_binary(#wire, payload)?;)
             } else if let Some(adapter) = types.adapter(ty) {
-                let rust = types.rust(ty, None);
                 quote!(let payload = dispatch::decode_json_as::<#rust, #adapter>(#wire, payload)?;)
             } else {
-                // The handler method's parameter type drives inference.
-                quote!(let payload = dispatch::decode_json(#wire, payload)?;)
+                quote!(let payload: #rust = dispatch::decode_json(#wire, payload)?;)
+            };
+            // No handler sees a payload that breaks the catalogue.
+            let decode = quote! {
+                #decode
+                dispatch::validated(#wire, &payload)?;
             };
             (decode, quote!(handler.#method(ctx, payload)))
         }
@@ -452,11 +496,11 @@ fn dispatch_arm(
             (decode, quote!(handler.#method(ctx)))
         }
     };
-    let failed = quote!(.await.map_err(dispatch::handler_failed(#wire))?);
+    let failed = quote!(.await.map_err(dispatch::refused(#wire))?);
     let body = match &m.reply {
         None => quote! {
-            #call #failed;
-            Ok(None)
+            let handled = #call #failed;
+            Ok(handled.map(|()| None))
         },
         Some(reply_name) => {
             let reply = module.message(reply_name).with_context(|| {
@@ -473,13 +517,13 @@ fn dispatch_arm(
             let variant = ident(&reply.rust_variant);
             if reply.payload.is_some() {
                 quote! {
-                    let reply = #call #failed;
-                    Ok(Some(#enum_name::#variant(reply)))
+                    let handled = #call #failed;
+                    Ok(handled.map(|reply| Some(#enum_name::#variant(reply))))
                 }
             } else {
                 quote! {
-                    #call #failed;
-                    Ok(Some(#enum_name::#variant))
+                    let handled = #call #failed;
+                    Ok(handled.map(|()| Some(#enum_name::#variant)))
                 }
             }
         }

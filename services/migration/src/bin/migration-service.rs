@@ -290,7 +290,7 @@ async fn serve_async(args: Serve) -> anyhow::Result<()> {
             }),
             message_type: Some("HEARTBEAT"),
         }),
-        refusal: Some(Arc::new(|info| Some(refusal(info.max_connections)))),
+        refusal: Some(Arc::new(|info| refusal(info.max_connections))),
         ..ServerConfig::from_profile(&catalogue::WIRE)
     };
     let service = MigrationService::new(
@@ -402,8 +402,9 @@ fn create_missing_directory(file: &Path, mode: u32, option: &str) -> anyhow::Res
 }
 
 /// What a connection beyond the limit gets before it is closed: an ACKNOWLEDGMENT with
-/// TOO_MANY_CONNECTIONS and no `correlationId` (nothing was read from it).
-fn refusal(max: usize) -> Bytes {
+/// TOO_MANY_CONNECTIONS and no `correlationId` (nothing was read from it); `None` (the
+/// connection is closed without it, and the failure logged) if it cannot be encoded.
+fn refusal(max: usize) -> Option<Bytes> {
     let payload = AcknowledgmentPayload {
         success: false,
         error_code: Some("TOO_MANY_CONNECTIONS".into()),
@@ -411,7 +412,9 @@ fn refusal(max: usize) -> Bytes {
             "the service already serves {max} connections; retry later"
         )),
     };
-    wire::encode(&wire::new_id(), "ACKNOWLEDGMENT", payload, None).unwrap_or_default()
+    wire::encode(&wire::new_id(), "ACKNOWLEDGMENT", payload, None)
+        .inspect_err(|error| tracing::error!(%error, "cannot encode the connection-limit refusal"))
+        .ok()
 }
 
 /// Starts graceful shutdown on SIGTERM or SIGINT. The handlers are installed before this

@@ -419,7 +419,7 @@ impl<D: Directory> MigrationService<D> {
         match self.commit(origin, Effect::All(effects)).await {
             Ok(()) => {}
             // Applied by an earlier attempt, which delivered its messages.
-            Err(error) if error.code == ErrorCode::DuplicateMessage.as_str() => {
+            Err(error) if error.code == ErrorCode::DuplicateMessage => {
                 return Part::Settled;
             }
             Err(error) => {

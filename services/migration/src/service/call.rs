@@ -1,41 +1,25 @@
 //! One received message being handled, and the checks every handler starts with.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
-
-use bytes::Bytes;
 use ipcspec_generated::migration::{ErrorCode, ServiceMessage};
-use ipcspec_runtime::HandlerError;
 use ipcspec_runtime::server::ConnectionInfo;
-use ipcspec_runtime::validate::Validate;
 
-use super::{Agent, MigrationService, internal, refuse};
+use super::{Agent, FollowUp, MigrationService, Refusal, internal, refuse};
 use crate::identity::Directory;
 use crate::store::{Effect, Origin, UserUpdate};
-use crate::wire;
 
 /// One received message being handled: the generated dispatcher calls its
-/// [`ServiceHandler`] methods.
+/// `ServiceHandler` methods, once it has checked the payload against the catalogue. What
+/// a handler sends after the acknowledgment, and whether the connection closes, it says
+/// in its return value.
 pub(super) struct Call<'a, D> {
     pub(super) service: &'a MigrationService<D>,
     pub(super) conn: &'a ConnectionInfo,
     pub(super) message_id: &'a str,
-    /// Messages to send on this connection after the acknowledgment.
-    pub(super) follow_ups: Mutex<Vec<(String, Bytes)>>,
-    /// Close the connection after sending.
-    pub(super) close: AtomicBool,
 }
 
 impl<D: Directory> Call<'_, D> {
-    pub(super) fn follow_up(&self, frames: impl IntoIterator<Item = (String, Bytes)>) {
-        self.follow_ups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(frames);
-    }
-
     /// The accepted agent on this connection, or AGENT_NOT_STARTED.
-    pub(super) fn agent(&self) -> Result<Agent, HandlerError> {
+    pub(super) fn agent(&self) -> Result<Agent, Refusal> {
         self.service
             .agents()
             .get(&self.conn.id())
@@ -48,8 +32,8 @@ impl<D: Directory> Call<'_, D> {
             })
     }
 
-    /// Refuses impersonation: logs a security event and closes the connection.
-    pub(super) fn mismatch(&self, claimed: &str, actual: &str) -> HandlerError {
+    /// Refuses impersonation: logs a security event; the refusal closes the connection.
+    pub(super) fn mismatch(&self, claimed: &str, actual: &str) -> Refusal {
         let peer = self.conn.peer().unwrap_or_default();
         tracing::warn!(
             target: "security",
@@ -59,22 +43,17 @@ impl<D: Directory> Call<'_, D> {
             peer_pid = ?peer.pid,
             "impersonation refused: the message's userId is not the peer's login name"
         );
-        self.close.store(true, Ordering::Relaxed);
         refuse(
             ErrorCode::UserMismatch,
             format!("userId {claimed:?} is not the login name of the connection's peer ({actual})"),
         )
+        .and_close()
     }
 
     /// The sending agent, once its payload's `userId` was checked against the
-    /// connection, the payload against the catalogue, and the journal for a duplicate.
-    pub(super) fn sender<P: Validate>(
-        &self,
-        payload: &P,
-        user_id: &str,
-    ) -> Result<Agent, HandlerError> {
+    /// connection.
+    pub(super) fn sender(&self, user_id: &str) -> Result<Agent, Refusal> {
         let agent = self.agent()?;
-        wire::check(payload)?;
         if user_id != agent.user_id {
             return Err(self.mismatch(user_id, &agent.user_id));
         }
@@ -83,12 +62,11 @@ impl<D: Directory> Call<'_, D> {
 
     /// What every state-changing handler starts with: the checked sender, the user's
     /// lock (held until the commit), the journal check and the user's record.
-    pub(super) async fn begin<P: Validate>(
+    pub(super) async fn begin(
         &self,
-        payload: &P,
         user_id: &str,
-    ) -> Result<(Agent, tokio::sync::OwnedMutexGuard<()>, UserUpdate), HandlerError> {
-        let agent = self.sender(payload, user_id)?;
+    ) -> Result<(Agent, tokio::sync::OwnedMutexGuard<()>, UserUpdate), Refusal> {
+        let agent = self.sender(user_id)?;
         let lock = self.service.lock_user(&agent.user_id).await;
         self.not_yet_handled(&agent)?;
         let record = self.service.user_or_new(&agent.user_id)?;
@@ -99,7 +77,7 @@ impl<D: Directory> Call<'_, D> {
         Origin::agent(&agent.user_id, &agent.session_id, self.message_id, "")
     }
 
-    pub(super) fn not_yet_handled(&self, agent: &Agent) -> Result<(), HandlerError> {
+    pub(super) fn not_yet_handled(&self, agent: &Agent) -> Result<(), Refusal> {
         let handled = self
             .service
             .store
@@ -115,14 +93,14 @@ impl<D: Directory> Call<'_, D> {
     }
 
     /// Commits the message's effect and the outbox messages, then sends those to the
-    /// user's agents (this one after the acknowledgment).
+    /// user's other agents; what this agent gets after the acknowledgment is returned.
     pub(super) async fn commit(
         &self,
         agent: &Agent,
         message_type: &str,
         mut effects: Vec<Effect>,
         outbox: &[ServiceMessage],
-    ) -> Result<(), HandlerError> {
+    ) -> Result<Vec<FollowUp>, Refusal> {
         let mut frames = Vec::new();
         for message in outbox {
             let (queued, frame) = self
@@ -139,8 +117,13 @@ impl<D: Directory> Call<'_, D> {
         self.service.commit(origin, Effect::All(effects)).await?;
         self.service
             .deliver(&agent.user_id, &frames, Some(self.conn.id()));
-        self.follow_up(frames);
-        Ok(())
+        Ok(frames
+            .into_iter()
+            .map(|(message_type, frame)| FollowUp {
+                message_type,
+                frame,
+            })
+            .collect())
     }
 
     pub(super) fn set(agent: &Agent, record: UserUpdate) -> Effect {

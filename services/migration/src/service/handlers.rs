@@ -1,6 +1,5 @@
 //! The handlers: one method of the generated `ServiceHandler` per agent message.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,10 +12,12 @@ use ipcspec_generated::migration::{
 use ipcspec_runtime::dispatch::MessageId;
 use ipcspec_runtime::server::ConnectionHandle;
 use ipcspec_runtime::transport::ConnectionId;
-use ipcspec_runtime::{HandlerError, MessageContext};
+use ipcspec_runtime::{Handled, MessageContext};
 
 use super::call::Call;
-use super::{Agent, MigrationService, internal, receives, refuse, transition};
+use super::{
+    Agent, Answer, FollowUp, MigrationService, Refusal, internal, receives, refuse, transition,
+};
 use crate::identity::Directory;
 use crate::store::{Effect, Origin, UserUpdate};
 use crate::wire;
@@ -39,7 +40,7 @@ fn version_key(version: &str) -> Option<(u64, u64, u64, bool)> {
 }
 
 /// UNKNOWN_BACKUP unless `given` is the user's running backup.
-fn running_backup(record: &UserUpdate, given: &uuid::Uuid) -> Result<(), HandlerError> {
+fn running_backup(record: &UserUpdate, given: &uuid::Uuid) -> Result<(), Refusal> {
     if record.state == UserMigration::BackupInProgress
         && record.backup_id.as_deref() == Some(given.to_string().as_str())
     {
@@ -49,7 +50,7 @@ fn running_backup(record: &UserUpdate, given: &uuid::Uuid) -> Result<(), Handler
     }
 }
 
-fn unknown_backup(given: &uuid::Uuid, record: &UserUpdate) -> HandlerError {
+fn unknown_backup(given: &uuid::Uuid, record: &UserUpdate) -> Refusal {
     refuse(
         ErrorCode::UnknownBackup,
         format!(
@@ -64,13 +65,13 @@ fn unknown_backup(given: &uuid::Uuid, record: &UserUpdate) -> HandlerError {
     )
 }
 
+/// Every payload reaching these methods has been checked against the catalogue by the
+/// generated dispatcher.
 impl<D: Directory> ServiceHandler for Call<'_, D> {
-    async fn agent_started(
-        &self,
-        ctx: &MessageContext,
-        payload: AgentStartedPayload,
-    ) -> Result<(), HandlerError> {
-        wire::check(&payload)?;
+    type FollowUp = FollowUp;
+    type Detail = ();
+
+    async fn agent_started(&self, ctx: &MessageContext, payload: AgentStartedPayload) -> Answer {
         let Some(uid) = ctx.peer.uid else {
             return Err(refuse(
                 ErrorCode::UserMismatch,
@@ -84,7 +85,7 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         }
         if let Ok(existing) = self.agent() {
             if existing.user_id == payload.user_id && existing.session_id == payload.session_id {
-                return Ok(());
+                return Ok(Handled::done());
             }
             return Err(refuse(
                 ErrorCode::InvalidState,
@@ -97,14 +98,14 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         if let Some(minimum) = &self.service.config.min_agent_version
             && version_key(&payload.version) < version_key(minimum)
         {
-            self.close.store(true, Ordering::Relaxed);
             return Err(refuse(
                 ErrorCode::UnsupportedAgentVersion,
                 format!(
                     "agent version {} is older than the minimum {minimum}; update the agent",
                     payload.version
                 ),
-            ));
+            )
+            .and_close());
         }
         let agent = Agent {
             user_id: payload.user_id.clone(),
@@ -129,7 +130,7 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         match self.service.commit(origin, effect).await {
             Ok(()) => {}
             // A resent AGENT_STARTED changes nothing; the connection is still accepted.
-            Err(error) if error.code == ErrorCode::DuplicateMessage.as_str() => {}
+            Err(error) if error.code == ErrorCode::DuplicateMessage => {}
             Err(error) => return Err(error),
         }
         let superseded: Vec<ConnectionHandle> = {
@@ -204,16 +205,15 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
                 .into_iter()
                 .map(|e| (e.message_type, Bytes::from(e.message_json))),
         );
-        self.follow_up(frames);
-        Ok(())
+        let frames = frames.into_iter().map(|(message_type, frame)| FollowUp {
+            message_type,
+            frame,
+        });
+        Ok(Handled::done().then(frames))
     }
 
-    async fn backup_started(
-        &self,
-        _ctx: &MessageContext,
-        payload: BackupStartedPayload,
-    ) -> Result<(), HandlerError> {
-        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+    async fn backup_started(&self, _ctx: &MessageContext, payload: BackupStartedPayload) -> Answer {
+        let (agent, _user, record) = self.begin(&payload.user_id).await?;
         receives(record.state, "BACKUP_STARTED")?;
         // A requested backup starts with the id it was requested under.
         if matches!(
@@ -234,15 +234,16 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
             ..record
         };
         let effects = vec![Call::<D>::set(&agent, running)];
-        self.commit(&agent, "BACKUP_STARTED", effects, &[]).await
+        let then = self.commit(&agent, "BACKUP_STARTED", effects, &[]).await?;
+        Ok(Handled::done().then(then))
     }
 
     async fn backup_progress(
         &self,
         _ctx: &MessageContext,
         payload: BackupProgressPayload,
-    ) -> Result<(), HandlerError> {
-        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+    ) -> Answer {
+        let (agent, _user, record) = self.begin(&payload.user_id).await?;
         receives(record.state, "BACKUP_PROGRESS")?;
         running_backup(&record, &payload.backup_id)?;
         let progressed = UserUpdate {
@@ -252,15 +253,16 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
             ..record
         };
         let effects = vec![Call::<D>::set(&agent, progressed)];
-        self.commit(&agent, "BACKUP_PROGRESS", effects, &[]).await
+        let then = self.commit(&agent, "BACKUP_PROGRESS", effects, &[]).await?;
+        Ok(Handled::done().then(then))
     }
 
     async fn backup_completed(
         &self,
         _ctx: &MessageContext,
         payload: BackupCompletedPayload,
-    ) -> Result<(), HandlerError> {
-        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+    ) -> Answer {
+        let (agent, _user, record) = self.begin(&payload.user_id).await?;
         receives(record.state, "BACKUP_COMPLETED")?;
         running_backup(&record, &payload.backup_id)?;
         let (next, messages) = if payload.success {
@@ -283,16 +285,14 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
             "backup completed"
         );
         let effects = vec![Call::<D>::set(&agent, next)];
-        self.commit(&agent, "BACKUP_COMPLETED", effects, &messages)
-            .await
+        let then = self
+            .commit(&agent, "BACKUP_COMPLETED", effects, &messages)
+            .await?;
+        Ok(Handled::done().then(then))
     }
 
-    async fn delay_request(
-        &self,
-        _ctx: &MessageContext,
-        payload: DelayRequestPayload,
-    ) -> Result<(), HandlerError> {
-        let (agent, _user, record) = self.begin(&payload, &payload.user_id).await?;
+    async fn delay_request(&self, _ctx: &MessageContext, payload: DelayRequestPayload) -> Answer {
+        let (agent, _user, record) = self.begin(&payload.user_id).await?;
         receives(record.state, "DELAY_REQUEST")?;
         if record.backup_id.as_deref() != Some(payload.backup_id.to_string().as_str()) {
             return Err(unknown_backup(&payload.backup_id, &record));
@@ -330,15 +330,12 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
         };
         tracing::info!(user_id = agent.user_id, until = %wire::rfc3339(payload.requested_deadline), reason = payload.reason.as_str(), "delay requested");
         let effects = vec![Call::<D>::set(&agent, requested)];
-        self.commit(&agent, "DELAY_REQUEST", effects, &[]).await
+        let then = self.commit(&agent, "DELAY_REQUEST", effects, &[]).await?;
+        Ok(Handled::done().then(then))
     }
 
-    async fn user_action(
-        &self,
-        _ctx: &MessageContext,
-        payload: UserActionPayload,
-    ) -> Result<(), HandlerError> {
-        let agent = self.sender(&payload, &payload.user_id)?;
+    async fn user_action(&self, _ctx: &MessageContext, payload: UserActionPayload) -> Answer {
+        let agent = self.sender(&payload.user_id)?;
         let _user = self.service.lock_user(&agent.user_id).await;
         self.not_yet_handled(&agent)?;
         tracing::info!(
@@ -346,16 +343,14 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
             action = payload.action.as_str(),
             "user action"
         );
-        self.commit(&agent, "USER_ACTION", vec![Effect::Nothing], &[])
-            .await
+        let then = self
+            .commit(&agent, "USER_ACTION", vec![Effect::Nothing], &[])
+            .await?;
+        Ok(Handled::done().then(then))
     }
 
-    async fn error_report(
-        &self,
-        _ctx: &MessageContext,
-        payload: ErrorReportPayload,
-    ) -> Result<(), HandlerError> {
-        let agent = self.sender(&payload, &payload.user_id)?;
+    async fn error_report(&self, _ctx: &MessageContext, payload: ErrorReportPayload) -> Answer {
+        let agent = self.sender(&payload.user_id)?;
         let _user = self.service.lock_user(&agent.user_id).await;
         self.not_yet_handled(&agent)?;
         let code = payload.error_code.as_str();
@@ -380,21 +375,18 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
                 );
             }
         }
-        self.commit(&agent, "ERROR_REPORT", vec![Effect::Nothing], &[])
-            .await
+        let then = self
+            .commit(&agent, "ERROR_REPORT", vec![Effect::Nothing], &[])
+            .await?;
+        Ok(Handled::done().then(then))
     }
 
-    async fn heartbeat(&self, _ctx: &MessageContext) -> Result<(), HandlerError> {
-        Ok(())
+    async fn heartbeat(&self, _ctx: &MessageContext) -> Answer {
+        Ok(Handled::done())
     }
 
-    async fn acknowledgment(
-        &self,
-        ctx: &MessageContext,
-        payload: AcknowledgmentPayload,
-    ) -> Result<(), HandlerError> {
+    async fn acknowledgment(&self, ctx: &MessageContext, payload: AcknowledgmentPayload) -> Answer {
         let agent = self.agent()?;
-        wire::check(&payload)?;
         let Some(MessageId::Text(acknowledged)) = &ctx.correlation_id else {
             return Err(refuse(
                 ErrorCode::InvalidMessage,
@@ -424,11 +416,11 @@ impl<D: Directory> ServiceHandler for Call<'_, D> {
             };
             match self.service.commit(origin, effect).await {
                 Ok(()) => {}
-                Err(error) if error.code == ErrorCode::DuplicateMessage.as_str() => {}
+                Err(error) if error.code == ErrorCode::DuplicateMessage => {}
                 Err(error) => return Err(error),
             }
         }
-        Ok(())
+        Ok(Handled::done())
     }
 }
 

@@ -48,6 +48,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ipcspec_generated::migration::HandlerResult;
 use ipcspec_generated::migration::{
     AgentSettings, BackupRequestPayload, BackupRequestReason, DelayDecision, ErrorCode,
     MigrationPhase, ServiceMessage, StatusUpdatePayload, UserMigration, UserMigrationTrigger,
@@ -111,12 +112,28 @@ pub struct MigrationService<D> {
     user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// A handler's refusal: one of the catalogue's codes, a message, and whether the
+/// connection closes after it.
+type Refusal = HandlerError<ErrorCode>;
+
+/// What a handler returns: accepted, with the messages that follow the acknowledgment on
+/// this connection (and whether it closes), or refused.
+type Answer = HandlerResult<(), FollowUp>;
+
+/// A message a handler sends on its own connection after the acknowledgment: its wire
+/// name (for the metrics) and its frame.
+#[derive(Debug, Clone)]
+struct FollowUp {
+    message_type: String,
+    frame: Bytes,
+}
+
 /// A handler refusal with one of the catalogue's codes.
-fn refuse(code: ErrorCode, message: impl Into<String>) -> HandlerError {
+fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
     code.error(message)
 }
 
-fn internal(error: impl std::fmt::Display) -> HandlerError {
+fn internal(error: impl std::fmt::Display) -> Refusal {
     tracing::error!(%error, "cannot process a message");
     refuse(
         ErrorCode::InternalError,
@@ -130,7 +147,7 @@ fn internal(error: impl std::fmt::Display) -> HandlerError {
 fn transition(
     state: UserMigration,
     trigger: UserMigrationTrigger,
-) -> Result<UserMigration, HandlerError> {
+) -> Result<UserMigration, Refusal> {
     state
         .next(trigger)
         .map_err(|refused| refuse(ErrorCode::InvalidState, refused.to_string()))
@@ -138,7 +155,7 @@ fn transition(
 
 /// INVALID_STATE unless `state` receives `message_type` (the state's `receives` in the
 /// catalogue).
-fn receives(state: UserMigration, message_type: &str) -> Result<(), HandlerError> {
+fn receives(state: UserMigration, message_type: &str) -> Result<(), Refusal> {
     if state.receives().contains(&message_type) {
         return Ok(());
     }
@@ -335,7 +352,7 @@ impl<D: Directory> MigrationService<D> {
         &self,
         record: UserUpdate,
         error_message: Option<String>,
-    ) -> Result<(UserUpdate, Vec<ServiceMessage>), HandlerError> {
+    ) -> Result<(UserUpdate, Vec<ServiceMessage>), Refusal> {
         let deadline = record.deadline.as_deref().and_then(wire::parse_rfc3339);
         let (trigger, retry) = match deadline {
             None => (UserMigrationTrigger::UnrequestedBackupFailed, false),
@@ -371,7 +388,7 @@ impl<D: Directory> MigrationService<D> {
         Ok((next, vec![status]))
     }
 
-    fn user_or_new(&self, user_id: &str) -> Result<UserUpdate, HandlerError> {
+    fn user_or_new(&self, user_id: &str) -> Result<UserUpdate, Refusal> {
         Ok(self
             .store
             .user(user_id)
@@ -380,7 +397,7 @@ impl<D: Directory> MigrationService<D> {
     }
 
     /// Commits `effect` for `origin`; a duplicate is DUPLICATE_MESSAGE.
-    async fn commit(&self, origin: Origin, effect: Effect) -> Result<(), HandlerError> {
+    async fn commit(&self, origin: Origin, effect: Effect) -> Result<(), Refusal> {
         match self.store.commit(origin, effect).await {
             Ok(Committed::Applied) => Ok(()),
             Ok(Committed::Duplicate) => Err(refuse(

@@ -1,7 +1,5 @@
 //! The receive pipeline: a frame in, its acknowledgment and follow-ups out.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -10,7 +8,7 @@ use ipcspec_generated::migration::{
 };
 use ipcspec_runtime::dispatch::MessageId;
 use ipcspec_runtime::server::{CloseReason, ConnectionInfo, Direction, Outcome, Service};
-use ipcspec_runtime::{DispatchError, MessageContext};
+use ipcspec_runtime::{DispatchError, Handled, MessageContext, Unhandled};
 use tracing::Instrument;
 
 use super::MigrationService;
@@ -51,8 +49,14 @@ impl<D: Directory> MigrationService<D> {
             Received::Invalid { id, error } => {
                 tracing::warn!(id, %error, "refusing an invalid message");
                 conn.metrics().record_message(Direction::In, "invalid");
-                return Outcome::reply(wire::ack(&id, Err((ErrorCode::InvalidMessage, error))))
-                    .error("invalid_message");
+                let mut outcome = Outcome::none().error("invalid_message");
+                push_ack(
+                    &mut outcome,
+                    conn,
+                    &id,
+                    Err((ErrorCode::InvalidMessage, error)),
+                );
+                return outcome;
             }
             Received::Unreadable { error } => {
                 tracing::warn!(%error, "refusing a frame whose id cannot be read");
@@ -81,8 +85,6 @@ impl<D: Directory> MigrationService<D> {
                 service: self,
                 conn,
                 message_id: &envelope.id,
-                follow_ups: Mutex::new(Vec::new()),
-                close: AtomicBool::new(false),
             };
             let ctx = MessageContext {
                 message_id: Some(MessageId::Text(envelope.id.clone())),
@@ -95,39 +97,31 @@ impl<D: Directory> MigrationService<D> {
             let acknowledged = !matches!(known, Some("HEARTBEAT" | "ACKNOWLEDGMENT"));
             let mut outcome = Outcome::none();
             match result {
-                Ok(_) => {
+                Ok(Handled { then, close, .. }) => {
                     if acknowledged {
-                        outcome.frames.push(wire::ack(&envelope.id, Ok(())));
-                        conn.metrics()
-                            .record_message(Direction::Out, "ACKNOWLEDGMENT");
+                        push_ack(&mut outcome, conn, &envelope.id, Ok(()));
                     }
+                    for follow_up in then {
+                        conn.metrics()
+                            .record_message(Direction::Out, &follow_up.message_type);
+                        outcome.frames.push(follow_up.frame);
+                    }
+                    outcome.close = close;
                 }
                 Err(error) => {
-                    let (code, detail, kind) = classify(&error);
+                    let (code, detail, kind, close) = classify(error);
                     if code == ErrorCode::DuplicateMessage {
                         tracing::debug!(%detail, "duplicate message");
                     } else {
                         tracing::warn!(code = code.as_str(), %detail, "message refused");
                     }
-                    if acknowledged {
-                        outcome
-                            .frames
-                            .push(wire::ack(&envelope.id, Err((code, detail))));
-                        conn.metrics()
-                            .record_message(Direction::Out, "ACKNOWLEDGMENT");
-                    }
                     outcome.error = Some(kind);
+                    if acknowledged {
+                        push_ack(&mut outcome, conn, &envelope.id, Err((code, detail)));
+                    }
+                    outcome.close = close;
                 }
             }
-            let follow_ups = call
-                .follow_ups
-                .into_inner()
-                .unwrap_or_else(PoisonError::into_inner);
-            for (message_type, frame) in follow_ups {
-                conn.metrics().record_message(Direction::Out, &message_type);
-                outcome.frames.push(frame);
-            }
-            outcome.close = call.close.load(Ordering::Relaxed);
             outcome
         }
         .instrument(span)
@@ -135,32 +129,66 @@ impl<D: Directory> MigrationService<D> {
     }
 }
 
-/// The catalogue error, its detail and the metrics kind of a dispatch failure.
-fn classify(error: &DispatchError) -> (ErrorCode, String, &'static str) {
+/// The ACKNOWLEDGMENT of `id` queued in `outcome`; one that cannot be encoded is an
+/// internal error, logged and counted (`encode_failed`), never an empty frame.
+fn push_ack(
+    outcome: &mut Outcome,
+    conn: &ConnectionInfo,
+    id: &str,
+    result: Result<(), (ErrorCode, String)>,
+) {
+    match wire::ack(id, result) {
+        Ok(frame) => {
+            conn.metrics()
+                .record_message(Direction::Out, "ACKNOWLEDGMENT");
+            outcome.frames.push(frame);
+        }
+        Err(error) => {
+            tracing::error!(id, %error, "cannot encode an acknowledgment; none sent");
+            outcome.error = Some("encode_failed");
+        }
+    }
+}
+
+/// The catalogue error, its detail, the metrics kind of a dispatch failure, and whether
+/// the connection closes after it.
+fn classify(error: DispatchError<ErrorCode>) -> (ErrorCode, String, &'static str, bool) {
     match error {
-        DispatchError::Handler { error, .. } => {
-            let code = error.code.parse().unwrap_or(ErrorCode::InternalError);
-            let kind = match code {
+        DispatchError::Refused { error, .. } => {
+            let kind = match error.code {
                 ErrorCode::DuplicateMessage => "duplicate",
                 ErrorCode::UserMismatch => "user_mismatch",
                 ErrorCode::InvalidMessage => "invalid_message",
                 ErrorCode::InternalError => "internal",
                 _ => "refused",
             };
-            (code, error.message.clone(), kind)
+            (error.code, error.message, kind, error.close)
         }
-        DispatchError::MalformedJson { .. } | DispatchError::MalformedBinary { .. } => (
+        DispatchError::Unhandled(
+            unhandled @ (Unhandled::MalformedJson { .. }
+            | Unhandled::MalformedBinary { .. }
+            | Unhandled::Invalid { .. }),
+        ) => (
             ErrorCode::InvalidMessage,
-            error.to_string(),
+            unhandled.to_string(),
             "invalid_message",
+            false,
         ),
-        DispatchError::UnknownType { .. }
-        | DispatchError::UnknownCode { .. }
-        | DispatchError::NotReceived { .. } => (
+        DispatchError::Unhandled(
+            unhandled @ (Unhandled::UnknownType { .. }
+            | Unhandled::UnknownCode { .. }
+            | Unhandled::NotReceived { .. }),
+        ) => (
             ErrorCode::UnknownMessageType,
-            error.to_string(),
+            unhandled.to_string(),
             "unknown_type",
+            false,
         ),
-        _ => (ErrorCode::InternalError, error.to_string(), "internal"),
+        DispatchError::Unhandled(unhandled) => (
+            ErrorCode::InternalError,
+            unhandled.to_string(),
+            "internal",
+            false,
+        ),
     }
 }

@@ -398,9 +398,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         ))),
         // The bus has no heartbeat: a client may stay idle for ever.
         stale_after: None,
-        refusal: Some(Arc::new(|info| {
-            Some(connection_limit_line(info.max_connections))
-        })),
+        refusal: Some(Arc::new(|info| connection_limit_line(info.max_connections))),
         ..ServerConfig::from_profile(&catalogue::WIRE)
     };
     let server = Server::new(config, Bus::new());
@@ -460,7 +458,9 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             lifecycle.take(ServiceLifecycleTrigger::Stop);
             tracing::info!("stopping: telling every client, then draining");
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-            handle.broadcast(ipcspec_xstatenet::bus::shutting_down_line());
+            if let Some(line) = ipcspec_xstatenet::bus::shutting_down_line() {
+                handle.broadcast(line);
+            }
             handle.shutdown();
         });
     }
