@@ -126,7 +126,7 @@ impl migration::AgentHandler for Recorder {
         _: &MessageContext,
         p: migration::ShutdownRequestPayload,
     ) -> migration::HandlerResult<()> {
-        if p.grace_period > Duration::from_secs(3600) {
+        if p.grace_period > Duration::from_secs(60) {
             return Err(migration::ErrorCode::InvalidMessage.error("too long"));
         }
         self.record(format!("shutdown_request: {:?}", p.grace_period))
@@ -356,7 +356,7 @@ fn dispatch_errors_name_the_message_and_the_problem() {
 
     let error = dispatch(
         "SHUTDOWN_REQUEST",
-        json!({"reason": "MIGRATION_COMPLETED", "gracePeriod": 7_200_000}),
+        json!({"reason": "MIGRATION_COMPLETED", "gracePeriod": 120_000}),
     );
     let DispatchError::Refused {
         message_type: "SHUTDOWN_REQUEST",
@@ -857,7 +857,7 @@ fn vexfs_dispatches_by_code_and_returns_the_reply() {
 fn vexfs_handler_errors_carry_catalogue_codes() {
     let batch = vexfs::BatchEmbeddingRequest {
         request_id: 1,
-        item_count: 0,
+        item_count: 1,
         dimensions: 2,
         data_type: vexfs::DataType::Int8,
         timeout_ms: 10,
@@ -866,7 +866,11 @@ fn vexfs_handler_errors_carry_catalogue_codes() {
         data_size: 0,
         priority: vexfs::Priority::Low,
         reserved: [0; 3],
-        items: Vec::new(),
+        items: vec![vexfs::BatchItem {
+            request_id: 2,
+            input_size: 0,
+            reserved: 0,
+        }],
         model: String::new(),
         data: Vec::new(),
     };
